@@ -1,0 +1,1 @@
+//! Codegen REST API simulator.

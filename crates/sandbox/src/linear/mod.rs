@@ -1,0 +1,1 @@
+//! Linear GraphQL + Agent API simulator.

@@ -1,0 +1,1 @@
+//! cyrus-store
