@@ -3,6 +3,7 @@
 //! this crate is testable as a plain function.
 
 pub mod cost;
+pub mod lifecycle;
 pub mod money;
 pub mod task_type;
 

@@ -1,0 +1,311 @@
+//! The task state machine: which state a task moves to on which event.
+//!
+//! The worker decides every step from the *stored* state, so this table is the
+//! whole of "what happens next"; a restart at any point resumes from it. The
+//! worker performs side effects (Linear posts, Codegen calls) and then reports
+//! what happened as an [`Event`]; [`transition`] answers with the next state or
+//! refuses an illegal move, which the worker treats as a bug and logs.
+//!
+//! One rule matters above the rest: a Codegen run is only ever *created* on the
+//! `Queued → Starting` edge, after the run intent is stored. Every other way
+//! into `Running` goes through an existing run (recovery finds it by its
+//! marker; a follow-up resumes it), so no sequence of events creates a second
+//! run for one attempt.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a task is. Stored as its `as_str()` text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// The session exists; the acknowledgement is out; nothing else done yet.
+    Received,
+    /// The repository could not be routed; a `select` elicitation asks the user.
+    AwaitingSelection,
+    /// Routed and prompt built; waits for budget, a concurrency slot and the
+    /// creation rate limit.
+    Queued,
+    /// The run intent is stored and Codegen's create is (or was) in flight.
+    /// Recovery looks the run up by its marker before ever creating again.
+    Starting,
+    /// A Codegen run is being followed.
+    Running,
+    /// The run is `PAUSED`; an elicitation asks the user for input.
+    AwaitingInput,
+    /// The run finished and the response is posted. A follow-up resumes it.
+    Completed,
+    /// The run ended in failure and the error is posted. A follow-up resumes it.
+    Failed,
+    /// Stopped by the user, un-delegation or the issue closing. Final.
+    Stopped,
+    /// Gave up after exhausting attempts; reported in Linear. Final.
+    DeadLetter,
+}
+
+impl TaskState {
+    pub const ALL: [TaskState; 10] = [
+        TaskState::Received,
+        TaskState::AwaitingSelection,
+        TaskState::Queued,
+        TaskState::Starting,
+        TaskState::Running,
+        TaskState::AwaitingInput,
+        TaskState::Completed,
+        TaskState::Failed,
+        TaskState::Stopped,
+        TaskState::DeadLetter,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Received => "received",
+            TaskState::AwaitingSelection => "awaiting_selection",
+            TaskState::Queued => "queued",
+            TaskState::Starting => "starting",
+            TaskState::Running => "running",
+            TaskState::AwaitingInput => "awaiting_input",
+            TaskState::Completed => "completed",
+            TaskState::Failed => "failed",
+            TaskState::Stopped => "stopped",
+            TaskState::DeadLetter => "dead_letter",
+        }
+    }
+
+    /// No further work will ever happen for the task.
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskState::Stopped | TaskState::DeadLetter)
+    }
+
+    /// The task has reached an outcome and posted it; it only wakes for a
+    /// follow-up prompt (`Completed`, `Failed`) or never (`is_final`).
+    pub fn is_settled(self) -> bool {
+        self.is_final() || matches!(self, TaskState::Completed | TaskState::Failed)
+    }
+
+    /// The scheduler has something to do for a task in this state without an
+    /// outside event.
+    pub fn is_schedulable(self) -> bool {
+        matches!(
+            self,
+            TaskState::Received | TaskState::Queued | TaskState::Starting | TaskState::Running
+        )
+    }
+
+    /// A Codegen run exists and may be consuming money.
+    pub fn has_live_run(self) -> bool {
+        matches!(self, TaskState::Starting | TaskState::Running)
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskState::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown task state `{s}`"))
+    }
+}
+
+/// How a Codegen run status reads to the lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RunOutcome {
+    /// Still pending or running (or an unknown status: keep following).
+    InProgress,
+    /// `PAUSED`: the agent waits for the user.
+    NeedsInput,
+    /// `COMPLETE`.
+    Succeeded,
+    /// `ERROR`, `FAILED`, `TIMEOUT`, `MAX_ITERATIONS_REACHED`, `OUT_OF_TOKENS`.
+    Failed,
+    /// `CANCELLED`, `STOPPED`: ended from outside.
+    Cancelled,
+}
+
+/// What happened, as reported by the worker after doing a step's work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Event {
+    /// Issue fetched and routed to a repository; prompt built.
+    Routed,
+    /// Routing needs the user to choose a repository; elicitation posted.
+    NeedsRepoSelection,
+    /// The user's answer matched a repository.
+    RepoSelected,
+    /// Budget, concurrency slot and limiter allow a run; intent stored.
+    RunIntentRecorded,
+    /// Codegen created the run (or recovery found it by its marker) and its id
+    /// is stored.
+    RunAttached,
+    /// Recovery found no run for a stale intent: the create never happened.
+    RunIntentAbandoned,
+    /// The poller saw the run's status.
+    RunStatus(RunOutcome),
+    /// A follow-up prompt was sent with Codegen's resume.
+    Resumed,
+    /// The estimate crossed `maxCostPerTask`; the run was stopped.
+    CostCapExceeded,
+    /// Stop signal, "stop" message, un-delegation, issue closed or deleted.
+    StopRequested,
+    /// The step failed; `retry` says whether attempts remain.
+    StepFailed { retry: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IllegalTransition {
+    pub from: TaskState,
+    pub event: Event,
+}
+
+impl fmt::Display for IllegalTransition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "illegal transition: {:?} in state {}", self.event, self.from)
+    }
+}
+
+impl std::error::Error for IllegalTransition {}
+
+/// The next state for `event` in `from`, or an error when the event cannot
+/// happen there. Pure; see the table in `ARCHITECTURE.md`.
+pub fn transition(from: TaskState, event: Event) -> Result<TaskState, IllegalTransition> {
+    use Event as E;
+    use TaskState as S;
+    let illegal = Err(IllegalTransition { from, event });
+    if from.is_final() {
+        return illegal;
+    }
+    let next = match (from, event) {
+        (_, E::StopRequested) => S::Stopped,
+        (_, E::StepFailed { retry: true }) => from,
+        (_, E::StepFailed { retry: false }) => S::DeadLetter,
+
+        (S::Received, E::Routed) => S::Queued,
+        (S::Received, E::NeedsRepoSelection) => S::AwaitingSelection,
+        (S::AwaitingSelection, E::RepoSelected) => S::Queued,
+        (S::AwaitingSelection, E::NeedsRepoSelection) => S::AwaitingSelection,
+
+        (S::Queued, E::RunIntentRecorded) => S::Starting,
+        (S::Starting, E::RunAttached) => S::Running,
+        (S::Starting, E::RunIntentAbandoned) => S::Queued,
+
+        (S::Running, E::RunStatus(outcome)) => match outcome {
+            RunOutcome::InProgress => S::Running,
+            RunOutcome::NeedsInput => S::AwaitingInput,
+            RunOutcome::Succeeded => S::Completed,
+            RunOutcome::Failed => S::Failed,
+            RunOutcome::Cancelled => S::Stopped,
+        },
+        (S::Running, E::CostCapExceeded) => S::Failed,
+
+        (S::AwaitingInput | S::Completed | S::Failed, E::Resumed) => S::Running,
+        _ => return illegal,
+    };
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_state() -> impl Strategy<Value = TaskState> {
+        proptest::sample::select(TaskState::ALL.to_vec())
+    }
+
+    fn any_event() -> impl Strategy<Value = Event> {
+        let outcomes = proptest::sample::select(vec![
+            RunOutcome::InProgress,
+            RunOutcome::NeedsInput,
+            RunOutcome::Succeeded,
+            RunOutcome::Failed,
+            RunOutcome::Cancelled,
+        ]);
+        prop_oneof![
+            Just(Event::Routed),
+            Just(Event::NeedsRepoSelection),
+            Just(Event::RepoSelected),
+            Just(Event::RunIntentRecorded),
+            Just(Event::RunAttached),
+            Just(Event::RunIntentAbandoned),
+            outcomes.prop_map(Event::RunStatus),
+            Just(Event::Resumed),
+            Just(Event::CostCapExceeded),
+            Just(Event::StopRequested),
+            any::<bool>().prop_map(|retry| Event::StepFailed { retry }),
+        ]
+    }
+
+    #[test]
+    fn state_names_round_trip() {
+        for s in TaskState::ALL {
+            assert_eq!(s.as_str().parse::<TaskState>(), Ok(s));
+        }
+        assert!("running ".parse::<TaskState>().is_err());
+    }
+
+    #[test]
+    fn happy_path_reaches_completed() {
+        let mut s = TaskState::Received;
+        for e in [
+            Event::Routed,
+            Event::RunIntentRecorded,
+            Event::RunAttached,
+            Event::RunStatus(RunOutcome::InProgress),
+            Event::RunStatus(RunOutcome::Succeeded),
+        ] {
+            s = transition(s, e).unwrap();
+        }
+        assert_eq!(s, TaskState::Completed);
+        assert_eq!(transition(s, Event::Resumed), Ok(TaskState::Running));
+    }
+
+    #[test]
+    fn final_states_accept_nothing() {
+        for e in [Event::StopRequested, Event::Resumed, Event::Routed] {
+            assert!(transition(TaskState::Stopped, e).is_err());
+            assert!(transition(TaskState::DeadLetter, e).is_err());
+        }
+    }
+
+    proptest! {
+        /// From any state, any sequence of events yields only legal states, and
+        /// a run is created (the `Queued → Starting` edge) at most once unless
+        /// recovery proved the previous intent never reached Codegen.
+        #[test]
+        fn no_sequence_creates_a_run_twice(start in any_state(), events in proptest::collection::vec(any_event(), 0..64)) {
+            let mut state = start;
+            let mut live_intents = 0u32;
+            for event in events {
+                match transition(state, event) {
+                    Ok(next) => {
+                        prop_assert!(TaskState::ALL.contains(&next));
+                        if state == TaskState::Queued && next == TaskState::Starting {
+                            live_intents += 1;
+                        }
+                        if event == Event::RunIntentAbandoned {
+                            live_intents = live_intents.saturating_sub(1);
+                        }
+                        prop_assert!(live_intents <= 1, "second run created while the first intent was live");
+                        if event == Event::Resumed {
+                            prop_assert_eq!(next, TaskState::Running);
+                        }
+                        state = next;
+                    }
+                    Err(err) => {
+                        prop_assert_eq!(err.from, state);
+                    }
+                }
+                if state.is_final() {
+                    prop_assert!(transition(state, Event::StopRequested).is_err());
+                }
+            }
+        }
+    }
+}
