@@ -1,1 +1,27 @@
-//! cyrus-store
+//! Cyrus's durable state behind one type, [`Store`], over SQLite (single
+//! replica, zero setup) or PostgreSQL (several replicas).
+//!
+//! Every operation that more than one worker can race on is atomic in the
+//! database itself — claims, leases, run slots, budget holds, rate tokens —
+//! so correctness never depends on there being only one process. SQLite gets
+//! this from single-writer `BEGIN IMMEDIATE` transactions; PostgreSQL from
+//! row locks (`FOR UPDATE`, `SKIP LOCKED`).
+//!
+//! Times are UTC unix milliseconds passed in by the caller (`now`), so the
+//! scheduler is testable with a controllable clock.
+
+mod activities;
+mod connect;
+mod costs;
+mod deliveries;
+mod error;
+mod followups;
+mod rate_limit;
+mod records;
+mod runs;
+mod stats;
+mod tasks;
+
+pub use connect::Store;
+pub use error::{Result, StoreError};
+pub use records::*;

@@ -1,0 +1,173 @@
+//! Opening the database, migrations and health checks.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::{Result, StoreError};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a SQLite writer waits for the write lock before failing; long
+/// enough for every burst this service produces.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The two backends. An enum rather than `sqlx::Any` because the atomic
+/// operations differ (`BEGIN IMMEDIATE` versus `FOR UPDATE SKIP LOCKED`).
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Handle to Cyrus's durable state. Cheap to clone (it wraps a pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store has; the SQL
+/// in `$body` must be valid on both backends (`$1` placeholders work on both).
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::connect::Backend::Sqlite($pool) => $body,
+            $crate::connect::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+impl Store {
+    /// Opens `sqlite://PATH` (created if missing; WAL, busy timeout, foreign
+    /// keys), `sqlite::memory:` (one connection, for tests) or
+    /// `postgres://…`, then applies pending migrations. Safe to call from
+    /// several replicas at once: sqlx serialises migrations with a lock.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let store = Self::connect_without_migrating(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database without touching its schema (for `/readyz`-style
+    /// checks of a database that another process migrates).
+    pub async fn connect_without_migrating(url: &str) -> Result<Store> {
+        if url.starts_with("sqlite:") {
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let options = if memory {
+                options
+            } else {
+                options
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+            };
+            // An in-memory database exists per connection: keep exactly one.
+            let max = if memory { 1 } else { 8 };
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max)
+                .min_connections(if memory { 1 } else { 0 })
+                .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
+                .max_lifetime(if memory { None } else { Some(Duration::from_secs(1800)) })
+                .connect_with(options)
+                .await?;
+            Ok(Store { backend: Backend::Sqlite(pool) })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?;
+            Self::connect_postgres_with(options).await
+        } else {
+            Err(StoreError::UnsupportedUrl(redact(url)))
+        }
+    }
+
+    /// Opens PostgreSQL with explicit options (e.g. a per-test `search_path`);
+    /// does not migrate.
+    pub async fn connect_postgres_with(options: PgConnectOptions) -> Result<Store> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Store { backend: Backend::Postgres(pool) })
+    }
+
+    /// Applies pending migrations; applying them again is a no-op.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Backend::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// `"sqlite"` or `"postgres"`, for logs and status output.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Round-trips a trivial query (liveness of the database connection).
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, p => {
+            sqlx::query("SELECT 1").execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// True when every migration embedded in this binary is applied
+    /// successfully (readiness: a replica must not serve an older schema).
+    pub async fn migrations_applied(&self) -> Result<bool> {
+        let (migrator, applied): (&sqlx::migrate::Migrator, Vec<(i64, bool)>) = match &self.backend {
+            Backend::Sqlite(p) => (&SQLITE_MIGRATIONS, applied_versions(p).await?),
+            Backend::Postgres(p) => (&POSTGRES_MIGRATIONS, applied_versions(p).await?),
+        };
+        Ok(migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration() || !m.migration_type.is_down_migration())
+            .all(|m| applied.iter().any(|(v, ok)| *v == m.version && *ok)))
+    }
+
+    /// Closes every pooled connection (graceful shutdown).
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(p) => p.close().await,
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+async fn applied_versions<'c, E>(executor: E) -> Result<Vec<(i64, bool)>>
+where
+    E: sqlx::Executor<'c>,
+    i64: sqlx::Type<E::Database> + for<'r> sqlx::Decode<'r, E::Database>,
+    bool: sqlx::Type<E::Database> + for<'r> sqlx::Decode<'r, E::Database>,
+    for<'q> <E::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<E::Database>,
+    usize: sqlx::ColumnIndex<<E::Database as sqlx::Database>::Row>,
+{
+    match sqlx::query_as::<_, (i64, bool)>("SELECT version, success FROM _sqlx_migrations")
+        .fetch_all(executor)
+        .await
+    {
+        Ok(rows) => Ok(rows),
+        // No migrations table yet: nothing is applied.
+        Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Drops any password from a URL before it goes into an error message.
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => url.chars().take(64).collect(),
+    }
+}

@@ -1,0 +1,325 @@
+//! Plain data returned by and passed into the store. All times are UTC unix
+//! milliseconds ([`UnixMillis`]): identical on both backends, trivially
+//! comparable in SQL, and supplied by the caller so tests need no sleeping.
+
+use cyrus_core::{MicroDollars, TaskType};
+use serde_json::Value;
+
+/// UTC milliseconds since the unix epoch.
+pub type UnixMillis = i64;
+
+/// A `run_at` far in the future: a parked task (e.g. blocked by another
+/// issue) that only [`crate::Store::wake_task`] makes due again.
+pub const PARKED: UnixMillis = i64::MAX / 2;
+
+/// The state string [`crate::Store::dead_letter`] writes. The other state
+/// names belong to the core state machine; the store treats them as text.
+pub const DEAD_LETTER_STATE: &str = "dead_letter";
+
+/// Converts a chrono time to [`UnixMillis`].
+pub fn millis(t: chrono::DateTime<chrono::Utc>) -> UnixMillis {
+    t.timestamp_millis()
+}
+
+// ---------------------------------------------------------------- deliveries
+
+/// Result of a write that is idempotent on a unique key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Insert {
+    /// The row was new and is now durable.
+    Inserted,
+    /// A row with the same key already existed; nothing was written.
+    Duplicate,
+}
+
+/// A webhook delivery as received (stored before answering HTTP 200).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewDelivery {
+    /// The `Linear-Delivery` header: the dedupe key.
+    pub delivery_id: String,
+    pub organization_id: String,
+    /// Linear's `type`; unknown types are stored too.
+    pub event_type: String,
+    pub action: Option<String>,
+    pub payload: Value,
+    pub received_at: UnixMillis,
+}
+
+/// A stored delivery.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub delivery_id: String,
+    pub organization_id: String,
+    pub event_type: String,
+    pub action: Option<String>,
+    pub payload: Value,
+    pub received_at: UnixMillis,
+    /// How many times it has been claimed (including the current claim).
+    pub attempts: i64,
+    pub processed_at: Option<UnixMillis>,
+    /// Free text the worker wrote when processing finished (e.g. `ok`,
+    /// `ignored: self-authored`, `error: …`).
+    pub outcome: Option<String>,
+}
+
+// --------------------------------------------------------------------- tasks
+
+/// What the intake writes to create a task for a new agent session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewTask {
+    pub agent_session_id: String,
+    pub issue_id: String,
+    pub issue_identifier: String,
+    pub organization_id: String,
+    /// Initial state name (core's state machine).
+    pub state: String,
+    /// Linear priority: 1 urgent … 4 low, 0 none (scheduled last).
+    pub priority: i64,
+    pub created_at: UnixMillis,
+    /// When the task first becomes due (usually `created_at`).
+    pub run_at: UnixMillis,
+    pub max_attempts: i64,
+    pub data: Value,
+}
+
+/// One task per Linear agent session. Read it, change fields, then write it
+/// back with [`crate::Store::update_task`] while holding its lease.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    pub id: String,
+    pub agent_session_id: String,
+    pub issue_id: String,
+    pub issue_identifier: String,
+    pub organization_id: String,
+    pub state: String,
+    /// Short machine-readable step within the state (e.g. `awaiting_run`).
+    pub step: Option<String>,
+    /// Human-readable detail for status output.
+    pub detail: Option<String>,
+    pub priority: i64,
+    pub created_at: UnixMillis,
+    pub run_at: UnixMillis,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// Set by claims; not written by `update_task`.
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<UnixMillis>,
+    pub codegen_run_id: Option<i64>,
+    pub repository_id: Option<i64>,
+    pub task_type: Option<TaskType>,
+    pub model: Option<String>,
+    pub estimated_cost: Option<MicroDollars>,
+    pub last_error: Option<String>,
+    pub started_at: Option<UnixMillis>,
+    /// A task is *active* exactly while this is `None`; setting it makes the
+    /// task terminal (never claimed again).
+    pub finished_at: Option<UnixMillis>,
+    pub outcome: Option<String>,
+    /// Set by [`crate::Store::request_cancel`] from any replica, without the lease.
+    pub cancel_requested_at: Option<UnixMillis>,
+    /// Linear + Codegen API calls made for this task (see `add_api_calls`).
+    pub api_calls: i64,
+    /// Everything else: routing result, prompt, PR urls, log cursor, …
+    pub data: Value,
+    /// Optimistic-concurrency counter, bumped by every update.
+    pub version: i64,
+}
+
+impl Task {
+    /// True while the task is not terminal.
+    pub fn is_active(&self) -> bool {
+        self.finished_at.is_none()
+    }
+}
+
+/// Filter for [`crate::Store::list_tasks`]; every `None` means "any".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskFilter {
+    pub state: Option<String>,
+    pub issue_id: Option<String>,
+    pub outcome: Option<String>,
+    /// Only tasks with `finished_at IS NULL`.
+    pub active_only: bool,
+    /// `created_at >= created_from`.
+    pub created_from: Option<UnixMillis>,
+    /// `created_at < created_to`.
+    pub created_to: Option<UnixMillis>,
+    /// At most this many rows, newest first; `None` = 1000.
+    pub limit: Option<i64>,
+}
+
+// ---------------------------------------------------------------------- runs
+
+/// Outcome of [`crate::Store::record_run_intent`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunSlot {
+    /// The intent is recorded (or already was, for this task and attempt):
+    /// the caller may create the Codegen run now.
+    Recorded(RunIntent),
+    /// `max_active` runs are already active across all replicas.
+    AtCapacity { active: i64 },
+}
+
+/// A Codegen run Cyrus intends to create or has created. Recorded *before*
+/// the create call, so a crash in between is recoverable by searching
+/// Codegen's runs for `marker` in their metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunIntent {
+    pub id: i64,
+    pub task_id: String,
+    pub attempt: i64,
+    /// Unique correlation id, also sent as Codegen `metadata`.
+    pub marker: String,
+    pub codegen_run_id: Option<i64>,
+    /// Codegen status text (`ACTIVE`, `COMPLETE`, …) or `intent` before create.
+    pub status: String,
+    pub created_at: UnixMillis,
+    /// Set when the run is over; while `None` the run counts as active.
+    pub finished_at: Option<UnixMillis>,
+    pub pr_urls: Vec<String>,
+}
+
+// ------------------------------------------------------------------ activities
+
+/// An activity to post to a Linear agent session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewActivity {
+    pub session_id: String,
+    /// `thought`, `action`, `response`, `error`, `elicitation`, …
+    pub kind: String,
+    pub body: Value,
+    pub ephemeral: bool,
+    /// Idempotency key, unique across the outbox, e.g. `final:<session>`.
+    pub dedupe_key: String,
+    pub not_before: UnixMillis,
+}
+
+/// A row of the activities outbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activity {
+    pub id: i64,
+    pub session_id: String,
+    pub kind: String,
+    pub body: Value,
+    pub ephemeral: bool,
+    pub dedupe_key: String,
+    pub not_before: UnixMillis,
+    /// Delivery attempts so far (including the current claim).
+    pub attempts: i64,
+    /// `pending`, `delivered` or `gave_up`.
+    pub status: String,
+    pub last_error: Option<String>,
+    pub created_at: UnixMillis,
+    pub delivered_at: Option<UnixMillis>,
+}
+
+/// Outbox counts for one session (Linear request budget per session).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ActivityCounts {
+    pub pending: i64,
+    pub delivered: i64,
+    pub gave_up: i64,
+}
+
+// -------------------------------------------------------------------- costs
+
+/// One cost observation. Idempotent on `(task_id, seq)`: re-recording the
+/// same poll after a crash adds nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostEntry {
+    pub task_id: String,
+    /// Caller-chosen sequence number per task (e.g. poll counter).
+    pub seq: i64,
+    pub repository: String,
+    pub model: String,
+    pub task_type: Option<TaskType>,
+    pub day: chrono::NaiveDate,
+    pub amount: MicroDollars,
+    pub recorded_at: UnixMillis,
+}
+
+/// What to group a cost breakdown by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CostDimension {
+    Repository,
+    Model,
+    TaskType,
+    Day,
+}
+
+/// One group of a cost breakdown.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostBucket {
+    /// The repository, model, task type (`none` when unknown) or `YYYY-MM-DD`.
+    pub key: String,
+    pub total: MicroDollars,
+    pub entries: i64,
+}
+
+/// Outcome of [`crate::Store::try_reserve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// The amount is held for the task (or already was).
+    Reserved,
+    /// Holding it would exceed the limit: recorded spend and other holds.
+    WouldExceed { spent: MicroDollars, reserved: MicroDollars },
+}
+
+/// A raised alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    pub key: String,
+    pub message: String,
+    pub raised_at: UnixMillis,
+}
+
+// --------------------------------------------------------------- rate limits
+
+/// Outcome of [`crate::Store::take_rate_token`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateDecision {
+    /// A token was taken.
+    Granted,
+    /// No token: try again after this many milliseconds.
+    WaitMs(u64),
+}
+
+// ---------------------------------------------------------------- follow-ups
+
+/// A prompt the user sent into a session while its task was busy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FollowUp {
+    pub id: i64,
+    pub task_id: String,
+    /// Linear `agentActivity.id`: the dedupe key.
+    pub activity_id: String,
+    pub body: String,
+    pub received_at: UnixMillis,
+    pub delivered_at: Option<UnixMillis>,
+}
+
+// --------------------------------------------------------------------- stats
+
+/// Timing of one task, for latency and duration statistics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskTiming {
+    pub task_id: String,
+    pub issue_identifier: String,
+    pub outcome: Option<String>,
+    pub task_type: Option<TaskType>,
+    pub created_at: UnixMillis,
+    pub started_at: Option<UnixMillis>,
+    pub finished_at: Option<UnixMillis>,
+    pub api_calls: i64,
+}
+
+impl TaskTiming {
+    /// Milliseconds from creation to the Codegen run starting.
+    pub fn start_latency_ms(&self) -> Option<i64> {
+        self.started_at.map(|s| s - self.created_at)
+    }
+    /// Milliseconds from run start to finish.
+    pub fn run_duration_ms(&self) -> Option<i64> {
+        Some(self.finished_at? - self.started_at?)
+    }
+}
