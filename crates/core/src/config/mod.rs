@@ -1,0 +1,263 @@
+//! Cyrus's configuration: the typed shape of `config.json`, parsed and
+//! validated by a pure function (text and an environment map in, a config and
+//! warnings or the full list of problems out). Reading files and the real
+//! process environment is the CLI's job.
+//!
+//! The full reference is `docs/configuration.md`.
+
+mod diagnostics;
+pub mod env;
+mod location;
+mod parse;
+mod summary;
+mod walk;
+
+pub use diagnostics::{Problem, Warning};
+pub use location::{config_candidates, expand_tilde};
+pub use parse::{ConfigError, Loaded, parse};
+pub use summary::ConfigSummary;
+
+use crate::cost::PriceTable;
+use crate::{MicroDollars, TaskType};
+use secrecy::SecretString;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// Default values, in one place so the parser, the docs and tests agree.
+pub mod defaults {
+    pub const CODEGEN_BASE_URL: &str = "https://api.codegen.com";
+    pub const CODEGEN_AGENT_TYPE: &str = "codegen";
+    /// $2.00 per task.
+    pub const MAX_COST_PER_TASK_MICROS: i64 = 2_000_000;
+    /// $100.00 per day.
+    pub const MAX_COST_PER_DAY_MICROS: i64 = 100_000_000;
+    pub const MAX_CONCURRENT_RUNS: u32 = 10;
+    /// Codegen's own tools poll every 10 s; its docs suggest 10–15 s.
+    pub const POLL_INTERVAL_SECS: u64 = 10;
+    pub const RUN_DEADLINE_MINUTES: u64 = 120;
+    pub const BUDGET_ALERT_PERCENT: u8 = 80;
+    /// Codegen documents 10 run creations per minute.
+    pub const CREATE_PER_MINUTE: u32 = 10;
+    pub const READS_PER_30S: u32 = 60;
+    pub const LOGS_PER_MINUTE: u32 = 60;
+    pub const LINEAR_API_URL: &str = "https://api.linear.app/graphql";
+    pub const MAX_ACTIVITIES_PER_SESSION_PER_MINUTE: u32 = 6;
+    pub const LISTEN: &str = "127.0.0.1:3456";
+    /// `~` is expanded by the CLI.
+    pub const STORE_URL: &str = "sqlite://~/.cyrus/cyrus.db";
+    /// About 48 000 characters of prompt (see `prompt` for the chars/4 rule).
+    pub const PROMPT_TOKEN_BUDGET: usize = 12_000;
+    /// Below this a prompt cannot hold its own instructions.
+    pub const PROMPT_TOKEN_BUDGET_MIN: usize = 1_000;
+}
+
+/// The whole validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub repositories: Vec<RepositoryConfig>,
+    pub codegen: CodegenConfig,
+    pub linear: LinearConfig,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub prompt: PromptConfig,
+    pub alerts: AlertsConfig,
+}
+
+impl Config {
+    /// The Linear workspace a webhook delivery belongs to, matched by its
+    /// `organizationId`.
+    pub fn workspace(&self, organization_id: &str) -> Option<&LinearWorkspace> {
+        self.linear
+            .workspaces
+            .iter()
+            .find(|w| w.organization_id == organization_id)
+    }
+
+    pub fn repository(&self, id: &str) -> Option<&RepositoryConfig> {
+        self.repositories.iter().find(|r| r.id == id)
+    }
+
+    /// Every model name the configuration mentions (default, per task type,
+    /// priced), deduplicated. Routing uses it to recognise a label naming a
+    /// model.
+    pub fn known_models(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let candidates = self
+            .codegen
+            .default_model
+            .iter()
+            .chain(self.codegen.model_by_task_type.values())
+            .chain(self.codegen.pricing.models.keys());
+        for model in candidates {
+            if !out.contains(&model.as_str()) {
+                out.push(model);
+            }
+        }
+        out
+    }
+}
+
+/// One repository Cyrus can work on, and how issues are routed to it.
+#[derive(Clone, Debug)]
+pub struct RepositoryConfig {
+    /// Stable identifier, unique across repositories.
+    pub id: String,
+    /// Human name, also matched by `[repo=name]` tags.
+    pub name: String,
+    /// Local checkout path; informational (Codegen works in its own sandbox).
+    pub repository_path: Option<String>,
+    /// Token as written for this repository; the effective token of its
+    /// workspace is in [`Config::workspace`].
+    pub linear_token: Option<SecretString>,
+    pub linear_workspace_id: String,
+    /// Codegen's id of this repository; `None` lets Codegen pick.
+    pub codegen_repo_id: Option<i64>,
+    pub team_keys: Vec<String>,
+    pub project_keys: Vec<String>,
+    pub routing_labels: Vec<String>,
+    /// Labels that select a task type, per task type.
+    pub label_prompts: BTreeMap<TaskType, Vec<String>>,
+    pub allowed_tools: Vec<String>,
+    pub mcp_servers: Vec<String>,
+}
+
+impl RepositoryConfig {
+    /// True when the repository has no routing keys at all (it is then the
+    /// catch-all if it is the only such repository).
+    pub fn has_no_routing_keys(&self) -> bool {
+        self.team_keys.is_empty() && self.project_keys.is_empty() && self.routing_labels.is_empty()
+    }
+}
+
+/// How Cyrus talks to Codegen and how much it may spend.
+#[derive(Clone, Debug)]
+pub struct CodegenConfig {
+    /// `false` pauses dispatch: webhooks are still acknowledged, no run starts.
+    pub enabled: bool,
+    pub org_id: i64,
+    pub api_token: SecretString,
+    pub base_url: String,
+    pub agent_type: String,
+    pub max_cost_per_task: MicroDollars,
+    pub max_cost_per_day: MicroDollars,
+    pub max_concurrent_runs: u32,
+    pub default_model: Option<String>,
+    pub model_by_task_type: BTreeMap<TaskType, String>,
+    pub pricing: PriceTable,
+    pub rate_limits: RateLimits,
+    pub poll_interval_secs: u64,
+    pub run_deadline_minutes: u64,
+    /// Percent of `max_cost_per_day` at which an alert is sent (1–100).
+    pub budget_alert_percent: u8,
+}
+
+/// Client-side request budgets, kept under Codegen's documented limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimits {
+    pub create_per_minute: u32,
+    pub reads_per_30s: u32,
+    pub logs_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            create_per_minute: defaults::CREATE_PER_MINUTE,
+            reads_per_30s: defaults::READS_PER_30S,
+            logs_per_minute: defaults::LOGS_PER_MINUTE,
+        }
+    }
+}
+
+/// Linear settings shared by all workspaces, plus the effective workspaces.
+#[derive(Clone, Debug)]
+pub struct LinearConfig {
+    pub api_url: String,
+    /// Default secret for workspaces that do not set their own.
+    pub webhook_secret: Option<SecretString>,
+    pub agent_user_id: Option<String>,
+    /// Every workspace: `linear.workspaces[]` first, then the ones implied by
+    /// repositories' `linearWorkspaceId`/`linearToken`.
+    pub workspaces: Vec<LinearWorkspace>,
+    pub max_activities_per_session_per_minute: u32,
+    pub verbosity: Verbosity,
+}
+
+/// One Linear organization Cyrus is installed in.
+#[derive(Clone, Debug)]
+pub struct LinearWorkspace {
+    pub organization_id: String,
+    pub token: SecretString,
+    /// The workspace's own secret, else `linear.webhookSecret`.
+    pub webhook_secret: SecretString,
+    pub agent_user_id: Option<String>,
+}
+
+/// How chatty Cyrus is in Linear's agent session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verbosity {
+    /// Acknowledgement, PR and final answer only.
+    Quiet,
+    #[default]
+    Normal,
+    /// Also every progress step.
+    Verbose,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Where Linear reaches this server, if behind a proxy.
+    pub public_url: Option<String>,
+    /// Bearer token for the dashboard; `None` disables the dashboard.
+    pub dashboard_token: Option<SecretString>,
+}
+
+/// Where state is kept. The URL can hold a database password, so `Debug`
+/// hides it.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://…`, `~` not yet expanded.
+    pub url: String,
+}
+
+impl StoreConfig {
+    /// The URL with any password replaced by `[redacted]`.
+    pub fn redacted_url(&self) -> String {
+        summary::redact_url_password(&self.url)
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.redacted_url())
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PromptConfig {
+    pub token_budget: usize,
+}
+
+impl Default for PromptConfig {
+    fn default() -> Self {
+        PromptConfig {
+            token_budget: defaults::PROMPT_TOKEN_BUDGET,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AlertsConfig {
+    /// Slack-compatible incoming webhook; its URL is a credential.
+    pub webhook_url: Option<SecretString>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,883 @@
+//! Text + environment → validated [`Config`], collecting every problem.
+
+use super::diagnostics::{Diagnostics, Problem, Warning};
+use super::walk::{Obj, show};
+use super::{
+    AlertsConfig, CodegenConfig, Config, LinearConfig, LinearWorkspace, PromptConfig, RateLimits,
+    RepositoryConfig, ServerConfig, StoreConfig, Verbosity, defaults, env,
+};
+use crate::cost::{ModelPrice, PriceTable};
+use crate::{MicroDollars, TaskType};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+/// A usable configuration and what looked odd in it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not JSON at all; positions are 1-based as editors show them.
+    #[error("configuration is not valid JSON at line {line}, column {column}: {message}")]
+    Malformed {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Valid JSON that cannot be used; every problem found is listed.
+    #[error("configuration has {} problem(s):\n{}", problems.len(), list(problems))]
+    Invalid {
+        problems: Vec<Problem>,
+        warnings: Vec<Warning>,
+    },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Parses and validates `text`, with `env` overriding file values (see
+/// [`super::env`]).
+pub fn parse(text: &str, env: &BTreeMap<String, String>) -> Result<Loaded, ConfigError> {
+    let mut root: Value = serde_json::from_str(text).map_err(|e| ConfigError::Malformed {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })?;
+    let overridden = apply_env_overrides(&mut root, env);
+
+    let mut d = Diagnostics::default();
+    let config = read_config(&root, env, &mut d);
+    for p in &mut d.problems {
+        if let Some((var, _)) = overridden.iter().find(|(_, path)| *path == p.path) {
+            p.path = format!("{} (from {var})", p.path);
+        }
+    }
+    match config {
+        Some(config) if d.problems.is_empty() => Ok(Loaded {
+            config,
+            warnings: d.warnings,
+        }),
+        _ => Err(ConfigError::Invalid {
+            problems: d.problems,
+            warnings: d.warnings,
+        }),
+    }
+}
+
+/// serde_json appends " at line L column C"; the error carries them apart.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Writes environment overrides into the JSON tree so they are validated like
+/// file values. Returns the (variable, path) pairs applied.
+fn apply_env_overrides(
+    root: &mut Value,
+    env: &BTreeMap<String, String>,
+) -> Vec<(&'static str, &'static str)> {
+    let mut applied = Vec::new();
+    let Value::Object(top) = root else {
+        return applied;
+    };
+    for &(var, path) in env::OVERRIDES {
+        let Some(value) = env.get(var).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let (section, key) = path
+            .split_once('.')
+            .expect("override paths are section.key");
+        let section = top
+            .entry(section)
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !section.is_object() {
+            // The section's own type problem is reported by the reader.
+            continue;
+        }
+        section[key] = Value::String(value.clone());
+        applied.push((var, path));
+    }
+    applied
+}
+
+fn read_config(
+    root: &Value,
+    env: &BTreeMap<String, String>,
+    d: &mut Diagnostics,
+) -> Option<Config> {
+    let mut top = Obj::new(String::new(), root, d)?;
+    let repositories = read_repositories(&mut top, d);
+    let codegen = match top.obj("codegen", d) {
+        Some(o) => read_codegen(o, d),
+        None => {
+            d.problem(
+                "codegen",
+                "missing: add a \"codegen\" section with at least \"orgId\" and \"apiToken\" (or set CYRUS_CODEGEN_ORG_ID and CYRUS_CODEGEN_API_TOKEN)",
+            );
+            None
+        }
+    };
+    let linear = read_linear(top.obj("linear", d), &repositories, env, d);
+    let server = read_server(top.obj("server", d), d);
+    let store = read_store(top.obj("store", d), d);
+    let prompt = read_prompt(top.obj("prompt", d), d);
+    let alerts = read_alerts(top.obj("alerts", d), d);
+    top.finish(d);
+
+    if let Some(codegen) = &codegen {
+        warn_unpriced_models(codegen, d);
+    }
+    Some(Config {
+        repositories,
+        codegen: codegen?,
+        linear: linear?,
+        server: server?,
+        store: store?,
+        prompt: prompt?,
+        alerts: alerts?,
+    })
+}
+
+fn required_string(
+    o: &mut Obj<'_>,
+    key: &'static str,
+    fix: &str,
+    d: &mut Diagnostics,
+) -> Option<String> {
+    match o.string(key, d) {
+        Some(s) if !s.trim().is_empty() => Some(s),
+        Some(_) => {
+            d.problem(o.child(key), format!("must not be empty: {fix}"));
+            None
+        }
+        None => {
+            if o.get(key).is_none() {
+                d.problem(o.child(key), format!("missing: {fix}"));
+            }
+            None
+        }
+    }
+}
+
+fn secret(o: &mut Obj<'_>, key: &'static str, d: &mut Diagnostics) -> Option<SecretString> {
+    o.string(key, d)
+        .filter(|s| !s.is_empty())
+        .map(SecretString::from)
+}
+
+fn read_repositories(top: &mut Obj<'_>, d: &mut Diagnostics) -> Vec<RepositoryConfig> {
+    let path = top.child("repositories");
+    let items = match top.get("repositories") {
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            d.problem(
+                path,
+                format!("must be a list of repositories (got {})", show(other)),
+            );
+            return Vec::new();
+        }
+        None => {
+            d.problem(
+                path,
+                "missing: add at least one repository (see docs/configuration.md)",
+            );
+            return Vec::new();
+        }
+    };
+    if items.is_empty() {
+        d.problem(path.clone(), "must list at least one repository");
+    }
+    let mut out: Vec<RepositoryConfig> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(o) = Obj::new(format!("{path}[{i}]"), item, d) else {
+            continue;
+        };
+        if let Some(repo) = read_repository(o, d) {
+            out.push(repo);
+        }
+    }
+    let mut ids = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for (i, repo) in out.iter().enumerate() {
+        if !ids.insert(repo.id.to_lowercase()) {
+            d.problem(
+                format!("{path}[{i}].id"),
+                format!("duplicate id \"{}\": ids must be unique", repo.id),
+            );
+        }
+        if !names.insert(repo.name.to_lowercase()) {
+            d.problem(
+                format!("{path}[{i}].name"),
+                format!(
+                    "duplicate name \"{}\": [repo=name] tags could not tell them apart",
+                    repo.name
+                ),
+            );
+        }
+    }
+    out
+}
+
+fn read_repository(mut o: Obj<'_>, d: &mut Diagnostics) -> Option<RepositoryConfig> {
+    let id = required_string(&mut o, "id", "give the repository a unique \"id\"", d);
+    let name = required_string(
+        &mut o,
+        "name",
+        "give the repository a \"name\" (used by [repo=name] tags)",
+        d,
+    );
+    let repository_path = o.string("repositoryPath", d);
+    let linear_token = secret(&mut o, "linearToken", d);
+    let linear_workspace_id = required_string(
+        &mut o,
+        "linearWorkspaceId",
+        "set the Linear organization id this repository's issues come from",
+        d,
+    );
+    let codegen_repo_id = match o.get("codegenRepoId") {
+        None => None,
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|v| v > 0) => n.as_i64(),
+        Some(other) => {
+            d.problem(
+                o.child("codegenRepoId"),
+                format!(
+                    "must be Codegen's positive integer repository id (got {})",
+                    show(other)
+                ),
+            );
+            None
+        }
+    };
+    let team_keys = o.strings("teamKeys", d);
+    let project_keys = o.strings("projectKeys", d);
+    let routing_labels = o.strings("routingLabels", d);
+    let mut label_prompts = BTreeMap::new();
+    if let Some(lp) = o.obj("labelPrompts", d) {
+        let base = lp.path().to_owned();
+        for (key, value) in lp.into_rest() {
+            let path = super::walk::join(&base, key);
+            match key.parse::<TaskType>() {
+                Ok(task_type) => {
+                    label_prompts.insert(task_type, super::walk::strings_at(&path, value, d));
+                }
+                Err(e) => d.problem(path, e),
+            }
+        }
+    }
+    let allowed_tools = o.strings("allowedTools", d);
+    let mcp_servers = o.strings("mcpServers", d);
+    o.finish(d);
+    Some(RepositoryConfig {
+        id: id?,
+        name: name?,
+        repository_path,
+        linear_token,
+        linear_workspace_id: linear_workspace_id?,
+        codegen_repo_id,
+        team_keys,
+        project_keys,
+        routing_labels,
+        label_prompts,
+        allowed_tools,
+        mcp_servers,
+    })
+}
+
+/// Dollars → micro-dollars, required to be > 0.
+fn money(
+    o: &mut Obj<'_>,
+    key: &'static str,
+    default: i64,
+    d: &mut Diagnostics,
+) -> Option<MicroDollars> {
+    let Some(dollars) = o.number(key, d) else {
+        return o.get(key).is_none().then_some(MicroDollars(default));
+    };
+    match MicroDollars::from_dollars(dollars) {
+        Some(m) if m.0 > 0 => Some(m),
+        _ => {
+            d.problem(
+                o.child(key),
+                format!("must be greater than 0 (got {dollars})"),
+            );
+            None
+        }
+    }
+}
+
+/// Dollars → micro-dollars, required to be ≥ 0 (prices may be free).
+fn price(path: String, value: &Value, d: &mut Diagnostics) -> Option<MicroDollars> {
+    let parsed = value.as_f64().and_then(MicroDollars::from_dollars);
+    match parsed {
+        Some(m) if m.0 >= 0 => Some(m),
+        _ => {
+            d.problem(
+                path,
+                format!("must be a dollar amount, 0 or more (got {})", show(value)),
+            );
+            None
+        }
+    }
+}
+
+fn positive_u32(
+    o: &mut Obj<'_>,
+    key: &'static str,
+    default: u32,
+    d: &mut Diagnostics,
+) -> Option<u32> {
+    match o.count(key, d) {
+        None => o.get(key).is_none().then_some(default),
+        Some(n) if n > 0 && n <= u64::from(u32::MAX) => Some(n as u32),
+        Some(n) => {
+            d.problem(
+                o.child(key),
+                format!("must be between 1 and {} (got {n})", u32::MAX),
+            );
+            None
+        }
+    }
+}
+
+fn positive_u64(
+    o: &mut Obj<'_>,
+    key: &'static str,
+    default: u64,
+    d: &mut Diagnostics,
+) -> Option<u64> {
+    match o.count(key, d) {
+        None => o.get(key).is_none().then_some(default),
+        Some(0) => {
+            d.problem(o.child(key), "must be greater than 0 (got 0)");
+            None
+        }
+        Some(n) => Some(n),
+    }
+}
+
+fn url_setting(
+    o: &mut Obj<'_>,
+    key: &'static str,
+    default: &str,
+    d: &mut Diagnostics,
+) -> Option<String> {
+    let url = o.string(key, d).unwrap_or_else(|| default.to_owned());
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Some(url.trim_end_matches('/').to_owned())
+    } else {
+        d.problem(
+            o.child(key),
+            format!("must be an http:// or https:// URL (got \"{url}\")"),
+        );
+        None
+    }
+}
+
+fn read_codegen(mut o: Obj<'_>, d: &mut Diagnostics) -> Option<CodegenConfig> {
+    let enabled = o.bool("enabled", d).unwrap_or(true);
+    if !enabled {
+        d.warning(
+            o.child("enabled"),
+            "Codegen is disabled: issues are acknowledged but no run is started",
+        );
+    }
+    let org_id = match o.get("orgId") {
+        None => {
+            d.problem(
+                o.child("orgId"),
+                "missing: set your Codegen organization id (or CYRUS_CODEGEN_ORG_ID)",
+            );
+            None
+        }
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|v| v > 0) => n.as_i64(),
+        Some(Value::String(s)) if s.trim().parse::<i64>().is_ok_and(|v| v > 0) => {
+            s.trim().parse().ok()
+        }
+        Some(other) => {
+            d.problem(
+                o.child("orgId"),
+                format!(
+                    "must be Codegen's organization id, a positive integer or a string of digits (got {})",
+                    show(other)
+                ),
+            );
+            None
+        }
+    };
+    let api_token = secret(&mut o, "apiToken", d);
+    if api_token.is_none() && !d.problems.iter().any(|p| p.path == o.child("apiToken")) {
+        d.problem(
+            o.child("apiToken"),
+            "missing: set your Codegen API token (or CYRUS_CODEGEN_API_TOKEN)",
+        );
+    }
+    let base_url = url_setting(&mut o, "baseUrl", defaults::CODEGEN_BASE_URL, d);
+    let agent_type = o
+        .string("agentType", d)
+        .unwrap_or_else(|| defaults::CODEGEN_AGENT_TYPE.to_owned());
+    let max_cost_per_task = money(
+        &mut o,
+        "maxCostPerTask",
+        defaults::MAX_COST_PER_TASK_MICROS,
+        d,
+    );
+    let max_cost_per_day = money(
+        &mut o,
+        "maxCostPerDay",
+        defaults::MAX_COST_PER_DAY_MICROS,
+        d,
+    );
+    if let (Some(task), Some(day)) = (max_cost_per_task, max_cost_per_day)
+        && task > day
+    {
+        d.warning(
+            o.child("maxCostPerTask"),
+            format!("is above codegen.maxCostPerDay ({task} > {day}): a single task can exhaust the daily budget"),
+        );
+    }
+    let max_concurrent_runs = positive_u32(
+        &mut o,
+        "maxConcurrentRuns",
+        defaults::MAX_CONCURRENT_RUNS,
+        d,
+    );
+    let default_model = o.string("defaultModel", d).filter(|m| !m.trim().is_empty());
+    let mut model_by_task_type = BTreeMap::new();
+    if let Some(m) = o.obj("modelByTaskType", d) {
+        let base = m.path().to_owned();
+        for (key, value) in m.into_rest() {
+            let path = super::walk::join(&base, key);
+            match (key.parse::<TaskType>(), value) {
+                (Ok(t), Value::String(model)) if !model.trim().is_empty() => {
+                    model_by_task_type.insert(t, model.clone());
+                }
+                (Ok(_), other) => {
+                    d.problem(path, format!("must be a model name (got {})", show(other)))
+                }
+                (Err(e), _) => d.problem(path, e),
+            }
+        }
+    }
+    let pricing = o
+        .obj("pricing", d)
+        .map(|p| read_pricing(p, d))
+        .unwrap_or_default();
+    let rate_limits = match o.obj("rateLimits", d) {
+        Some(mut r) => {
+            let defaults = RateLimits::default();
+            let create = positive_u32(&mut r, "createPerMinute", defaults.create_per_minute, d);
+            let reads = positive_u32(&mut r, "readsPer30s", defaults.reads_per_30s, d);
+            let logs = positive_u32(&mut r, "logsPerMinute", defaults.logs_per_minute, d);
+            r.finish(d);
+            Some(RateLimits {
+                create_per_minute: create?,
+                reads_per_30s: reads?,
+                logs_per_minute: logs?,
+            })
+        }
+        None => Some(RateLimits::default()),
+    };
+    let poll_interval_secs =
+        positive_u64(&mut o, "pollIntervalSecs", defaults::POLL_INTERVAL_SECS, d);
+    let run_deadline_minutes = positive_u64(
+        &mut o,
+        "runDeadlineMinutes",
+        defaults::RUN_DEADLINE_MINUTES,
+        d,
+    );
+    let budget_alert_percent = match o.count("budgetAlertPercent", d) {
+        None => o
+            .get("budgetAlertPercent")
+            .is_none()
+            .then_some(defaults::BUDGET_ALERT_PERCENT),
+        Some(p @ 1..=100) => Some(p as u8),
+        Some(p) => {
+            d.problem(
+                o.child("budgetAlertPercent"),
+                format!("must be between 1 and 100 (got {p})"),
+            );
+            None
+        }
+    };
+    o.finish(d);
+    Some(CodegenConfig {
+        enabled,
+        org_id: org_id?,
+        api_token: api_token?,
+        base_url: base_url?,
+        agent_type,
+        max_cost_per_task: max_cost_per_task?,
+        max_cost_per_day: max_cost_per_day?,
+        max_concurrent_runs: max_concurrent_runs?,
+        default_model,
+        model_by_task_type,
+        pricing,
+        rate_limits: rate_limits?,
+        poll_interval_secs: poll_interval_secs?,
+        run_deadline_minutes: run_deadline_minutes?,
+        budget_alert_percent: budget_alert_percent?,
+    })
+}
+
+/// `{"<model>": {"inputPerMTok": 3.0, "outputPerMTok": 15.0}, "perRun": 0.0}`.
+fn read_pricing(mut o: Obj<'_>, d: &mut Diagnostics) -> PriceTable {
+    let per_run = o
+        .get("perRun")
+        .and_then(|v| price(o.child("perRun"), v, d))
+        .unwrap_or(MicroDollars::ZERO);
+    let base = o.path().to_owned();
+    let mut models = BTreeMap::new();
+    for (model, value) in o.into_rest() {
+        let Some(mut m) = Obj::new(super::walk::join(&base, model), value, d) else {
+            continue;
+        };
+        let field = |m: &mut Obj<'_>, key: &'static str, d: &mut Diagnostics| match m.get(key) {
+            Some(v) => price(m.child(key), v, d),
+            None => {
+                d.problem(m.child(key), "missing: price in dollars per million tokens");
+                None
+            }
+        };
+        let input = field(&mut m, "inputPerMTok", d);
+        let output = field(&mut m, "outputPerMTok", d);
+        m.finish(d);
+        if let (Some(input_per_mtok), Some(output_per_mtok)) = (input, output) {
+            models.insert(
+                model.clone(),
+                ModelPrice {
+                    input_per_mtok,
+                    output_per_mtok,
+                },
+            );
+        }
+    }
+    PriceTable { models, per_run }
+}
+
+fn warn_unpriced_models(codegen: &CodegenConfig, d: &mut Diagnostics) {
+    let named = codegen
+        .default_model
+        .iter()
+        .map(|m| ("codegen.defaultModel".to_owned(), m))
+        .chain(
+            codegen
+                .model_by_task_type
+                .iter()
+                .map(|(t, m)| (format!("codegen.modelByTaskType.{t}"), m)),
+        );
+    for (path, model) in named {
+        if !codegen.pricing.models.contains_key(model) {
+            d.warning(
+                path,
+                format!("model \"{model}\" has no entry in codegen.pricing: its cost cannot be estimated"),
+            );
+        }
+    }
+}
+
+fn read_linear(
+    o: Option<Obj<'_>>,
+    repositories: &[RepositoryConfig],
+    env: &BTreeMap<String, String>,
+    d: &mut Diagnostics,
+) -> Option<LinearConfig> {
+    let env_token = env
+        .get(env::LINEAR_TOKEN)
+        .filter(|v| !v.is_empty())
+        .map(|v| SecretString::from(v.clone()));
+    let (api_url, webhook_secret, agent_user_id, max_activities, verbosity, explicit) = match o {
+        Some(mut o) => {
+            let api_url = url_setting(&mut o, "apiUrl", defaults::LINEAR_API_URL, d);
+            let webhook_secret = secret(&mut o, "webhookSecret", d);
+            let agent_user_id = o.string("agentUserId", d);
+            let max_activities = positive_u32(
+                &mut o,
+                "maxActivitiesPerSessionPerMinute",
+                defaults::MAX_ACTIVITIES_PER_SESSION_PER_MINUTE,
+                d,
+            );
+            let verbosity = match o.string("verbosity", d).as_deref() {
+                None => Some(Verbosity::default()),
+                Some("quiet") => Some(Verbosity::Quiet),
+                Some("normal") => Some(Verbosity::Normal),
+                Some("verbose") => Some(Verbosity::Verbose),
+                Some(other) => {
+                    d.problem(
+                        o.child("verbosity"),
+                        format!("must be \"quiet\", \"normal\" or \"verbose\" (got \"{other}\")"),
+                    );
+                    None
+                }
+            };
+            let explicit = read_workspaces(&mut o, env_token.as_ref(), d);
+            o.finish(d);
+            (
+                api_url,
+                webhook_secret,
+                agent_user_id,
+                max_activities,
+                verbosity,
+                explicit,
+            )
+        }
+        None => (
+            Some(defaults::LINEAR_API_URL.to_owned()),
+            None,
+            None,
+            Some(defaults::MAX_ACTIVITIES_PER_SESSION_PER_MINUTE),
+            Some(Verbosity::default()),
+            Vec::new(),
+        ),
+    };
+
+    // Effective workspaces: explicit entries, then those implied by repositories.
+    let mut workspaces: Vec<LinearWorkspace> = Vec::new();
+    let mut add = |org: &str,
+                   token: Option<SecretString>,
+                   own_secret: Option<SecretString>,
+                   agent: Option<String>,
+                   path: String,
+                   d: &mut Diagnostics| {
+        if let Some(existing) = workspaces.iter().find(|w| w.organization_id == org) {
+            if let Some(token) = &token
+                && token.expose_secret() != existing.token.expose_secret()
+            {
+                d.warning(
+                    path,
+                    format!("workspace \"{org}\" already has a different token; the first one configured is used"),
+                );
+            }
+            return;
+        }
+        let Some(token) = token.or_else(|| env_token.clone()) else {
+            d.problem(
+                path,
+                format!("no Linear token for workspace \"{org}\": set linearToken, add it to linear.workspaces, or set CYRUS_LINEAR_TOKEN"),
+            );
+            return;
+        };
+        let Some(webhook_secret) = own_secret.or_else(|| webhook_secret.clone()) else {
+            d.problem(
+                path,
+                format!("no webhook secret for workspace \"{org}\": set linear.webhookSecret (or CYRUS_LINEAR_WEBHOOK_SECRET); unsigned webhooks are never accepted"),
+            );
+            return;
+        };
+        workspaces.push(LinearWorkspace {
+            organization_id: org.to_owned(),
+            token,
+            webhook_secret,
+            agent_user_id: agent.or_else(|| agent_user_id.clone()),
+        });
+    };
+    for (i, w) in explicit.into_iter().enumerate() {
+        add(&w.0, w.1, w.2, w.3, format!("linear.workspaces[{i}]"), d);
+    }
+    for (i, repo) in repositories.iter().enumerate() {
+        add(
+            &repo.linear_workspace_id,
+            repo.linear_token.clone(),
+            None,
+            None,
+            format!("repositories[{i}].linearToken"),
+            d,
+        );
+    }
+    if workspaces.is_empty() && repositories.is_empty() && webhook_secret.is_none() {
+        d.problem(
+            "linear.webhookSecret",
+            "missing: set the Linear webhook signing secret (or CYRUS_LINEAR_WEBHOOK_SECRET)",
+        );
+    }
+    Some(LinearConfig {
+        api_url: api_url?,
+        webhook_secret,
+        agent_user_id,
+        workspaces,
+        max_activities_per_session_per_minute: max_activities?,
+        verbosity: verbosity?,
+    })
+}
+
+type RawWorkspace = (
+    String,
+    Option<SecretString>,
+    Option<SecretString>,
+    Option<String>,
+);
+
+fn read_workspaces(
+    o: &mut Obj<'_>,
+    env_token: Option<&SecretString>,
+    d: &mut Diagnostics,
+) -> Vec<RawWorkspace> {
+    let path = o.child("workspaces");
+    let items = match o.get("workspaces") {
+        None => return Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            d.problem(
+                path,
+                format!("must be a list of workspaces (got {})", show(other)),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(mut w) = Obj::new(format!("{path}[{i}]"), item, d) else {
+            continue;
+        };
+        let org = required_string(
+            &mut w,
+            "organizationId",
+            "set the Linear organization id",
+            d,
+        );
+        let token = secret(&mut w, "token", d);
+        if token.is_none() && env_token.is_none() && w.get("token").is_none() {
+            d.problem(
+                w.child("token"),
+                "missing: set the workspace's Linear token (or CYRUS_LINEAR_TOKEN)",
+            );
+        }
+        let own_secret = secret(&mut w, "webhookSecret", d);
+        let agent = w.string("agentUserId", d);
+        w.finish(d);
+        if let Some(org) = org {
+            if out.iter().any(|(o, ..): &RawWorkspace| *o == org) {
+                d.problem(
+                    format!("{path}[{i}].organizationId"),
+                    format!("duplicate workspace \"{org}\""),
+                );
+                continue;
+            }
+            if token.is_some() || env_token.is_some() {
+                out.push((org, token, own_secret, agent));
+            }
+        }
+    }
+    out
+}
+
+fn read_server(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<ServerConfig> {
+    let Some(mut o) = o else {
+        return Some(ServerConfig {
+            listen: defaults::LISTEN
+                .parse()
+                .expect("default listen address parses"),
+            public_url: None,
+            dashboard_token: None,
+        });
+    };
+    let listen_text = o
+        .string("listen", d)
+        .unwrap_or_else(|| defaults::LISTEN.to_owned());
+    let listen = match listen_text.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            d.problem(
+                o.child("listen"),
+                format!("must be IP:PORT such as \"127.0.0.1:3456\" or \"0.0.0.0:3456\" (got \"{listen_text}\")"),
+            );
+            None
+        }
+    };
+    let public_url = o.string("publicUrl", d).filter(|u| !u.is_empty());
+    if let Some(url) = &public_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        d.problem(
+            o.child("publicUrl"),
+            format!("must be an http:// or https:// URL (got \"{url}\")"),
+        );
+    }
+    let dashboard_token = secret(&mut o, "dashboardToken", d);
+    o.finish(d);
+    Some(ServerConfig {
+        listen: listen?,
+        public_url,
+        dashboard_token,
+    })
+}
+
+fn read_store(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<StoreConfig> {
+    let Some(mut o) = o else {
+        return Some(StoreConfig {
+            url: defaults::STORE_URL.to_owned(),
+        });
+    };
+    let url = o
+        .string("url", d)
+        .unwrap_or_else(|| defaults::STORE_URL.to_owned());
+    o.finish(d);
+    let supported = ["sqlite:", "postgres://", "postgresql://"];
+    if supported.iter().any(|s| url.starts_with(s)) {
+        Some(StoreConfig { url })
+    } else {
+        d.problem(
+            "store.url",
+            format!(
+                "must start with sqlite:// or postgres:// (got \"{}\")",
+                super::summary::redact_url_password(&url)
+            ),
+        );
+        None
+    }
+}
+
+fn read_prompt(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<PromptConfig> {
+    let Some(mut o) = o else {
+        return Some(PromptConfig::default());
+    };
+    let budget = match o.count("tokenBudget", d) {
+        None => o
+            .get("tokenBudget")
+            .is_none()
+            .then_some(defaults::PROMPT_TOKEN_BUDGET),
+        Some(n) if n as usize >= defaults::PROMPT_TOKEN_BUDGET_MIN => Some(n as usize),
+        Some(n) => {
+            d.problem(
+                o.child("tokenBudget"),
+                format!(
+                    "must be at least {} tokens (got {n})",
+                    defaults::PROMPT_TOKEN_BUDGET_MIN
+                ),
+            );
+            None
+        }
+    };
+    o.finish(d);
+    Some(PromptConfig {
+        token_budget: budget?,
+    })
+}
+
+fn read_alerts(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<AlertsConfig> {
+    let Some(mut o) = o else {
+        return Some(AlertsConfig::default());
+    };
+    let url = o.string("webhookUrl", d).filter(|u| !u.is_empty());
+    if let Some(u) = &url
+        && !u.starts_with("https://")
+        && !u.starts_with("http://")
+    {
+        d.problem(o.child("webhookUrl"), "must be an http:// or https:// URL");
+    }
+    o.finish(d);
+    Some(AlertsConfig {
+        webhook_url: url.map(SecretString::from),
+    })
+}

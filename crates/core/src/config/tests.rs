@@ -1,0 +1,341 @@
+use super::*;
+use secrecy::ExposeSecret;
+
+const FULL: &str = r#"{
+  "repositories": [{
+    "id": "main-repo", "name": "api", "repositoryPath": "/path/to/repo",
+    "linearToken": "lin_api_secret", "linearWorkspaceId": "org-1", "codegenRepoId": 42,
+    "teamKeys": ["ENG"], "projectKeys": [], "routingLabels": ["backend"],
+    "labelPrompts": {"debugger": ["Bug"], "builder": ["Feature"], "scoper": ["PRD"], "orchestrator": ["Epic"]},
+    "allowedTools": ["Read(**)", "Edit(**)", "Bash(git:*)"], "mcpServers": ["linear", "github"]
+  }],
+  "codegen": {
+    "enabled": true, "orgId": "123", "apiToken": "codegen_token_secret",
+    "baseUrl": "https://api.codegen.com", "agentType": "codegen",
+    "maxCostPerTask": 2.5, "maxCostPerDay": 100.0, "maxConcurrentRuns": 10,
+    "defaultModel": "claude-3-5-sonnet",
+    "modelByTaskType": {"debugger": "claude-3-5-sonnet"},
+    "pricing": {"claude-3-5-sonnet": {"inputPerMTok": 3.0, "outputPerMTok": 15.0}, "perRun": 0.01}
+  },
+  "linear": {"webhookSecret": "whsec_secret", "agentUserId": "agent-1"},
+  "server": {"listen": "127.0.0.1:3456", "publicUrl": null},
+  "store": {"url": "sqlite://~/.cyrus/cyrus.db"}
+}"#;
+
+fn no_env() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn problems(text: &str, env: &BTreeMap<String, String>) -> Vec<String> {
+    match parse(text, env) {
+        Err(ConfigError::Invalid { problems, .. }) => {
+            problems.iter().map(|p| p.to_string()).collect()
+        }
+        other => panic!("expected invalid config, got {other:#?}"),
+    }
+}
+
+fn loaded(text: &str, env: &BTreeMap<String, String>) -> Loaded {
+    match parse(text, env) {
+        Ok(l) => l,
+        Err(e) => panic!("expected a valid config, got: {e}"),
+    }
+}
+
+fn with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(FULL).unwrap();
+    edit(&mut v);
+    v.to_string()
+}
+
+#[test]
+fn full_example_parses_with_money_in_micros() {
+    let l = loaded(FULL, &no_env());
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = l.config;
+    assert_eq!(c.codegen.org_id, 123);
+    assert_eq!(c.codegen.max_cost_per_task, MicroDollars(2_500_000));
+    assert_eq!(c.codegen.pricing.per_run, MicroDollars(10_000));
+    assert_eq!(
+        c.codegen.pricing.models["claude-3-5-sonnet"].output_per_mtok,
+        MicroDollars(15_000_000)
+    );
+    assert_eq!(
+        c.codegen.model_by_task_type[&TaskType::Debugger],
+        "claude-3-5-sonnet"
+    );
+    assert_eq!(
+        c.repositories[0].label_prompts[&TaskType::Scoper],
+        vec!["PRD"]
+    );
+    assert_eq!(c.repositories[0].codegen_repo_id, Some(42));
+    assert_eq!(c.linear.workspaces.len(), 1);
+    let ws = c.workspace("org-1").expect("workspace from repository");
+    assert_eq!(ws.token.expose_secret(), "lin_api_secret");
+    assert_eq!(ws.webhook_secret.expose_secret(), "whsec_secret");
+    assert_eq!(ws.agent_user_id.as_deref(), Some("agent-1"));
+    assert_eq!(c.server.public_url, None);
+    assert_eq!(c.prompt.token_budget, defaults::PROMPT_TOKEN_BUDGET);
+    assert_eq!(c.codegen.rate_limits, RateLimits::default());
+    assert_eq!(c.codegen.budget_alert_percent, 80);
+}
+
+#[test]
+fn org_id_accepts_integer_and_digit_string_only() {
+    let c = loaded(&with(|v| v["codegen"]["orgId"] = 77.into()), &no_env()).config;
+    assert_eq!(c.codegen.org_id, 77);
+    let p = problems(
+        &with(|v| v["codegen"]["orgId"] = "my-org-id".into()),
+        &no_env(),
+    );
+    assert_eq!(
+        p,
+        vec![
+            r#"codegen.orgId: must be Codegen's organization id, a positive integer or a string of digits (got "my-org-id")"#
+        ]
+    );
+}
+
+#[test]
+fn collects_every_problem_with_its_path() {
+    let text = with(|v| {
+        v["codegen"]["maxCostPerTask"] = (-1).into();
+        v["codegen"]["maxConcurrentRuns"] = "ten".into();
+        v["codegen"]["budgetAlertPercent"] = 150.into();
+        v["server"]["listen"] = "localhost".into();
+        v["repositories"][0]["teamKeys"] = serde_json::json!(["ENG", 5]);
+        v["linear"]["verbosity"] = "loud".into();
+        v["store"]["url"] = "mysql://x".into();
+    });
+    let p = problems(&text, &no_env());
+    let expected = [
+        "codegen.maxCostPerTask: must be greater than 0 (got -1)",
+        "codegen.maxConcurrentRuns: must be a whole number, 0 or more (got \"ten\")",
+        "codegen.budgetAlertPercent: must be between 1 and 100 (got 150)",
+        "server.listen: must be IP:PORT",
+        "repositories[0].teamKeys[1]: must be a string (got 5)",
+        "linear.verbosity: must be \"quiet\", \"normal\" or \"verbose\" (got \"loud\")",
+        "store.url: must start with sqlite:// or postgres://",
+    ];
+    for e in expected {
+        assert!(
+            p.iter().any(|p| p.starts_with(e)),
+            "missing {e:?} in {p:#?}"
+        );
+    }
+    assert_eq!(p.len(), expected.len(), "{p:#?}");
+}
+
+#[test]
+fn missing_required_values_say_how_to_fix() {
+    let p = problems(
+        r#"{"repositories": [{"id": "a"}], "codegen": {}}"#,
+        &no_env(),
+    );
+    let joined = p.join("\n");
+    for needle in [
+        "repositories[0].name: missing",
+        "repositories[0].linearWorkspaceId: missing",
+        "codegen.orgId: missing: set your Codegen organization id (or CYRUS_CODEGEN_ORG_ID)",
+        "codegen.apiToken: missing",
+    ] {
+        assert!(joined.contains(needle), "missing {needle:?} in\n{joined}");
+    }
+    let p = problems("{}", &no_env());
+    assert!(
+        p.iter().any(|p| p.starts_with("repositories: missing")),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|p| p.starts_with("codegen: missing")), "{p:?}");
+}
+
+#[test]
+fn malformed_json_reports_line_and_column() {
+    let err = parse("{\n  \"codegen\": {,\n}", &no_env()).unwrap_err();
+    match err {
+        ConfigError::Malformed { line, column, .. } => {
+            // column 15 is the stray comma
+            assert_eq!((line, column), (2, 15))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unknown_keys_are_warnings_with_paths() {
+    let text = with(|v| {
+        v["codegen"]["maxCostPerTsk"] = 1.into();
+        v["repositories"][0]["teamKey"] = "ENG".into();
+        v["extra"] = true.into();
+    });
+    let l = loaded(&text, &no_env());
+    let paths: Vec<_> = l.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec!["repositories[0].teamKey", "codegen.maxCostPerTsk", "extra"]
+    );
+}
+
+#[test]
+fn environment_overrides_file_and_fills_secrets() {
+    let text = with(|v| {
+        let codegen = v["codegen"].as_object_mut().unwrap();
+        codegen.remove("apiToken");
+        codegen.remove("orgId");
+        v["repositories"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("linearToken");
+        v["linear"].as_object_mut().unwrap().remove("webhookSecret");
+    });
+    let e = env(&[
+        ("CYRUS_CODEGEN_API_TOKEN", "tok-env"),
+        ("CYRUS_CODEGEN_ORG_ID", "9"),
+        ("CYRUS_LINEAR_TOKEN", "lin-env"),
+        ("CYRUS_LINEAR_WEBHOOK_SECRET", "wh-env"),
+        ("CYRUS_STORE_URL", "postgres://u:pw@db/cyrus"),
+        ("CYRUS_DASHBOARD_TOKEN", "dash"),
+    ]);
+    let c = loaded(&text, &e).config;
+    assert_eq!(c.codegen.api_token.expose_secret(), "tok-env");
+    assert_eq!(c.codegen.org_id, 9);
+    assert_eq!(
+        c.workspace("org-1").unwrap().token.expose_secret(),
+        "lin-env"
+    );
+    assert_eq!(
+        c.workspace("org-1").unwrap().webhook_secret.expose_secret(),
+        "wh-env"
+    );
+    assert_eq!(c.store.url, "postgres://u:pw@db/cyrus");
+    assert!(c.server.dashboard_token.is_some());
+    // An override beats the file value; a bad one names the variable.
+    let p = problems(FULL, &env(&[("CYRUS_CODEGEN_ORG_ID", "abc")]));
+    assert!(
+        p[0].starts_with("codegen.orgId (from CYRUS_CODEGEN_ORG_ID): must be"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn secrets_never_show_in_debug_or_summary() {
+    let c = loaded(
+        &with(|v| v["store"]["url"] = "postgres://u:dbpass@h/db".into()),
+        &no_env(),
+    )
+    .config;
+    let debug = format!("{c:?}");
+    let summary = c.redacted_summary();
+    let json = serde_json::to_string(&summary).unwrap();
+    let text = summary.to_string();
+    for leak in [
+        "lin_api_secret",
+        "codegen_token_secret",
+        "whsec_secret",
+        "dbpass",
+    ] {
+        assert!(!debug.contains(leak), "{leak} leaked in Debug: {debug}");
+        assert!(
+            !json.contains(leak),
+            "{leak} leaked in JSON summary: {json}"
+        );
+        assert!(
+            !text.contains(leak),
+            "{leak} leaked in text summary: {text}"
+        );
+    }
+    assert!(json.contains("[redacted]"));
+    assert!(text.contains("$2.5000 per task"), "{text}");
+}
+
+#[test]
+fn workspaces_come_from_list_and_repositories() {
+    let text = with(|v| {
+        v["linear"]["workspaces"] = serde_json::json!([
+            {"organizationId": "org-2", "token": "t2", "webhookSecret": "s2", "agentUserId": "a2"}
+        ]);
+    });
+    let c = loaded(&text, &no_env()).config;
+    let ids: Vec<_> = c
+        .linear
+        .workspaces
+        .iter()
+        .map(|w| w.organization_id.as_str())
+        .collect();
+    assert_eq!(ids, vec!["org-2", "org-1"]);
+    assert_eq!(
+        c.workspace("org-2").unwrap().webhook_secret.expose_secret(),
+        "s2"
+    );
+    assert!(c.workspace("org-3").is_none());
+}
+
+#[test]
+fn workspace_without_token_or_secret_is_a_problem() {
+    let text = with(|v| {
+        v["repositories"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("linearToken");
+        v["linear"].as_object_mut().unwrap().remove("webhookSecret");
+    });
+    let p = problems(&text, &no_env());
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("repositories[0].linearToken: no Linear token for workspace \"org-1\"")
+    );
+    let p = problems(&text, &env(&[("CYRUS_LINEAR_TOKEN", "x")]));
+    assert!(p[0].contains("no webhook secret"), "{p:?}");
+}
+
+#[test]
+fn duplicates_and_bad_task_types_are_problems() {
+    let text = with(|v| {
+        let repo = v["repositories"][0].clone();
+        v["repositories"].as_array_mut().unwrap().push(repo);
+        v["codegen"]["modelByTaskType"]["reviewer"] = "m".into();
+    });
+    let p = problems(&text, &no_env()).join("\n");
+    assert!(
+        p.contains("repositories[1].id: duplicate id \"main-repo\""),
+        "{p}"
+    );
+    assert!(p.contains("repositories[1].name: duplicate name"), "{p}");
+    assert!(
+        p.contains("codegen.modelByTaskType.reviewer: unknown task type"),
+        "{p}"
+    );
+}
+
+#[test]
+fn warns_about_unpriced_models_and_task_budget_above_day() {
+    let text = with(|v| {
+        v["codegen"]["defaultModel"] = "gpt-x".into();
+        v["codegen"]["maxCostPerTask"] = 200.into();
+    });
+    let l = loaded(&text, &no_env());
+    let w: Vec<_> = l.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("codegen.defaultModel: model \"gpt-x\" has no entry")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("codegen.maxCostPerTask: is above")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn known_models_are_deduplicated() {
+    let c = loaded(FULL, &no_env()).config;
+    assert_eq!(c.known_models(), vec!["claude-3-5-sonnet"]);
+}
