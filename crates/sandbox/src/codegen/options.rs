@@ -1,0 +1,115 @@
+//! Start-up configuration of the Codegen simulator.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One sliding window: at most `max` requests per `window`, per token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub max: u32,
+    #[serde(with = "secs")]
+    pub window: Duration,
+}
+
+/// Per-token rate limits, in simulated time. Defaults are Codegen's documented
+/// numbers (codegen-api.md §8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimits {
+    /// Off switch for tests that hammer the simulator on purpose.
+    pub enabled: bool,
+    /// `POST …/agent/run`: 10 per minute.
+    pub create: Window,
+    /// Every other endpoint except logs and `/v1/mcp-providers`: 60 per 30 s.
+    pub standard: Window,
+    /// Log endpoints: 60 per 60 s.
+    pub logs: Window,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            create: Window { max: 10, window: Duration::from_secs(60) },
+            standard: Window { max: 60, window: Duration::from_secs(30) },
+            logs: Window { max: 60, window: Duration::from_secs(60) },
+        }
+    }
+}
+
+impl RateLimits {
+    pub fn disabled() -> Self {
+        Self { enabled: false, ..Self::default() }
+    }
+}
+
+/// A repository the simulated organization has connected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimRepo {
+    pub id: i64,
+    /// `owner/name`.
+    pub full_name: String,
+}
+
+/// Start-up options. `Default` gives a realistic organization with the
+/// documented rate limits on and real-time runs of a few seconds.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Where to listen; `None` = 127.0.0.1 on a free port.
+    pub addr: Option<SocketAddr>,
+    /// The one organization the token belongs to.
+    pub org_id: i64,
+    pub org_name: String,
+    /// The valid API token (Bearer). Any other token gets 401.
+    pub token: String,
+    /// Simulated seconds per real second; 0 freezes time (advance it through
+    /// the control API). Default 1.
+    pub time_scale: f64,
+    pub rate_limits: RateLimits,
+    /// Runs that may still be created before 402; `None` = unlimited.
+    pub run_allowance: Option<u32>,
+    /// Simulated time a default run spends `ACTIVE` before `COMPLETE`.
+    pub default_run_duration: Duration,
+    /// Progress log entries a default run emits.
+    pub default_log_count: u32,
+    /// Repositories; empty makes create answer 404 "No repos found".
+    pub repos: Vec<SimRepo>,
+    /// `(integration_type, active)` pairs for `…/integrations`.
+    pub integrations: Vec<(String, bool)>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            addr: None,
+            org_id: 42,
+            org_name: "Acme".to_owned(),
+            token: "sim-codegen-token".to_owned(),
+            time_scale: 1.0,
+            rate_limits: RateLimits::default(),
+            run_allowance: None,
+            default_run_duration: Duration::from_secs(5),
+            default_log_count: 6,
+            repos: vec![
+                SimRepo { id: 7, full_name: "acme/web".to_owned() },
+                SimRepo { id: 8, full_name: "acme/api".to_owned() },
+            ],
+            integrations: vec![("github".to_owned(), true), ("linear".to_owned(), false), ("slack".to_owned(), false)],
+        }
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+}
