@@ -7,9 +7,7 @@ pub fn find_tag<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     let mut rest = text;
     while let Some(open) = rest.find('[') {
         let after = &rest[open + 1..];
-        let Some(close) = after.find(']') else {
-            return None;
-        };
+        let close = after.find(']')?;
         let inside = &after[..close];
         if let Some((k, v)) = inside.split_once('=')
             && k.trim().eq_ignore_ascii_case(key)

@@ -211,8 +211,11 @@ fn config_without_models() -> Config {
     parse(&text.to_string(), &BTreeMap::new()).unwrap().config
 }
 
-fn chosen(id: &str, branch: Option<&str>) -> (Option<String>, Option<String>) {
-    (Some(id.to_owned()), branch.map(str::to_owned))
+/// `Some((repository id, branch))` when a repository is chosen.
+type Expected = Option<(String, Option<String>)>;
+
+fn chosen(id: &str, branch: Option<&str>) -> Expected {
+    Some((id.to_owned(), branch.map(str::to_owned)))
 }
 
 #[test]
@@ -226,19 +229,19 @@ fn repository_table() {
     let desc = |d: &'static str| move |i: &mut IssueView| i.description = Some(d.to_owned());
     let project = |p: &'static str| move |i: &mut IssueView| i.project_name = Some(p.to_owned());
     let team = |t: &'static str| move |i: &mut IssueView| i.team_key = Some(t.to_owned());
-    let rows: Vec<(IssueView, Option<(Option<String>, Option<String>)>, &str)> = vec![
+    let rows: Vec<(IssueView, Expected, &str)> = vec![
         // Tag beats everything, with a branch override.
         (
             with(
                 &desc("do it [repo=acme/web#release-2]"),
                 issue("ENG-1", &["backend"]),
             ),
-            Some(chosen("web", Some("release-2"))),
+            chosen("web", Some("release-2")),
             "branch 'release-2'",
         ),
         (
             with(&desc("[repo=OPS]"), issue("ENG-1", &[])),
-            Some(chosen("ops", None)),
+            chosen("ops", None),
             "requested by [repo=OPS]",
         ),
         (
@@ -249,7 +252,7 @@ fn repository_table() {
         // Routing label beats project and team.
         (
             with(&project("Website"), issue("ENG-1", &["Backend"])),
-            Some(chosen("api", None)),
+            chosen("api", None),
             "'Backend' label",
         ),
         (
@@ -260,16 +263,16 @@ fn repository_table() {
         // Project beats team.
         (
             with(&project("website"), issue("ENG-1", &[])),
-            Some(chosen("web", None)),
+            chosen("web", None),
             "project 'website'",
         ),
         // Team key, from the field or the identifier prefix.
         (
             with(&team("OPS"), issue("ENG-1", &[])),
-            Some(chosen("ops", None)),
+            chosen("ops", None),
             "team 'OPS'",
         ),
-        (issue("eng-7", &[]), Some(chosen("api", None)), "team 'eng'"),
+        (issue("eng-7", &[]), chosen("api", None), "team 'eng'"),
         (issue("DATA-7", &[]), None, "no tag, label, project or team"),
     ];
     for (i, (issue, want, reason)) in rows.into_iter().enumerate() {
@@ -279,7 +282,7 @@ fn repository_table() {
                 repository_id,
                 branch,
                 reason,
-            } => (Some((Some(repository_id.clone()), branch.clone())), reason),
+            } => (Some((repository_id.clone(), branch.clone())), reason),
             RepositoryDecision::NeedsSelection { reason, .. } => (None, reason),
         };
         assert_eq!(got_pair, want, "row {i}: {issue:?} → {got:#?}");
