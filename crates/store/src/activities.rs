@@ -3,13 +3,54 @@
 
 use std::time::Duration;
 
-use crate::{Activity, ActivityCounts, Insert, NewActivity, Result, Store, UnixMillis};
+use sqlx::types::Json;
+
+use crate::connect::on_pool;
+use crate::rows::{ActivityRow, lease_ms};
+use crate::{Activity, ActivityCounts, Insert, NewActivity, Result, Store, StoreError, UnixMillis};
+
+const CLAIM_SQLITE: &str = "UPDATE activities
+    SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
+    WHERE id IN (
+        SELECT id FROM activities
+        WHERE status = 'pending' AND not_before <= $3
+          AND (lease_owner IS NULL OR lease_expires_at <= $3)
+        ORDER BY id LIMIT $4)
+    RETURNING *";
+
+const CLAIM_POSTGRES: &str = "UPDATE activities
+    SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
+    WHERE id IN (
+        SELECT id FROM activities
+        WHERE status = 'pending' AND not_before <= $3
+          AND (lease_owner IS NULL OR lease_expires_at <= $3)
+        ORDER BY id LIMIT $4
+        FOR UPDATE SKIP LOCKED)
+    RETURNING *";
 
 impl Store {
     /// Enqueues an activity unless one with the same `dedupe_key` exists
     /// (in any status), so a retried step never posts twice.
     pub async fn enqueue_activity(&self, a: &NewActivity, now: UnixMillis) -> Result<Insert> {
-        todo!("{a:?}{now}")
+        let n = on_pool!(self, p => sqlx::query(
+            "INSERT INTO activities (session_id, kind, body, ephemeral, dedupe_key, not_before, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(&a.session_id)
+        .bind(&a.kind)
+        .bind(Json(&a.body))
+        .bind(a.ephemeral)
+        .bind(&a.dedupe_key)
+        .bind(a.not_before)
+        .bind(now)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(if n == 1 {
+            Insert::Inserted
+        } else {
+            Insert::Duplicate
+        })
     }
 
     /// Atomically leases up to `limit` pending activities with
@@ -22,32 +63,108 @@ impl Store {
         now: UnixMillis,
         limit: i64,
     ) -> Result<Vec<Activity>> {
-        todo!("{owner}{lease:?}{now}{limit}")
+        let sql = self.pick(CLAIM_SQLITE, CLAIM_POSTGRES);
+        let rows: Vec<ActivityRow> = on_pool!(self, p => sqlx::query_as(sql)
+            .bind(owner)
+            .bind(now.saturating_add(lease_ms(lease)))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
+        let mut out: Vec<Activity> = rows.into_iter().map(Activity::from).collect();
+        out.sort_by_key(|a| a.id);
+        Ok(out)
     }
 
-    /// Marks an activity delivered (terminal). Idempotent.
+    /// Marks an activity delivered (terminal). Idempotent; `NotFound` if
+    /// unknown, `Conflict` if it was given up.
     pub async fn mark_activity_delivered(&self, id: i64, now: UnixMillis) -> Result<()> {
-        todo!("{id}{now}")
+        on_pool!(self, p => {
+            sqlx::query(
+                "UPDATE activities SET status = 'delivered', delivered_at = $2,
+                     lease_owner = NULL, lease_expires_at = NULL
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(p)
+            .await?;
+        });
+        self.expect_activity_status(id, "delivered").await
     }
 
     /// Puts a pending activity back for a retry at `at`, recording `error`
-    /// and clearing the lease.
+    /// and clearing the lease. `Conflict` if it is no longer pending.
     pub async fn reschedule_activity(&self, id: i64, at: UnixMillis, error: &str) -> Result<()> {
-        todo!("{id}{at}{error}")
+        on_pool!(self, p => {
+            sqlx::query(
+                "UPDATE activities SET not_before = $2, last_error = $3,
+                     lease_owner = NULL, lease_expires_at = NULL
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(at)
+            .bind(error)
+            .execute(p)
+            .await?;
+        });
+        self.expect_activity_status(id, "pending").await
     }
 
     /// Gives up on an activity (permanent error): terminal, kept for audit.
+    /// Idempotent; `Conflict` if it was already delivered.
     pub async fn give_up_activity(&self, id: i64, reason: &str) -> Result<()> {
-        todo!("{id}{reason}")
+        on_pool!(self, p => {
+            sqlx::query(
+                "UPDATE activities SET status = 'gave_up', last_error = $2,
+                     lease_owner = NULL, lease_expires_at = NULL
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(reason)
+            .execute(p)
+            .await?;
+        });
+        self.expect_activity_status(id, "gave_up").await
     }
 
     /// Reads one activity.
     pub async fn get_activity(&self, id: i64) -> Result<Option<Activity>> {
-        todo!("{id}")
+        let row: Option<ActivityRow> = on_pool!(self, p => sqlx::query_as("SELECT * FROM activities WHERE id = $1")
+            .bind(id)
+            .fetch_optional(p)
+            .await?);
+        Ok(row.map(Activity::from))
     }
 
     /// Outbox counts for one session.
     pub async fn activity_counts(&self, session_id: &str) -> Result<ActivityCounts> {
-        todo!("{session_id}")
+        let rows: Vec<(String, i64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT status, COUNT(*) FROM activities WHERE session_id = $1 GROUP BY status",
+        )
+        .bind(session_id)
+        .fetch_all(p)
+        .await?);
+        let mut c = ActivityCounts::default();
+        for (status, n) in rows {
+            match status.as_str() {
+                "pending" => c.pending = n,
+                "delivered" => c.delivered = n,
+                "gave_up" => c.gave_up = n,
+                other => return Err(StoreError::Corrupt(format!("activity status `{other}`"))),
+            }
+        }
+        Ok(c)
+    }
+
+    async fn expect_activity_status(&self, id: i64, wanted: &str) -> Result<()> {
+        match self.get_activity(id).await? {
+            None => Err(StoreError::NotFound(format!("activity {id}"))),
+            Some(a) if a.status == wanted => Ok(()),
+            Some(a) => Err(StoreError::Conflict(format!(
+                "activity {id} is {}, not {wanted}",
+                a.status
+            ))),
+        }
     }
 }

@@ -42,6 +42,35 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Runs `$body` inside a write transaction that is serialised against every
+/// other one using the same `$key` (across replicas): SQLite takes the
+/// database write lock up front (`BEGIN IMMEDIATE`, so no lock upgrade can
+/// deadlock); PostgreSQL takes a transaction-scoped advisory lock on a hash
+/// of `$key`. `$tx` is the transaction; an early `?` rolls back.
+macro_rules! in_write_tx {
+    ($store:expr, $key:expr, $tx:ident => $body:block) => {
+        match &$store.backend {
+            $crate::connect::Backend::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::connect::Backend::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind($key)
+                    .execute(&mut *$tx)
+                    .await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use in_write_tx;
+
 impl Store {
     /// Opens `sqlite://PATH` (created if missing; WAL, busy timeout, foreign
     /// keys), `sqlite::memory:` (one connection, for tests) or
@@ -74,11 +103,21 @@ impl Store {
             let pool = SqlitePoolOptions::new()
                 .max_connections(max)
                 .min_connections(if memory { 1 } else { 0 })
-                .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
-                .max_lifetime(if memory { None } else { Some(Duration::from_secs(1800)) })
+                .idle_timeout(if memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(600))
+                })
+                .max_lifetime(if memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(1800))
+                })
                 .connect_with(options)
                 .await?;
-            Ok(Store { backend: Backend::Sqlite(pool) })
+            Ok(Store {
+                backend: Backend::Sqlite(pool),
+            })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             Self::connect_postgres_with(options).await
@@ -95,7 +134,9 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        Ok(Store { backend: Backend::Postgres(pool) })
+        Ok(Store {
+            backend: Backend::Postgres(pool),
+        })
     }
 
     /// Applies pending migrations; applying them again is a no-op.
@@ -105,6 +146,15 @@ impl Store {
             Backend::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
         }
         Ok(())
+    }
+
+    /// Picks the statement text for the backend in use, where the dialects
+    /// differ (PostgreSQL's `FOR UPDATE SKIP LOCKED`).
+    pub(crate) fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => sqlite,
+            Backend::Postgres(_) => postgres,
+        }
     }
 
     /// `"sqlite"` or `"postgres"`, for logs and status output.
@@ -126,7 +176,8 @@ impl Store {
     /// True when every migration embedded in this binary is applied
     /// successfully (readiness: a replica must not serve an older schema).
     pub async fn migrations_applied(&self) -> Result<bool> {
-        let (migrator, applied): (&sqlx::migrate::Migrator, Vec<(i64, bool)>) = match &self.backend {
+        let (migrator, applied): (&sqlx::migrate::Migrator, Vec<(i64, bool)>) = match &self.backend
+        {
             Backend::Sqlite(p) => (&SQLITE_MIGRATIONS, applied_versions(p).await?),
             Backend::Postgres(p) => (&POSTGRES_MIGRATIONS, applied_versions(p).await?),
         };

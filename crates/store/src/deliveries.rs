@@ -3,14 +3,52 @@
 
 use std::time::Duration;
 
-use crate::{Delivery, Insert, NewDelivery, Result, Store, UnixMillis};
+use sqlx::types::Json;
+
+use crate::connect::on_pool;
+use crate::rows::{DeliveryRow, lease_ms};
+use crate::{Delivery, Insert, NewDelivery, Result, Store, StoreError, UnixMillis};
+
+const CLAIM_SQLITE: &str = "UPDATE deliveries
+    SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
+    WHERE delivery_id IN (
+        SELECT delivery_id FROM deliveries
+        WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_expires_at <= $3)
+        ORDER BY received_at, delivery_id LIMIT $4)
+    RETURNING *";
+
+const CLAIM_POSTGRES: &str = "UPDATE deliveries
+    SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
+    WHERE delivery_id IN (
+        SELECT delivery_id FROM deliveries
+        WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_expires_at <= $3)
+        ORDER BY received_at, delivery_id LIMIT $4
+        FOR UPDATE SKIP LOCKED)
+    RETURNING *";
 
 impl Store {
     /// Stores a verified delivery. Unique on `delivery_id`: a redelivery of
     /// the same `Linear-Delivery` returns [`Insert::Duplicate`] and changes
     /// nothing. When this returns `Ok`, the delivery survives a crash.
     pub async fn insert_delivery(&self, d: &NewDelivery) -> Result<Insert> {
-        todo!("{d:?}")
+        let done = on_pool!(self, p => sqlx::query(
+            "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, payload, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id) DO NOTHING",
+        )
+        .bind(&d.delivery_id)
+        .bind(&d.organization_id)
+        .bind(&d.event_type)
+        .bind(&d.action)
+        .bind(Json(&d.payload))
+        .bind(d.received_at)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(if done == 1 {
+            Insert::Inserted
+        } else {
+            Insert::Duplicate
+        })
     }
 
     /// Atomically leases up to `limit` unprocessed deliveries whose lease is
@@ -24,17 +62,54 @@ impl Store {
         now: UnixMillis,
         limit: i64,
     ) -> Result<Vec<Delivery>> {
-        todo!("{owner}{lease:?}{now}{limit}")
+        let sql = self.pick(CLAIM_SQLITE, CLAIM_POSTGRES);
+        let rows: Vec<DeliveryRow> = on_pool!(self, p => sqlx::query_as(sql)
+            .bind(owner)
+            .bind(now.saturating_add(lease_ms(lease)))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
+        let mut out: Vec<Delivery> = rows.into_iter().map(Delivery::from).collect();
+        // RETURNING has no defined order.
+        out.sort_by(|a, b| (a.received_at, &a.delivery_id).cmp(&(b.received_at, &b.delivery_id)));
+        Ok(out)
     }
 
     /// Marks a delivery processed with a free-text `outcome` and clears its
-    /// lease. Idempotent. `NotFound` if the id is unknown.
-    pub async fn mark_delivery_processed(&self, delivery_id: &str, outcome: &str, now: UnixMillis) -> Result<()> {
-        todo!("{delivery_id}{outcome}{now}")
+    /// lease. Idempotent (a second call keeps the first outcome).
+    /// `NotFound` if the id is unknown.
+    pub async fn mark_delivery_processed(
+        &self,
+        delivery_id: &str,
+        outcome: &str,
+        now: UnixMillis,
+    ) -> Result<()> {
+        let affected = on_pool!(self, p => sqlx::query(
+            "UPDATE deliveries SET processed_at = COALESCE(processed_at, $2),
+                 outcome = COALESCE(outcome, $3), lease_owner = NULL, lease_expires_at = NULL
+             WHERE delivery_id = $1",
+        )
+        .bind(delivery_id)
+        .bind(now)
+        .bind(outcome)
+        .execute(p)
+        .await?
+        .rows_affected());
+        if affected == 0 {
+            return Err(StoreError::NotFound(format!("delivery {delivery_id}")));
+        }
+        Ok(())
     }
 
     /// Reads one delivery.
     pub async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>> {
-        todo!("{delivery_id}")
+        let row: Option<DeliveryRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM deliveries WHERE delivery_id = $1",
+        )
+        .bind(delivery_id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row.map(Delivery::from))
     }
 }

@@ -262,7 +262,10 @@ pub enum Reservation {
     /// The amount is held for the task (or already was).
     Reserved,
     /// Holding it would exceed the limit: recorded spend and other holds.
-    WouldExceed { spent: MicroDollars, reserved: MicroDollars },
+    WouldExceed {
+        spent: MicroDollars,
+        reserved: MicroDollars,
+    },
 }
 
 /// A raised alert.
