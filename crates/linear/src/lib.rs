@@ -1,1 +1,26 @@
-//! cyrus-linear
+//! The Linear protocol: webhook verification and parsing, the GraphQL client
+//! (with OAuth refresh, error classification and rate-limit budgeting), and
+//! the pure policies deciding what to post into an agent session and when to
+//! retry a queued write.
+//!
+//! This is the only crate that knows Linear's wire formats; the edge worker
+//! calls these functions from its HTTP handlers and scheduler.
+
+pub mod activity;
+pub mod activity_policy;
+pub mod client;
+pub mod error;
+pub mod operations;
+pub mod outbox_policy;
+pub mod rate_limit;
+pub mod webhook;
+
+pub use activity::{ActivityContent, ActivitySignal, NewActivity, SelectOption};
+pub use activity_policy::{ActivityPolicy, ActivityPolicyConfig, ProgressEvent, Verbosity};
+pub use client::{Credentials, LinearClient, LinearClientConfig, OAuthTokens, TokenPersister};
+pub use error::{ErrorClass, LinearError};
+pub use outbox_policy::{OutboxDecision, OutboxItemKind, OutboxItemView};
+pub use rate_limit::{RateBudget, RateLimitSnapshot};
+pub use webhook::{
+    VerifiedDelivery, WebhookEvent, WebhookHeaders, WebhookRejection, WebhookSecrets,
+};

@@ -1,0 +1,566 @@
+//! `LinearClient`: typed GraphQL calls with authentication, OAuth refresh,
+//! error classification, bounded retries and rate-limit budgeting.
+//!
+//! Retry rules: only [`ErrorClass::Transient`] failures are retried here
+//! (exponential backoff with jitter, capped); rate limits and permanent errors
+//! return at once so the caller's outbox can wait or give up. Because
+//! mutations may be retried, activities carry a client-chosen id that makes
+//! the retry idempotent on Linear's side.
+
+pub mod classify;
+pub mod types;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::activity::NewActivity;
+use crate::error::{ErrorClass, LinearError};
+use crate::operations::{self, Operation};
+use crate::rate_limit::{Admission, RateBudget, RateLimitSnapshot};
+
+pub use classify::classify_response;
+pub use types::*;
+
+/// OAuth tokens as issued by Linear's token endpoint.
+#[derive(Clone)]
+pub struct OAuthTokens {
+    pub access_token: SecretString,
+    /// Spent on use: each refresh returns a new one that must be saved.
+    pub refresh_token: Option<SecretString>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for OAuthTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthTokens")
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Saves refreshed tokens (the caller writes them atomically). Called after
+/// every successful refresh, before the refreshed token is used.
+pub type TokenPersister = Arc<
+    dyn Fn(OAuthTokens) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync,
+>;
+
+/// Everything needed to refresh an OAuth access token.
+#[derive(Clone)]
+pub struct OAuthConfig {
+    pub tokens: OAuthTokens,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Linear's `/oauth/token`, or a simulator's.
+    pub token_endpoint: Url,
+    pub persist: TokenPersister,
+}
+
+/// How we authenticate.
+#[derive(Clone)]
+pub enum Credentials {
+    /// Personal API key, sent as `Authorization: <key>` (no `Bearer`).
+    ApiKey(SecretString),
+    /// App token, sent as `Authorization: Bearer <token>`, refreshed on 401.
+    OAuth(Box<OAuthConfig>),
+}
+
+/// Client settings with production defaults via [`LinearClientConfig::new`].
+#[derive(Clone)]
+pub struct LinearClientConfig {
+    /// GraphQL endpoint (`https://api.linear.app/graphql` in production).
+    pub endpoint: Url,
+    pub credentials: Credentials,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Retries of transient failures (after the first attempt).
+    pub max_retries: usize,
+    /// First retry delay; grows exponentially with jitter.
+    pub retry_min_delay: Duration,
+    /// Cap of a single retry delay.
+    pub retry_max_delay: Duration,
+}
+
+impl LinearClientConfig {
+    pub fn new(endpoint: Url, credentials: Credentials) -> Self {
+        Self {
+            endpoint,
+            credentials,
+            request_timeout: Duration::from_secs(15),
+            max_retries: 3,
+            retry_min_delay: Duration::from_millis(500),
+            retry_max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+struct AuthState {
+    credentials: Credentials,
+    /// Bumped on every refresh, so concurrent 401s refresh only once.
+    generation: u64,
+}
+
+/// A GraphQL client for one token (one workspace installation). Cheap to
+/// clone; clones share the token and the rate budget.
+#[derive(Clone)]
+pub struct LinearClient {
+    http: reqwest::Client,
+    endpoint: Url,
+    auth: Arc<tokio::sync::Mutex<AuthState>>,
+    budget: Arc<StdMutex<RateBudget>>,
+    retry: ExponentialBuilder,
+}
+
+impl std::fmt::Debug for LinearClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinearClient")
+            .field("endpoint", &self.endpoint.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinearClient {
+    pub fn new(config: LinearClientConfig) -> Result<Self, LinearError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .user_agent(concat!("cyrus/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LinearError::Permanent {
+                code: "CLIENT_BUILD".into(),
+                message: e.to_string(),
+            })?;
+        let retry = ExponentialBuilder::default()
+            .with_min_delay(config.retry_min_delay)
+            .with_max_delay(config.retry_max_delay)
+            .with_max_times(config.max_retries)
+            .with_jitter();
+        Ok(Self {
+            http,
+            endpoint: config.endpoint,
+            auth: Arc::new(tokio::sync::Mutex::new(AuthState {
+                credentials: config.credentials,
+                generation: 0,
+            })),
+            budget: Arc::new(StdMutex::new(RateBudget::new())),
+            retry,
+        })
+    }
+
+    /// The token's current budget, for status pages and metrics.
+    pub fn rate_limit(&self) -> RateLimitSnapshot {
+        self.budget.lock().expect("budget lock").snapshot()
+    }
+
+    /// Runs one operation and returns its `data`, retrying transient failures.
+    pub async fn execute(&self, op: Operation, variables: Value) -> Result<Value, LinearError> {
+        let result = (|| self.execute_authenticated(op, &variables))
+            .retry(self.retry)
+            .when(|e: &LinearError| e.class() == ErrorClass::Transient)
+            .notify(|e, delay| {
+                tracing::warn!(operation = op.name, error = %e, ?delay, "retrying Linear call");
+            })
+            .await;
+        if let Err(e) = &result {
+            tracing::warn!(operation = op.name, outcome = e.outcome_label(), error = %e, "Linear call failed");
+        }
+        result
+    }
+
+    /// One attempt, with a single refresh-and-retry on an auth failure.
+    async fn execute_authenticated(
+        &self,
+        op: Operation,
+        variables: &Value,
+    ) -> Result<Value, LinearError> {
+        let (header, generation) = self.authorization().await;
+        match self.execute_once(op, variables, header).await {
+            Err(LinearError::Auth { message }) => {
+                if !self.refresh(generation).await? {
+                    return Err(LinearError::Auth { message });
+                }
+                let (header, _) = self.authorization().await;
+                self.execute_once(op, variables, header).await
+            }
+            other => other,
+        }
+    }
+
+    async fn authorization(&self) -> (SecretString, u64) {
+        let auth = self.auth.lock().await;
+        let header = match &auth.credentials {
+            Credentials::ApiKey(key) => key.clone(),
+            Credentials::OAuth(oauth) => SecretString::from(format!(
+                "Bearer {}",
+                oauth.tokens.access_token.expose_secret()
+            )),
+        };
+        (header, auth.generation)
+    }
+
+    async fn execute_once(
+        &self,
+        op: Operation,
+        variables: &Value,
+        authorization: SecretString,
+    ) -> Result<Value, LinearError> {
+        let admission = self.budget.lock().expect("budget lock").admit(Utc::now());
+        match admission {
+            Admission::Proceed => {}
+            Admission::Delay(delay) => tokio::time::sleep(delay).await,
+            Admission::PausedUntil(until) => {
+                count(op, "rate_limited_local");
+                return Err(LinearError::RateLimited {
+                    reset_at: Some(until),
+                    message: "budget paused until reset".into(),
+                });
+            }
+        }
+
+        let sent = self
+            .http
+            .post(self.endpoint.clone())
+            .header(
+                reqwest::header::AUTHORIZATION,
+                authorization.expose_secret(),
+            )
+            .json(&json!({"query": op.document, "variables": variables}))
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                count(op, "transient_error");
+                return Err(LinearError::Transient {
+                    message: format!("sending request: {e}"),
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let reset_hint = reset_hint(&headers);
+        self.budget
+            .lock()
+            .expect("budget lock")
+            .observe_headers(&headers);
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                count(op, "transient_error");
+                return Err(LinearError::Transient {
+                    message: format!("reading response: {e}"),
+                });
+            }
+        };
+        let result = classify_response(status, &body, reset_hint);
+        match &result {
+            Ok(_) => count(op, "ok"),
+            Err(e) => {
+                count(op, e.outcome_label());
+                if let LinearError::RateLimited { reset_at, .. } = e {
+                    let until = self
+                        .budget
+                        .lock()
+                        .expect("budget lock")
+                        .observe_rate_limited(*reset_at, Utc::now());
+                    return Err(LinearError::RateLimited {
+                        reset_at: Some(until),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        result
+    }
+
+    /// Refreshes the OAuth token unless another task already did since
+    /// `seen_generation`. Returns whether a retry with new credentials makes
+    /// sense.
+    async fn refresh(&self, seen_generation: u64) -> Result<bool, LinearError> {
+        let mut auth = self.auth.lock().await;
+        if auth.generation != seen_generation {
+            return Ok(true); // someone else refreshed while we waited
+        }
+        let Credentials::OAuth(oauth) = &mut auth.credentials else {
+            return Ok(false); // an API key cannot be refreshed
+        };
+        let Some(refresh_token) = oauth.tokens.refresh_token.clone() else {
+            return Ok(false);
+        };
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh_token.expose_secret())
+            .finish();
+        let response = self
+            .http
+            .post(oauth.token_endpoint.clone())
+            .basic_auth(&oauth.client_id, Some(oauth.client_secret.expose_secret()))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| LinearError::Transient {
+                message: format!("token refresh: {e}"),
+            })?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(LinearError::Transient {
+                message: format!("token refresh: HTTP {status}"),
+            });
+        }
+        if !status.is_success() {
+            return Err(LinearError::Refresh(format!("HTTP {status}")));
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenAnswer {
+            access_token: String,
+            refresh_token: Option<String>,
+            expires_in: Option<i64>,
+        }
+        let answer: TokenAnswer = response
+            .json()
+            .await
+            .map_err(|e| LinearError::Refresh(format!("token answer: {e}")))?;
+        let tokens = OAuthTokens {
+            access_token: SecretString::from(answer.access_token),
+            refresh_token: answer
+                .refresh_token
+                .map(SecretString::from)
+                .or(Some(refresh_token)),
+            expires_at: answer
+                .expires_in
+                .map(|s| Utc::now() + chrono::Duration::seconds(s)),
+        };
+        // Keep the new tokens in memory even if saving fails: the old refresh
+        // token is already spent, so dropping them would lock us out.
+        oauth.tokens = tokens.clone();
+        let persist = oauth.persist.clone();
+        auth.generation += 1;
+        drop(auth);
+        if let Err(e) = persist(tokens).await {
+            metrics::counter!("linear_token_persist_failures_total").increment(1);
+            tracing::error!(error = %e, "saving refreshed Linear tokens failed; they are held in memory only");
+        }
+        Ok(true)
+    }
+
+    async fn run<T: DeserializeOwned>(
+        &self,
+        op: Operation,
+        variables: Value,
+        path: &[&str],
+    ) -> Result<T, LinearError> {
+        let data = self.execute(op, variables).await?;
+        let mut node = &data;
+        for key in path {
+            node = node.get(key).unwrap_or(&Value::Null);
+        }
+        serde_json::from_value(node.clone()).map_err(|e| LinearError::Permanent {
+            code: "UNEXPECTED_RESPONSE".into(),
+            message: format!("{}: {e}", op.name),
+        })
+    }
+
+    /// Posts an agent activity; returns its id. Sets a fresh client id when
+    /// the caller gave none (store it to keep retries idempotent).
+    pub async fn create_activity(&self, activity: &NewActivity) -> Result<String, LinearError> {
+        let mut input = activity.to_input();
+        if activity.id.is_none() {
+            input["id"] = json!(uuid::Uuid::new_v4().to_string());
+        }
+        let payload: MutationPayload<IdOnly> = self
+            .run(
+                operations::AGENT_ACTIVITY_CREATE,
+                json!({"input": input}),
+                &["agentActivityCreate"],
+            )
+            .await?;
+        Ok(payload
+            .require(operations::AGENT_ACTIVITY_CREATE, |p| p.agent_activity)?
+            .id)
+    }
+
+    /// Sets the session's external links and/or plan.
+    pub async fn update_session(
+        &self,
+        session_id: &str,
+        update: &SessionUpdate,
+    ) -> Result<(), LinearError> {
+        let payload: MutationPayload<IdOnly> = self
+            .run(
+                operations::AGENT_SESSION_UPDATE,
+                json!({"id": session_id, "input": update.to_input()}),
+                &["agentSessionUpdate"],
+            )
+            .await?;
+        payload.ensure(operations::AGENT_SESSION_UPDATE)
+    }
+
+    /// Posts a comment (a reply when `parent_id` is set). Inside a session,
+    /// use activities instead.
+    pub async fn create_comment(
+        &self,
+        issue_id: &str,
+        body: &str,
+        parent_id: Option<&str>,
+    ) -> Result<CreatedComment, LinearError> {
+        let mut input = json!({"issueId": issue_id, "body": body});
+        if let Some(parent) = parent_id {
+            input["parentId"] = json!(parent);
+        }
+        let payload: MutationPayload<CreatedComment> = self
+            .run(
+                operations::COMMENT_CREATE,
+                json!({"input": input}),
+                &["commentCreate"],
+            )
+            .await?;
+        payload.require(operations::COMMENT_CREATE, |p| p.comment)
+    }
+
+    pub async fn update_issue(
+        &self,
+        issue_id: &str,
+        update: &IssueUpdate,
+    ) -> Result<(), LinearError> {
+        let payload: MutationPayload<IdOnly> = self
+            .run(
+                operations::ISSUE_UPDATE,
+                json!({"id": issue_id, "input": update.to_input()}),
+                &["issueUpdate"],
+            )
+            .await?;
+        payload.ensure(operations::ISSUE_UPDATE)
+    }
+
+    pub async fn create_issue(&self, input: &IssueCreate) -> Result<CreatedIssue, LinearError> {
+        let payload: MutationPayload<CreatedIssue> = self
+            .run(
+                operations::ISSUE_CREATE,
+                json!({"input": input.to_input()}),
+                &["issueCreate"],
+            )
+            .await?;
+        payload.require(operations::ISSUE_CREATE, |p| p.issue)
+    }
+
+    /// Creates "`issue_id` <kind> `related_issue_id`"; returns the relation id.
+    pub async fn create_issue_relation(
+        &self,
+        issue_id: &str,
+        related_issue_id: &str,
+        kind: RelationType,
+    ) -> Result<String, LinearError> {
+        let payload: MutationPayload<IdOnly> = self
+            .run(
+                operations::ISSUE_RELATION_CREATE,
+                json!({"input": {"issueId": issue_id, "relatedIssueId": related_issue_id, "type": kind.as_str()}}),
+                &["issueRelationCreate"],
+            )
+            .await?;
+        Ok(payload
+            .require(operations::ISSUE_RELATION_CREATE, |p| p.issue_relation)?
+            .id)
+    }
+
+    /// The issue with everything a run needs (one query per trigger).
+    pub async fn issue_for_agent(&self, issue_id: &str) -> Result<IssueDetails, LinearError> {
+        self.run(
+            operations::ISSUE_FOR_AGENT,
+            json!({"id": issue_id}),
+            &["issue"],
+        )
+        .await
+    }
+
+    pub async fn team_workflow(&self, team_id: &str) -> Result<TeamWorkflow, LinearError> {
+        self.run(
+            operations::TEAM_WORKFLOW,
+            json!({"teamId": team_id}),
+            &["team"],
+        )
+        .await
+    }
+
+    /// Our own user (its id equals `appUserId` in webhooks).
+    pub async fn viewer(&self) -> Result<Viewer, LinearError> {
+        self.run(operations::VIEWER, json!({}), &["viewer"]).await
+    }
+}
+
+fn count(op: Operation, outcome: &'static str) {
+    metrics::counter!("linear_api_calls_total", "operation" => op.name, "outcome" => outcome)
+        .increment(1);
+}
+
+/// The reset instant for a rate-limit answer: the request reset header,
+/// else the endpoint reset, else `Retry-After` seconds.
+fn reset_hint(headers: &http::HeaderMap) -> Option<DateTime<Utc>> {
+    let number = |name: &str| -> Option<i64> {
+        headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok()
+    };
+    number("x-ratelimit-requests-reset")
+        .or_else(|| number("x-ratelimit-endpoint-requests-reset"))
+        .and_then(DateTime::from_timestamp_millis)
+        .or_else(|| number("retry-after").map(|secs| Utc::now() + chrono::Duration::seconds(secs)))
+}
+
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+/// `{success, <entity>}` with the entity under any of the names we use.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MutationPayload<T> {
+    success: bool,
+    #[serde(default = "none")]
+    agent_activity: Option<T>,
+    #[serde(default = "none")]
+    comment: Option<T>,
+    #[serde(default = "none")]
+    issue: Option<T>,
+    #[serde(default = "none")]
+    issue_relation: Option<T>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+impl<T> MutationPayload<T> {
+    fn ensure(&self, op: Operation) -> Result<(), LinearError> {
+        if self.success {
+            Ok(())
+        } else {
+            Err(LinearError::Permanent {
+                code: "NOT_SUCCESSFUL".into(),
+                message: format!("{} answered success=false", op.name),
+            })
+        }
+    }
+
+    fn require(
+        self,
+        op: Operation,
+        pick: impl FnOnce(Self) -> Option<T>,
+    ) -> Result<T, LinearError> {
+        self.ensure(op)?;
+        pick(self).ok_or_else(|| LinearError::Permanent {
+            code: "UNEXPECTED_RESPONSE".into(),
+            message: format!("{} returned no entity", op.name),
+        })
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of `cyrus-linear` (one test binary).
+
+mod client;
+mod schema;
