@@ -10,3 +10,4 @@
 pub mod codegen;
 pub mod linear;
 pub mod shared;
+pub mod standalone;

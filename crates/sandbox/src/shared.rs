@@ -50,5 +50,8 @@ pub fn locate(relative: &str) -> Option<PathBuf> {
 /// Reads a file from `../shared` (see [`locate`]).
 pub fn read(relative: &str) -> Option<String> {
     let path = locate(relative)?;
-    Some(std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())))
+    Some(
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+    )
 }

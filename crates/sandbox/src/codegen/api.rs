@@ -35,11 +35,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{org}/agent/run/{{agent_run_id}}"), get(get_run))
         .route(&format!("{org}/agent/runs"), get(list_runs))
         .route(&format!("{org}/agent/run/resume"), post(resume_run))
-        .route("/v1/beta/organizations/{org_id}/agent/run/stop", post(stop_run))
+        .route(
+            "/v1/beta/organizations/{org_id}/agent/run/stop",
+            post(stop_run),
+        )
         .route(&format!("{org}/agent/run/ban"), post(ban_run))
         .route(&format!("{org}/agent/run/unban"), post(unban_run))
         .route(&format!("{org}/agent/run/remove-from-pr"), post(ban_run))
-        .route("/v1/alpha/organizations/{org_id}/agent/run/{agent_run_id}/logs", get(logs))
+        .route(
+            "/v1/alpha/organizations/{org_id}/agent/run/{agent_run_id}/logs",
+            get(logs),
+        )
         .route(&format!("{org}/agent/run/{{agent_run_id}}/logs"), get(logs))
         .route("/v1/users/me", get(users_me))
         .route(&format!("{org}/users"), get(org_users))
@@ -53,9 +59,15 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let value = headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 async fn gate(
@@ -80,13 +92,25 @@ async fn gate(
         *inner.requests.entry(endpoint).or_default() += 1;
         let latency = inner.faults.added_latency;
         let applies = |e: Option<Endpoint>| e.is_none_or(|e| e == endpoint);
-        let verdict = if let Some(rule) = inner.faults.drop_next.iter_mut().find(|r| r.count > 0 && applies(r.endpoint)) {
+        let verdict = if let Some(rule) = inner
+            .faults
+            .drop_next
+            .iter_mut()
+            .find(|r| r.count > 0 && applies(r.endpoint))
+        {
             rule.count -= 1;
             Verdict::Drop
-        } else if let Some(rule) = inner.faults.fail_next.iter_mut().find(|r| r.count > 0 && applies(r.endpoint)) {
+        } else if let Some(rule) = inner
+            .faults
+            .fail_next
+            .iter_mut()
+            .find(|r| r.count > 0 && applies(r.endpoint))
+        {
             rule.count -= 1;
             Verdict::Fail(rule.status)
-        } else if inner.faults.error_rate > 0.0 && rand::random_bool(inner.faults.error_rate.min(1.0)) {
+        } else if inner.faults.error_rate > 0.0
+            && rand::random_bool(inner.faults.error_rate.min(1.0))
+        {
             Verdict::Fail(500)
         } else {
             Verdict::Pass
@@ -121,8 +145,12 @@ async fn gate(
             Ok(v) if name == "org_id" => org_id = Some(v),
             Ok(_) => {}
             Err(_) => invalid.push(
-                Invalid::new(&["path", name], "Input should be a valid integer, unable to parse string as an integer", "int_parsing")
-                    .with_input(json!(value)),
+                Invalid::new(
+                    &["path", name],
+                    "Input should be a valid integer, unable to parse string as an integer",
+                    "int_parsing",
+                )
+                .with_input(json!(value)),
             ),
         }
     }
@@ -133,7 +161,12 @@ async fn gate(
     if let Some(bucket) = endpoint.bucket() {
         let now = shared.clock.now();
         let mut inner = shared.lock();
-        let Inner { limiter, rate_limits, served_429, .. } = &mut *inner;
+        let Inner {
+            limiter,
+            rate_limits,
+            served_429,
+            ..
+        } = &mut *inner;
         if !limiter.admit(rate_limits, token, bucket, now) {
             *served_429 += 1;
             return api_error(429, errors::MSG_429);
@@ -152,7 +185,12 @@ fn run_not_found() -> Response {
 
 /// Script precedence: registered for this id, then the next-run queue (new
 /// runs only), then the prompt marker, then defaults.
-fn pick_script(inner: &mut Inner, id: i64, prompt: &str, new_run: bool) -> Result<RunScript, Response> {
+fn pick_script(
+    inner: &mut Inner,
+    id: i64,
+    prompt: &str,
+    new_run: bool,
+) -> Result<RunScript, Response> {
     if let Some(s) = inner.run_scripts.remove(&id) {
         return Ok(s);
     }
@@ -161,7 +199,11 @@ fn pick_script(inner: &mut Inner, id: i64, prompt: &str, new_run: bool) -> Resul
     }
     match RunScript::from_prompt(prompt) {
         Ok(s) => Ok(s.unwrap_or_default()),
-        Err(e) => Err(errors::validation(vec![Invalid::new(&["body", "prompt"], e.to_string(), "value_error")])),
+        Err(e) => Err(errors::validation(vec![Invalid::new(
+            &["body", "prompt"],
+            e.to_string(),
+            "value_error",
+        )])),
     }
 }
 
@@ -175,7 +217,11 @@ async fn create_run(State(shared): St, Path(_org): Path<i64>, body: Bytes) -> Ap
     let metadata = check.optional_object(&body, "metadata");
     check.optional_str_list(&body, "images");
     if let Err(e) = RunScript::from_prompt(&prompt) {
-        check.push(Invalid::new(&["body", "prompt"], e.to_string(), "value_error"));
+        check.push(Invalid::new(
+            &["body", "prompt"],
+            e.to_string(),
+            "value_error",
+        ));
     }
     check.finish()?;
 
@@ -218,30 +264,65 @@ async fn create_run(State(shared): St, Path(_org): Path<i64>, body: Bytes) -> Ap
     Ok(Json(json))
 }
 
-fn with_run<T>(shared: &Shared, id: i64, f: impl FnOnce(&mut Inner, u64) -> T) -> Result<T, Response> {
+fn with_run<T>(
+    shared: &Shared,
+    id: i64,
+    f: impl FnOnce(&mut Inner, u64) -> T,
+) -> Result<T, Response> {
     let now = shared.clock.now();
     let mut inner = shared.lock();
     let Inner { runs, prs, .. } = &mut *inner;
-    let run = runs.get_mut(&id).filter(|r| r.org_id == shared.org_id).ok_or_else(run_not_found)?;
+    let run = runs
+        .get_mut(&id)
+        .filter(|r| r.org_id == shared.org_id)
+        .ok_or_else(run_not_found)?;
     run.settle(now, prs);
     Ok(f(&mut inner, now))
 }
 
 async fn get_run(State(shared): St, Path((_org, id)): Path<(i64, i64)>) -> ApiResult {
-    with_run(&shared, id, |inner, _| Json(inner.runs[&id].to_json(&shared.clock)))
+    with_run(&shared, id, |inner, _| {
+        Json(inner.runs[&id].to_json(&shared.clock))
+    })
 }
 
 const SOURCE_TYPES: &[&str] = &[
-    "LOCAL", "SLACK", "GITHUB", "GITHUB_CHECK_SUITE", "GITHUB_PR_REVIEW", "LINEAR", "API", "CHAT", "JIRA", "CLICKUP",
-    "MONDAY", "SETUP_COMMANDS",
+    "LOCAL",
+    "SLACK",
+    "GITHUB",
+    "GITHUB_CHECK_SUITE",
+    "GITHUB_PR_REVIEW",
+    "LINEAR",
+    "API",
+    "CHAT",
+    "JIRA",
+    "CLICKUP",
+    "MONDAY",
+    "SETUP_COMMANDS",
 ];
 
-async fn list_runs(State(shared): St, Path(_org): Path<i64>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+async fn list_runs(
+    State(shared): St,
+    Path(_org): Path<i64>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
     let (skip, limit) = paging(&q)?;
-    if let Some(st) = q.get("source_type").filter(|s| !SOURCE_TYPES.contains(&s.as_str())) {
-        let expected = SOURCE_TYPES.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    if let Some(st) = q
+        .get("source_type")
+        .filter(|s| !SOURCE_TYPES.contains(&s.as_str()))
+    {
+        let expected = SOURCE_TYPES
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(errors::validation(vec![
-            Invalid::new(&["query", "source_type"], format!("Input should be {expected}"), "enum").with_input(json!(st)),
+            Invalid::new(
+                &["query", "source_type"],
+                format!("Input should be {expected}"),
+                "enum",
+            )
+            .with_input(json!(st)),
         ]));
     }
     let user_ok = match q.get("user_id") {
@@ -250,8 +331,12 @@ async fn list_runs(State(shared): St, Path(_org): Path<i64>, Query(q): Query<Has
             Ok(u) => u == USER_ID,
             Err(_) => {
                 return Err(errors::validation(vec![
-                    Invalid::new(&["query", "user_id"], "Input should be a valid integer, unable to parse string as an integer", "int_parsing")
-                        .with_input(json!(u)),
+                    Invalid::new(
+                        &["query", "user_id"],
+                        "Input should be a valid integer, unable to parse string as an integer",
+                        "int_parsing",
+                    )
+                    .with_input(json!(u)),
                 ]));
             }
         },
@@ -260,7 +345,12 @@ async fn list_runs(State(shared): St, Path(_org): Path<i64>, Query(q): Query<Has
     let mut inner = shared.lock();
     shared.settle_all(&mut inner);
     let all: Vec<Value> = if user_ok && source_ok {
-        inner.runs.values().rev().map(|r| r.to_json(&shared.clock)).collect()
+        inner
+            .runs
+            .values()
+            .rev()
+            .map(|r| r.to_json(&shared.clock))
+            .collect()
     } else {
         Vec::new()
     };
@@ -308,7 +398,9 @@ async fn ban_run(State(shared): St, Path(_org): Path<i64>, body: Bytes) -> ApiRe
         let run = inner.runs.get_mut(&id).expect("checked by with_run");
         run.banned = true;
         run.cancel(now);
-        Json(json!({"message": "Agent run removed from PR and agents stopped.", "agent_run_id": id, "status": run.status}))
+        Json(
+            json!({"message": "Agent run removed from PR and agents stopped.", "agent_run_id": id, "status": run.status}),
+        )
     })
 }
 
@@ -321,12 +413,19 @@ async fn unban_run(State(shared): St, Path(_org): Path<i64>, body: Bytes) -> Api
     })
 }
 
-async fn logs(State(shared): St, Path((_org, id)): Path<(i64, i64)>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+async fn logs(
+    State(shared): St,
+    Path((_org, id)): Path<(i64, i64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
     let (skip, limit) = paging(&q)?;
     let reverse = bool_param(&q, "reverse")?;
     with_run(&shared, id, |inner, now| {
         let run = &inner.runs[&id];
-        let mut all: Vec<Value> = run.visible_logs(now).map(|l| l.to_json(id, &shared.clock)).collect();
+        let mut all: Vec<Value> = run
+            .visible_logs(now)
+            .map(|l| l.to_json(id, &shared.clock))
+            .collect();
         if reverse {
             all.reverse();
         }
@@ -371,7 +470,11 @@ async fn org_users(Path(_org): Path<i64>, Query(q): Query<HashMap<String, String
 }
 
 async fn org_user(Path((_org, user)): Path<(i64, i64)>) -> ApiResult {
-    if user == USER_ID { Ok(Json(user_json())) } else { Err(api_error(404, errors::MSG_404_USER)) }
+    if user == USER_ID {
+        Ok(Json(user_json()))
+    } else {
+        Err(api_error(404, errors::MSG_404_USER))
+    }
 }
 
 async fn organizations(State(shared): St, Query(q): Query<HashMap<String, String>>) -> ApiResult {
@@ -384,7 +487,11 @@ async fn organizations(State(shared): St, Query(q): Query<HashMap<String, String
     Ok(Json(page(vec![org], skip, limit)))
 }
 
-async fn repos(State(shared): St, Path(_org): Path<i64>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+async fn repos(
+    State(shared): St,
+    Path(_org): Path<i64>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
     let (skip, limit) = paging(&q)?;
     let all = shared
         .repos

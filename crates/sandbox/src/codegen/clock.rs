@@ -45,7 +45,9 @@ impl SimClock {
     /// Current simulated time.
     pub fn now(&self) -> SimMillis {
         let scale = f64::from_bits(self.scale_bits.load(Ordering::Acquire));
-        let since = self.real_ms().saturating_sub(self.scale_since_real_ms.load(Ordering::Acquire));
+        let since = self
+            .real_ms()
+            .saturating_sub(self.scale_since_real_ms.load(Ordering::Acquire));
         self.base_ms.load(Ordering::Acquire)
             + (since as f64 * scale) as u64
             + self.advanced_ms.load(Ordering::Acquire)
@@ -53,7 +55,8 @@ impl SimClock {
 
     /// Moves simulated time forward by `by` at once.
     pub fn advance(&self, by: Duration) {
-        self.advanced_ms.fetch_add(by.as_millis() as u64, Ordering::AcqRel);
+        self.advanced_ms
+            .fetch_add(by.as_millis() as u64, Ordering::AcqRel);
     }
 
     /// Changes how fast simulated time flows from now on (0 = frozen).
@@ -61,9 +64,11 @@ impl SimClock {
         let real = self.real_ms();
         let scale = f64::from_bits(self.scale_bits.load(Ordering::Acquire));
         let since = real.saturating_sub(self.scale_since_real_ms.load(Ordering::Acquire));
-        self.base_ms.fetch_add((since as f64 * scale) as u64, Ordering::AcqRel);
+        self.base_ms
+            .fetch_add((since as f64 * scale) as u64, Ordering::AcqRel);
         self.scale_since_real_ms.store(real, Ordering::Release);
-        self.scale_bits.store(sanitize(time_scale).to_bits(), Ordering::Release);
+        self.scale_bits
+            .store(sanitize(time_scale).to_bits(), Ordering::Release);
     }
 
     pub fn scale(&self) -> f64 {
@@ -79,7 +84,11 @@ impl SimClock {
 }
 
 fn sanitize(scale: f64) -> f64 {
-    if scale.is_finite() && scale >= 0.0 { scale } else { 1.0 }
+    if scale.is_finite() && scale >= 0.0 {
+        scale
+    } else {
+        1.0
+    }
 }
 
 #[cfg(test)]
@@ -100,7 +109,10 @@ mod tests {
     fn timestamps_are_naive_iso_with_micros() {
         let c = SimClock::new(0.0);
         let ts = c.timestamp(1_500);
-        assert!(chrono::NaiveDateTime::parse_from_str(&ts, "%Y-%m-%dT%H:%M:%S%.6f").is_ok(), "{ts}");
+        assert!(
+            chrono::NaiveDateTime::parse_from_str(&ts, "%Y-%m-%dT%H:%M:%S%.6f").is_ok(),
+            "{ts}"
+        );
         assert_eq!(ts.len(), 26, "{ts}");
     }
 

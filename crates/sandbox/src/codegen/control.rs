@@ -90,13 +90,21 @@ impl CodegenControl {
     /// The next `count` requests (to `endpoint`, or any) answer `status`
     /// with Codegen's body for it: 5xx, 429, 402, 403, 404…
     pub fn fail_next(&self, status: u16, count: u32, endpoint: Option<Endpoint>) {
-        self.shared.lock().faults.fail_next.push(ForcedFailure { status, count, endpoint });
+        self.shared.lock().faults.fail_next.push(ForcedFailure {
+            status,
+            count,
+            endpoint,
+        });
     }
 
     /// The next `count` requests (to `endpoint`, or any) get their
     /// connection cut with no response.
     pub fn drop_next(&self, count: u32, endpoint: Option<Endpoint>) {
-        self.shared.lock().faults.drop_next.push(DroppedConnections { count, endpoint });
+        self.shared
+            .lock()
+            .faults
+            .drop_next
+            .push(DroppedConnections { count, endpoint });
     }
 
     /// Runs that may still be created before 402; `None` = unlimited.
@@ -176,12 +184,20 @@ impl CodegenControl {
 
     pub fn stats(&self) -> Stats {
         let inner = self.shared.lock();
-        Stats { requests: inner.requests.clone(), rate_limited: inner.served_429 }
+        Stats {
+            requests: inner.requests.clone(),
+            rate_limited: inner.served_429,
+        }
     }
 
     /// Requests received for one endpoint (including faulted and refused ones).
     pub fn request_count(&self, endpoint: Endpoint) -> u64 {
-        self.shared.lock().requests.get(&endpoint).copied().unwrap_or(0)
+        self.shared
+            .lock()
+            .requests
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// 429s served so far.

@@ -19,7 +19,10 @@ type Ctl = State<CodegenControl>;
 
 pub fn router(control: CodegenControl) -> Router {
     Router::new()
-        .route("/_control/faults", get(get_faults).put(put_faults).delete(clear_faults))
+        .route(
+            "/_control/faults",
+            get(get_faults).put(put_faults).delete(clear_faults),
+        )
         .route("/_control/allowance", post(allowance))
         .route("/_control/rate-limits", post(rate_limits))
         .route("/_control/integrations", post(integration))
@@ -78,7 +81,11 @@ async fn script_next(State(c): Ctl, Json(s): Json<RunScript>) -> Json<RunScript>
     Json(s)
 }
 
-async fn script_run(State(c): Ctl, Path(id): Path<i64>, Json(s): Json<RunScript>) -> Json<RunScript> {
+async fn script_run(
+    State(c): Ctl,
+    Path(id): Path<i64>,
+    Json(s): Json<RunScript>,
+) -> Json<RunScript> {
     c.script_run(id, s.clone());
     Json(s)
 }
@@ -101,7 +108,10 @@ struct Advance {
 
 async fn advance(State(c): Ctl, Json(a): Json<Advance>) -> Result<Json<Value>, ControlError> {
     if !a.seconds.is_finite() || a.seconds < 0.0 {
-        return Err(ControlError::BadRequest(format!("seconds must be >= 0, got {}", a.seconds)));
+        return Err(ControlError::BadRequest(format!(
+            "seconds must be >= 0, got {}",
+            a.seconds
+        )));
     }
     c.advance(Duration::from_secs_f64(a.seconds) + Duration::from_millis(a.ms));
     Ok(clock_json(&c))

@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub const MSG_402: &str =
-    "Alloted agent runs for the current billing plan have been reached. Please upgrade your plan to continue.";
+pub const MSG_402: &str = "Alloted agent runs for the current billing plan have been reached. Please upgrade your plan to continue.";
 pub const MSG_403: &str = "You do not have access to this organization.";
 pub const MSG_404_RUN: &str = "Agent run not found.";
-pub const MSG_404_NO_REPOS: &str = "No repos found in the organization. Please add some repos and try again.";
+pub const MSG_404_NO_REPOS: &str =
+    "No repos found in the organization. Please add some repos and try again.";
 pub const MSG_404_USER: &str = "User not found.";
 pub const MSG_429: &str = "Rate limit exceeded. Please try again later.";
 pub const MSG_401: &str = "Invalid or missing API token.";
@@ -17,7 +17,11 @@ pub const MSG_401: &str = "Invalid or missing API token.";
 /// `{message, status_code}` with the given status.
 pub fn api_error(status: u16, message: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (code, Json(json!({"message": message, "status_code": status}))).into_response()
+    (
+        code,
+        Json(json!({"message": message, "status_code": status})),
+    )
+        .into_response()
 }
 
 /// The documented body for a status, used by forced failures.
@@ -43,7 +47,12 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(loc: &[&str], msg: impl Into<String>, kind: &'static str) -> Self {
-        Self { loc: loc.iter().map(|s| json!(s)).collect(), msg: msg.into(), kind, input: None }
+        Self {
+            loc: loc.iter().map(|s| json!(s)).collect(),
+            msg: msg.into(),
+            kind,
+            input: None,
+        }
     }
     pub fn with_input(mut self, input: Value) -> Self {
         self.input = Some(input);
@@ -63,5 +72,9 @@ pub fn validation(errors: Vec<Invalid>) -> Response {
             d
         })
         .collect();
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"detail": detail}))).into_response()
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({"detail": detail})),
+    )
+        .into_response()
 }

@@ -40,11 +40,18 @@ impl KillableStream {
 }
 
 fn reset() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionReset, "connection dropped by simulated fault")
+    io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "connection dropped by simulated fault",
+    )
 }
 
 impl AsyncRead for KillableStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.killed() {
             return Poll::Ready(Err(reset()));
         }
@@ -53,7 +60,11 @@ impl AsyncRead for KillableStream {
 }
 
 impl AsyncWrite for KillableStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.killed() {
             return Poll::Ready(Err(reset()));
         }
@@ -80,7 +91,13 @@ impl Listener for KillableListener {
                 Ok((inner, _remote)) => {
                     let _ = inner.set_nodelay(true);
                     let kill = Arc::new(AtomicBool::new(false));
-                    return (KillableStream { inner, kill: kill.clone() }, Conn { kill });
+                    return (
+                        KillableStream {
+                            inner,
+                            kill: kill.clone(),
+                        },
+                        Conn { kill },
+                    );
                 }
                 // Resource exhaustion (EMFILE…) must not spin the loop hot.
                 Err(e) => {
@@ -93,7 +110,9 @@ impl Listener for KillableListener {
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         self.0.local_addr()?;
-        Ok(Conn { kill: Arc::new(AtomicBool::new(false)) })
+        Ok(Conn {
+            kill: Arc::new(AtomicBool::new(false)),
+        })
     }
 }
 

@@ -49,11 +49,15 @@ pub struct CodegenSim {
 impl CodegenSim {
     /// Binds `opts.addr` (default 127.0.0.1:0) and starts serving.
     pub async fn start(opts: SimOptions) -> std::io::Result<CodegenSim> {
-        let bind = opts.addr.unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        let bind = opts
+            .addr
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         let tcp = tokio::net::TcpListener::bind(bind).await?;
         let addr = tcp.local_addr()?;
         let shared = Arc::new(state::Shared::new(&opts));
-        let control = CodegenControl { shared: shared.clone() };
+        let control = CodegenControl {
+            shared: shared.clone(),
+        };
         let app = api::router(shared).merge(control_http::router(control.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let service = app.into_make_service_with_connect_info::<listener::Conn>();
@@ -65,7 +69,12 @@ impl CodegenSim {
                 .await
         });
         tracing::info!(%addr, "codegen simulator listening");
-        Ok(CodegenSim { addr, control, stop, task })
+        Ok(CodegenSim {
+            addr,
+            control,
+            stop,
+            task,
+        })
     }
 
     /// Base URL, e.g. `http://127.0.0.1:40123` (no trailing slash).

@@ -32,16 +32,28 @@ impl Default for RateLimits {
     fn default() -> Self {
         Self {
             enabled: true,
-            create: Window { max: 10, window: Duration::from_secs(60) },
-            standard: Window { max: 60, window: Duration::from_secs(30) },
-            logs: Window { max: 60, window: Duration::from_secs(60) },
+            create: Window {
+                max: 10,
+                window: Duration::from_secs(60),
+            },
+            standard: Window {
+                max: 60,
+                window: Duration::from_secs(30),
+            },
+            logs: Window {
+                max: 60,
+                window: Duration::from_secs(60),
+            },
         }
     }
 }
 
 impl RateLimits {
     pub fn disabled() -> Self {
-        Self { enabled: false, ..Self::default() }
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
     }
 }
 
@@ -93,10 +105,20 @@ impl Default for SimOptions {
             default_run_duration: Duration::from_secs(5),
             default_log_count: 6,
             repos: vec![
-                SimRepo { id: 7, full_name: "acme/web".to_owned() },
-                SimRepo { id: 8, full_name: "acme/api".to_owned() },
+                SimRepo {
+                    id: 7,
+                    full_name: "acme/web".to_owned(),
+                },
+                SimRepo {
+                    id: 8,
+                    full_name: "acme/api".to_owned(),
+                },
             ],
-            integrations: vec![("github".to_owned(), true), ("linear".to_owned(), false), ("slack".to_owned(), false)],
+            integrations: vec![
+                ("github".to_owned(), true),
+                ("linear".to_owned(), false),
+                ("slack".to_owned(), false),
+            ],
         }
     }
 }

@@ -14,7 +14,13 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// Records a request and tells whether it is within the limit. Refused
     /// requests are not recorded, as a real limiter counts served requests.
-    pub fn admit(&mut self, limits: &RateLimits, token: &str, bucket: Bucket, now: SimMillis) -> bool {
+    pub fn admit(
+        &mut self,
+        limits: &RateLimits,
+        token: &str,
+        bucket: Bucket,
+        now: SimMillis,
+    ) -> bool {
         if !limits.enabled {
             return true;
         }
@@ -52,8 +58,14 @@ mod tests {
             assert!(rl.admit(&limits, "t", Bucket::Create, i), "request {i}");
         }
         assert!(!rl.admit(&limits, "t", Bucket::Create, 59_999));
-        assert!(rl.admit(&limits, "other", Bucket::Create, 59_999), "per token");
-        assert!(rl.admit(&limits, "t", Bucket::Create, 60_000), "first hit left the window");
+        assert!(
+            rl.admit(&limits, "other", Bucket::Create, 59_999),
+            "per token"
+        );
+        assert!(
+            rl.admit(&limits, "t", Bucket::Create, 60_000),
+            "first hit left the window"
+        );
         assert!(!rl.admit(&limits, "t", Bucket::Create, 60_000));
     }
 

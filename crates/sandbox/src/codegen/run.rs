@@ -131,14 +131,26 @@ impl Run {
     }
 
     fn start_leg(&mut self, script: &RunScript, defaults: &Defaults, now: SimMillis) {
-        let duration = script.duration.map(|d| d.as_millis() as u64).unwrap_or(defaults.duration_ms);
+        let duration = script
+            .duration
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(defaults.duration_ms);
         let ends_ms = (!script.never_finish).then_some(now + duration);
-        let initial = script.initial_status.clone().unwrap_or_else(|| "ACTIVE".to_owned());
+        let initial = script
+            .initial_status
+            .clone()
+            .unwrap_or_else(|| "ACTIVE".to_owned());
         self.leg = Leg {
             started_ms: now,
             ends_ms,
-            outcome: script.outcome.clone().unwrap_or_else(|| "COMPLETE".to_owned()),
-            running_status: script.running_status.clone().unwrap_or_else(|| "ACTIVE".to_owned()),
+            outcome: script
+                .outcome
+                .clone()
+                .unwrap_or_else(|| "COMPLETE".to_owned()),
+            running_status: script
+                .running_status
+                .clone()
+                .unwrap_or_else(|| "ACTIVE".to_owned()),
             initial_status: initial.clone(),
             prs: script.prs.unwrap_or(0),
             finished: false,
@@ -161,7 +173,9 @@ impl Run {
         }
         match self.leg.ends_ms {
             Some(end) if now >= end => self.finish(end, prs),
-            _ if now >= self.leg.started_ms + INITIAL_PHASE_MS => self.status = self.leg.running_status.clone(),
+            _ if now >= self.leg.started_ms + INITIAL_PHASE_MS => {
+                self.status = self.leg.running_status.clone()
+            }
             _ => self.status = self.leg.initial_status.clone(),
         }
     }
@@ -184,13 +198,21 @@ impl Run {
         }
         let pr_note = match self.prs.len() {
             0 => String::new(),
-            n => format!(" Opened {n} pull request(s): {}.", self.prs.iter().map(|p| p.url.as_str()).collect::<Vec<_>>().join(", ")),
+            n => format!(
+                " Opened {n} pull request(s): {}.",
+                self.prs
+                    .iter()
+                    .map(|p| p.url.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         let (result, final_type, observation) = if is_success(&outcome) {
             let text = format!("Finished: {}.{pr_note}", first_line(self.latest_prompt()));
             (text.clone(), "FINAL_ANSWER", json!(text))
         } else if outcome.eq_ignore_ascii_case("PAUSED") {
-            let text = "I need more information before continuing: which behaviour do you expect?".to_owned();
+            let text = "I need more information before continuing: which behaviour do you expect?"
+                .to_owned();
             (text.clone(), "FINAL_ANSWER", json!(text))
         } else {
             let text = format!("Agent run ended with status {outcome}.{pr_note}");
@@ -211,7 +233,10 @@ impl Run {
     }
 
     fn latest_prompt(&self) -> &str {
-        self.follow_ups.last().map(String::as_str).unwrap_or(&self.prompt)
+        self.follow_ups
+            .last()
+            .map(String::as_str)
+            .unwrap_or(&self.prompt)
     }
 
     /// Stops a running run: `CANCELLED`, planned future logs discarded.
@@ -230,7 +255,13 @@ impl Run {
 
     /// Continues a finished run with a follow-up prompt. A run still running
     /// records the prompt as a user message and keeps its timeline.
-    pub fn resume(&mut self, prompt: String, script: &RunScript, defaults: &Defaults, now: SimMillis) {
+    pub fn resume(
+        &mut self,
+        prompt: String,
+        script: &RunScript,
+        defaults: &Defaults,
+        now: SimMillis,
+    ) {
         self.logs.push(LogEntry {
             at_ms: now,
             message_type: "USER_MESSAGE",
@@ -313,7 +344,13 @@ fn progress_log(i: u32, at_ms: SimMillis, repo: &str) -> LogEntry {
         tool_output: None,
     };
     match i % 4 {
-        0 => LogEntry { thought: Some(format!("Step {}: inspecting {repo} to decide the next change.", i + 1)), ..base },
+        0 => LogEntry {
+            thought: Some(format!(
+                "Step {}: inspecting {repo} to decide the next change.",
+                i + 1
+            )),
+            ..base
+        },
         1 => LogEntry {
             message_type: "ACTION",
             tool_name: Some("ripgrep_search"),

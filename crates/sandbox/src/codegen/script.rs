@@ -70,16 +70,29 @@ impl RunScript {
         let mut script = RunScript::default();
         for word in rest[..end].split_whitespace() {
             let (key, value) = word.split_once('=').unwrap_or((word, ""));
-            let bad = || MarkerError::BadValue { key: key.to_owned(), value: value.to_owned() };
-            let nonempty = |v: &str| if v.is_empty() { Err(bad()) } else { Ok(v.to_owned()) };
+            let bad = || MarkerError::BadValue {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            };
+            let nonempty = |v: &str| {
+                if v.is_empty() {
+                    Err(bad())
+                } else {
+                    Ok(v.to_owned())
+                }
+            };
             match key {
                 "outcome" | "status" => script.outcome = Some(nonempty(value)?),
-                "duration" => script.duration = Some(humantime::parse_duration(value).map_err(|_| bad())?),
+                "duration" => {
+                    script.duration = Some(humantime::parse_duration(value).map_err(|_| bad())?)
+                }
                 "prs" => script.prs = Some(value.parse().map_err(|_| bad())?),
                 "logs" => script.logs = Some(value.parse().map_err(|_| bad())?),
                 "initial" => script.initial_status = Some(nonempty(value)?),
                 "running" => script.running_status = Some(nonempty(value)?),
-                "never_finish" | "never-finish" if value.is_empty() || value == "true" => script.never_finish = true,
+                "never_finish" | "never-finish" if value.is_empty() || value == "true" => {
+                    script.never_finish = true
+                }
                 "never_finish" | "never-finish" => return Err(bad()),
                 other => return Err(MarkerError::UnknownKey(other.to_owned())),
             }
@@ -112,7 +125,9 @@ mod humantime_serde_opt {
         match Option::<Raw>::deserialize(d)? {
             None => Ok(None),
             Some(Raw::Secs(s)) => Ok(Some(Duration::from_secs(s))),
-            Some(Raw::Text(t)) => humantime::parse_duration(&t).map(Some).map_err(serde::de::Error::custom),
+            Some(Raw::Text(t)) => humantime::parse_duration(&t)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -123,9 +138,11 @@ mod tests {
 
     #[test]
     fn parses_a_full_marker() {
-        let s = RunScript::from_prompt("Fix it [sim outcome=FAILED duration=30s prs=1 logs=40 never_finish] please")
-            .unwrap()
-            .unwrap();
+        let s = RunScript::from_prompt(
+            "Fix it [sim outcome=FAILED duration=30s prs=1 logs=40 never_finish] please",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(s.outcome.as_deref(), Some("FAILED"));
         assert_eq!(s.duration, Some(Duration::from_secs(30)));
         assert_eq!(s.prs, Some(1));
@@ -135,7 +152,10 @@ mod tests {
 
     #[test]
     fn no_marker_means_defaults() {
-        assert_eq!(RunScript::from_prompt("plain [simple] prompt").unwrap(), None);
+        assert_eq!(
+            RunScript::from_prompt("plain [simple] prompt").unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -144,8 +164,14 @@ mod tests {
             RunScript::from_prompt("[sim outcom=FAILED]"),
             Err(MarkerError::UnknownKey("outcom".into()))
         );
-        assert!(matches!(RunScript::from_prompt("[sim prs=x]"), Err(MarkerError::BadValue { .. })));
-        assert_eq!(RunScript::from_prompt("[sim prs=1"), Err(MarkerError::Unterminated));
+        assert!(matches!(
+            RunScript::from_prompt("[sim prs=x]"),
+            Err(MarkerError::BadValue { .. })
+        ));
+        assert_eq!(
+            RunScript::from_prompt("[sim prs=1"),
+            Err(MarkerError::Unterminated)
+        );
     }
 
     #[test]

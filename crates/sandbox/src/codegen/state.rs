@@ -54,7 +54,10 @@ impl Shared {
             inner: Mutex::new(Inner {
                 runs: BTreeMap::new(),
                 next_run_id: FIRST_RUN_ID,
-                prs: PrCounter { next_id: 5001, next_number: 1 },
+                prs: PrCounter {
+                    next_id: 5001,
+                    next_number: 1,
+                },
                 faults: Faults::default(),
                 next_scripts: VecDeque::new(),
                 run_scripts: HashMap::new(),

@@ -1,0 +1,101 @@
+//! Runs the simulators as a standalone process (`cyrus sandbox`), for manual
+//! testing and for clients in other languages.
+//!
+//! The first stdout line is one JSON object with every URL and credential a
+//! client needs, so scripts can read it with a single `head -n1`.
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+
+use crate::codegen::{CodegenSim, SimOptions};
+
+/// What `cyrus sandbox` can set.
+#[derive(Debug, Clone)]
+pub struct StandaloneOptions {
+    /// Codegen simulator address; `None` = 127.0.0.1 on a free port.
+    pub codegen_addr: Option<SocketAddr>,
+    /// Linear simulator address; `None` = 127.0.0.1 on a free port.
+    pub linear_addr: Option<SocketAddr>,
+    /// Simulated seconds per real second (1 = real time).
+    pub time_scale: f64,
+}
+
+impl Default for StandaloneOptions {
+    fn default() -> Self {
+        Self {
+            codegen_addr: None,
+            linear_addr: None,
+            time_scale: 1.0,
+        }
+    }
+}
+
+/// The running simulators.
+pub struct Standalone {
+    pub codegen: CodegenSim,
+}
+
+impl Standalone {
+    pub async fn start(opts: StandaloneOptions) -> std::io::Result<Standalone> {
+        let codegen = CodegenSim::start(SimOptions {
+            addr: opts.codegen_addr,
+            time_scale: opts.time_scale,
+            ..SimOptions::default()
+        })
+        .await?;
+        // TODO(linear-sim): start `crate::linear::LinearSim` on `opts.linear_addr`
+        // once it lands, and add its URL and credentials to `info()`.
+        let _ = opts.linear_addr;
+        Ok(Standalone { codegen })
+    }
+
+    /// The start-up line: URLs and credentials. Keys for a simulator that is
+    /// not running are `null`.
+    pub fn info(&self) -> Value {
+        json!({
+            "codegen_url": self.codegen.url(),
+            "codegen_org_id": self.codegen.org_id(),
+            "codegen_token": self.codegen.token(),
+            "codegen_control_url": format!("{}/_control", self.codegen.url()),
+            "linear_url": null,
+            "linear_api_key": null,
+            "linear_webhook_secret": null,
+        })
+    }
+
+    pub async fn shutdown(self) {
+        self.codegen.shutdown().await;
+    }
+}
+
+/// Starts the simulators, prints [`Standalone::info`] as the first stdout
+/// line, and serves until SIGINT or SIGTERM.
+pub async fn run(opts: StandaloneOptions) -> std::io::Result<()> {
+    let sims = Standalone::start(opts).await?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", sims.info())?;
+        out.flush()?;
+    }
+    wait_for_signal().await?;
+    tracing::info!("signal received; stopping simulators");
+    sims.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

@@ -1,0 +1,3 @@
+//! The sandbox crate's single integration-test binary.
+
+mod codegen;
