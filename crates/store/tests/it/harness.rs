@@ -1,0 +1,125 @@
+//! Opens a fresh database per test and instantiates each test per backend.
+
+use std::str::FromStr;
+
+use cyrus_store::Store;
+use sqlx::postgres::PgConnectOptions;
+use tempfile::TempDir;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A private database plus the means to open more handles ("replicas") on it.
+pub struct TestDb {
+    pub store: Store,
+    kind: Kind,
+    sqlite_url: Option<String>,
+    pg_options: Option<PgConnectOptions>,
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    pub async fn open(kind: Kind) -> Option<TestDb> {
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("cyrus.db").display());
+                let store = Store::connect(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+                Some(TestDb {
+                    store,
+                    kind,
+                    sqlite_url: Some(url),
+                    pg_options: None,
+                    _dir: Some(dir),
+                })
+            }
+            Kind::Postgres => {
+                let url = match std::env::var("CYRUS_TEST_POSTGRES_URL") {
+                    Ok(url) if !url.is_empty() => url,
+                    _ => {
+                        if std::env::var("CI").is_ok_and(|v| v == "true") {
+                            panic!(
+                                "CYRUS_TEST_POSTGRES_URL is unset under CI=true: PostgreSQL tests must run"
+                            );
+                        }
+                        eprintln!(
+                            "!!! SKIPPING PostgreSQL store test: set CYRUS_TEST_POSTGRES_URL to run it !!!"
+                        );
+                        return None;
+                    }
+                };
+                let schema = format!("cyrus_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sqlx::PgPool::connect(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect to PostgreSQL for tests: {e}"));
+                // The schema name is generated above from a UUID: safe to splice.
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&admin)
+                    .await
+                    .expect("create test schema");
+                admin.close().await;
+                let options = PgConnectOptions::from_str(&url)
+                    .expect("test URL")
+                    .options([("search_path", schema.as_str())]);
+                let store = Store::connect_postgres_with(options.clone())
+                    .await
+                    .expect("connect schema");
+                store.migrate().await.expect("migrate");
+                Some(TestDb {
+                    store,
+                    kind,
+                    sqlite_url: None,
+                    pg_options: Some(options),
+                    _dir: None,
+                })
+            }
+        }
+    }
+
+    /// Another independent handle (own pool) on the same database, standing
+    /// in for a second replica.
+    pub async fn replica(&self) -> Store {
+        match self.kind {
+            Kind::Sqlite => Store::connect(self.sqlite_url.as_deref().unwrap())
+                .await
+                .expect("replica"),
+            Kind::Postgres => {
+                let s = Store::connect_postgres_with(self.pg_options.clone().unwrap())
+                    .await
+                    .expect("replica");
+                s.migrate().await.expect("migrate replica");
+                s
+            }
+        }
+    }
+}
+
+macro_rules! both {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = $crate::harness::TestDb::open($crate::harness::Kind::Sqlite).await.unwrap();
+                    $crate::$module::$name(db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(db) = $crate::harness::TestDb::open($crate::harness::Kind::Postgres).await {
+                        $crate::$module::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+pub(crate) use both;

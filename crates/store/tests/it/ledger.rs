@@ -1,0 +1,281 @@
+//! Outbox, budget holds, rate tokens, costs, alerts and follow-ups.
+
+use chrono::NaiveDate;
+use cyrus_core::MicroDollars;
+use cyrus_store::*;
+use serde_json::json;
+
+use crate::harness::TestDb;
+use crate::scheduling::new_task;
+
+const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn activity(key: &str, at: UnixMillis) -> NewActivity {
+    NewActivity {
+        session_id: "sess".into(),
+        kind: "response".into(),
+        body: json!({"body": key}),
+        ephemeral: false,
+        dedupe_key: key.into(),
+        not_before: at,
+    }
+}
+
+pub async fn outbox_is_idempotent(db: TestDb) {
+    let s = &db.store;
+    assert_eq!(
+        s.enqueue_activity(&activity("final:sess", 0), 0)
+            .await
+            .unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(
+        s.enqueue_activity(&activity("final:sess", 0), 1)
+            .await
+            .unwrap(),
+        Insert::Duplicate
+    );
+    assert_eq!(
+        s.enqueue_activity(&activity("later", 500), 1)
+            .await
+            .unwrap(),
+        Insert::Inserted
+    );
+    let got = s.claim_due_activities("w", LEASE, 10, 10).await.unwrap();
+    assert_eq!(got.len(), 1, "only the due one: {got:?}");
+    assert!(
+        s.claim_due_activities("w2", LEASE, 11, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    s.reschedule_activity(got[0].id, 1_000, "429")
+        .await
+        .unwrap();
+    let again = s
+        .claim_due_activities("w2", LEASE, 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.iter().map(|a| a.attempts).collect::<Vec<_>>(), [2, 1]);
+    s.mark_activity_delivered(again[0].id, 1_001).await.unwrap();
+    s.mark_activity_delivered(again[0].id, 1_002).await.unwrap();
+    s.give_up_activity(again[1].id, "INPUT_ERROR")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.give_up_activity(again[0].id, "x").await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Delivered keys stay deduped forever.
+    assert_eq!(
+        s.enqueue_activity(&activity("final:sess", 0), 2)
+            .await
+            .unwrap(),
+        Insert::Duplicate
+    );
+    assert_eq!(
+        s.activity_counts("sess").await.unwrap(),
+        ActivityCounts {
+            pending: 0,
+            delivered: 1,
+            gave_up: 1
+        }
+    );
+}
+
+pub async fn reservations_hold_under_concurrency(db: TestDb) {
+    let day = NaiveDate::from_ymd_opt(2025, 10, 1).unwrap();
+    db.store
+        .add_cost(&CostEntry {
+            task_id: "old".into(),
+            seq: 1,
+            repository: "r".into(),
+            model: "m".into(),
+            task_type: None,
+            day,
+            amount: MicroDollars(300),
+            recorded_at: 0,
+        })
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let store = db.replica().await;
+        handles.push(tokio::spawn(async move {
+            store
+                .try_reserve(
+                    day,
+                    &format!("t{i}"),
+                    MicroDollars(100),
+                    MicroDollars(1_000),
+                    1,
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut reserved = 0;
+    for h in handles {
+        if h.await.unwrap() == Reservation::Reserved {
+            reserved += 1;
+        }
+    }
+    assert_eq!(reserved, 7, "(1000 - 300 spent) / 100");
+    assert_eq!(
+        db.store.reserved_for_day(day).await.unwrap(),
+        MicroDollars(700)
+    );
+    assert_eq!(
+        db.store
+            .try_reserve(day, "late", MicroDollars(1), MicroDollars(1_000), 2)
+            .await
+            .unwrap(),
+        Reservation::WouldExceed {
+            spent: MicroDollars(300),
+            reserved: MicroDollars(700)
+        }
+    );
+    assert!(
+        db.store
+            .settle_reservation("t0", MicroDollars(50))
+            .await
+            .unwrap()
+            || db
+                .store
+                .settle_reservation("t1", MicroDollars(50))
+                .await
+                .unwrap()
+    );
+    assert_eq!(
+        db.store.reserved_for_day(day).await.unwrap(),
+        MicroDollars(600)
+    );
+    assert!(!db.store.release_reservation("nobody").await.unwrap());
+}
+
+pub async fn token_bucket_never_exceeds_capacity(db: TestDb) {
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let store = db.replica().await;
+        handles.push(tokio::spawn(async move {
+            let mut granted = 0;
+            for _ in 0..5 {
+                // No time passes: only the initial capacity can be granted.
+                if store
+                    .take_rate_token("codegen", 10, 0.001, 1_000)
+                    .await
+                    .unwrap()
+                    == RateDecision::Granted
+                {
+                    granted += 1;
+                }
+            }
+            granted
+        }));
+    }
+    let mut total = 0;
+    for h in handles {
+        total += h.await.unwrap();
+    }
+    assert_eq!(total, 10);
+    assert_eq!(
+        db.store
+            .take_rate_token("codegen", 10, 0.001, 1_000)
+            .await
+            .unwrap(),
+        RateDecision::WaitMs(1_000)
+    );
+    assert_eq!(
+        db.store
+            .take_rate_token("codegen", 10, 0.001, 2_000)
+            .await
+            .unwrap(),
+        RateDecision::Granted
+    );
+    assert!(
+        matches!(
+            db.store
+                .take_rate_token("codegen", 10, 0.001, 500)
+                .await
+                .unwrap(),
+            RateDecision::WaitMs(_)
+        ),
+        "clock going back adds nothing"
+    );
+}
+
+pub async fn costs_alerts_followups(db: TestDb) {
+    let s = &db.store;
+    let d1 = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+    let d2 = NaiveDate::from_ymd_opt(2025, 1, 2).unwrap();
+    for (task, seq, repo, day, micros) in [
+        ("a", 1, "web", d1, 10),
+        ("a", 2, "web", d2, 5),
+        ("b", 1, "api", d2, 40),
+    ] {
+        let e = CostEntry {
+            task_id: task.into(),
+            seq,
+            repository: repo.into(),
+            model: "sonnet".into(),
+            task_type: Some(cyrus_core::TaskType::Builder),
+            day,
+            amount: MicroDollars(micros),
+            recorded_at: 0,
+        };
+        assert_eq!(s.add_cost(&e).await.unwrap(), Insert::Inserted);
+        assert_eq!(s.add_cost(&e).await.unwrap(), Insert::Duplicate);
+    }
+    assert_eq!(s.spend_for_day(d2).await.unwrap(), MicroDollars(45));
+    assert_eq!(s.spend_for_task("a").await.unwrap(), MicroDollars(15));
+    let by_repo = s
+        .cost_breakdown(d1, d2, CostDimension::Repository)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_repo
+            .iter()
+            .map(|b| (b.key.as_str(), b.total.0, b.entries))
+            .collect::<Vec<_>>(),
+        [("api", 40, 1), ("web", 15, 2)]
+    );
+    let by_day = s.cost_breakdown(d2, d2, CostDimension::Day).await.unwrap();
+    assert_eq!(by_day.len(), 1);
+    assert_eq!(by_day[0].key, "2025-01-02");
+
+    assert!(s.raise_alert("budget", "80% spent", 1).await.unwrap());
+    assert!(!s.raise_alert("budget", "80% spent", 2).await.unwrap());
+    assert_eq!(s.active_alerts().await.unwrap().len(), 1);
+    assert!(s.clear_alert("budget", 3).await.unwrap());
+    assert!(s.active_alerts().await.unwrap().is_empty());
+    assert!(s.raise_alert("budget", "again", 4).await.unwrap());
+
+    let (t, _) = s.create_task_if_absent(&new_task("f", 1, 0)).await.unwrap();
+    assert_eq!(
+        s.add_followup(&t.id, "act-1", "also fix docs", 5)
+            .await
+            .unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(
+        s.add_followup(&t.id, "act-1", "also fix docs", 6)
+            .await
+            .unwrap(),
+        Insert::Duplicate
+    );
+    s.add_followup(&t.id, "act-2", "and tests", 7)
+        .await
+        .unwrap();
+    let pending = s.pending_followups(&t.id).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|f| f.body.as_str()).collect::<Vec<_>>(),
+        ["also fix docs", "and tests"]
+    );
+    s.mark_followup_delivered(pending[0].id, 8).await.unwrap();
+    assert_eq!(s.pending_followups(&t.id).await.unwrap().len(), 1);
+
+    let timings = s.task_timings(0, 100).await.unwrap();
+    assert_eq!(timings.len(), 1);
+    assert_eq!(s.task_outcomes(0, 100).await.unwrap(), vec![(None, 1)]);
+}

@@ -1,0 +1,21 @@
+//! The store's one integration suite: every test runs against SQLite (its
+//! own temp file) and PostgreSQL (its own schema).
+
+mod harness;
+mod ledger;
+mod scheduling;
+
+harness::both!(
+    scheduling::migrations_twice_are_harmless,
+    scheduling::deliveries_dedupe_and_lease,
+    scheduling::task_unique_per_session,
+    scheduling::claim_order_priority_then_fifo,
+    scheduling::expired_lease_is_claimable_again,
+    scheduling::stale_owner_cannot_write,
+    scheduling::concurrent_claimers_never_share,
+    scheduling::run_slots_are_capped_atomically,
+    ledger::outbox_is_idempotent,
+    ledger::reservations_hold_under_concurrency,
+    ledger::token_bucket_never_exceeds_capacity,
+    ledger::costs_alerts_followups,
+);

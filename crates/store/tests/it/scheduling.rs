@@ -1,0 +1,338 @@
+//! Deliveries, tasks, leases and run slots.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use cyrus_store::*;
+use serde_json::json;
+
+use crate::harness::TestDb;
+
+const LEASE: Duration = Duration::from_secs(60);
+
+pub fn new_task(session: &str, priority: i64, created_at: UnixMillis) -> NewTask {
+    NewTask {
+        agent_session_id: session.to_string(),
+        issue_id: format!("issue-{session}"),
+        issue_identifier: format!("ENG-{session}"),
+        organization_id: "org".into(),
+        state: "queued".into(),
+        priority,
+        created_at,
+        run_at: created_at,
+        max_attempts: 3,
+        data: json!({"prompt": session}),
+    }
+}
+
+pub async fn migrations_twice_are_harmless(db: TestDb) {
+    assert!(db.store.migrations_applied().await.unwrap());
+    db.store.migrate().await.unwrap();
+    db.store.migrate().await.unwrap();
+    db.store.ping().await.unwrap();
+    assert!(db.store.migrations_applied().await.unwrap());
+}
+
+pub async fn deliveries_dedupe_and_lease(db: TestDb) {
+    let s = &db.store;
+    let d = NewDelivery {
+        delivery_id: "d1".into(),
+        organization_id: "org".into(),
+        event_type: "SomethingNew".into(),
+        action: None,
+        payload: json!({"a": 1}),
+        received_at: 1_000,
+    };
+    assert_eq!(s.insert_delivery(&d).await.unwrap(), Insert::Inserted);
+    assert_eq!(s.insert_delivery(&d).await.unwrap(), Insert::Duplicate);
+    let claimed = s
+        .claim_unprocessed_deliveries("w1", LEASE, 2_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0].payload, json!({"a": 1}));
+    assert_eq!(claimed[0].attempts, 1);
+    assert!(
+        s.claim_unprocessed_deliveries("w2", LEASE, 2_001, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Lease expired: another worker takes it over.
+    let again = s
+        .claim_unprocessed_deliveries("w2", LEASE, 2_000 + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    s.mark_delivery_processed("d1", "ok", 70_000).await.unwrap();
+    assert!(
+        s.claim_unprocessed_deliveries("w3", LEASE, 999_999, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.get_delivery("d1")
+            .await
+            .unwrap()
+            .unwrap()
+            .outcome
+            .as_deref(),
+        Some("ok")
+    );
+    assert!(matches!(
+        s.mark_delivery_processed("nope", "ok", 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn task_unique_per_session(db: TestDb) {
+    let s = &db.store;
+    let (a, created) = s
+        .create_task_if_absent(&new_task("s1", 2, 10))
+        .await
+        .unwrap();
+    assert!(created);
+    let (b, created_again) = s
+        .create_task_if_absent(&new_task("s1", 1, 20))
+        .await
+        .unwrap();
+    assert!(!created_again);
+    assert_eq!(a, b);
+    assert_eq!(s.get_task(&a.id).await.unwrap().unwrap(), a);
+    assert_eq!(
+        s.find_active_task_for_issue("issue-s1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        a.id
+    );
+    assert!(
+        s.find_active_task_for_issue("issue-other")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.count_tasks_by_state().await.unwrap(),
+        vec![("queued".to_string(), 1)]
+    );
+}
+
+pub async fn claim_order_priority_then_fifo(db: TestDb) {
+    let s = &db.store;
+    // (session, priority, created_at)
+    for (sess, prio, at) in [
+        ("none", 0, 1),
+        ("low", 4, 2),
+        ("urgent-late", 1, 9),
+        ("urgent", 1, 3),
+        ("high", 2, 4),
+    ] {
+        s.create_task_if_absent(&new_task(sess, prio, at))
+            .await
+            .unwrap();
+    }
+    let mut future = new_task("future", 1, 1);
+    future.run_at = 1_000;
+    s.create_task_if_absent(&future).await.unwrap();
+
+    let first = s.claim_due_tasks("w", LEASE, 100, 3).await.unwrap();
+    let names: Vec<_> = first.iter().map(|t| t.agent_session_id.as_str()).collect();
+    assert_eq!(names, ["urgent", "urgent-late", "high"]);
+    let rest = s.claim_due_tasks("w", LEASE, 100, 10).await.unwrap();
+    let names: Vec<_> = rest.iter().map(|t| t.agent_session_id.as_str()).collect();
+    assert_eq!(
+        names,
+        ["low", "none"],
+        "priority 0 (none) comes last; not-yet-due excluded"
+    );
+}
+
+pub async fn expired_lease_is_claimable_again(db: TestDb) {
+    let s = &db.store;
+    let (t, _) = s.create_task_if_absent(&new_task("s", 3, 0)).await.unwrap();
+    assert_eq!(s.claim_due_tasks("a", LEASE, 10, 5).await.unwrap().len(), 1);
+    assert!(
+        s.claim_due_tasks("b", LEASE, 60_009, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "lease still live"
+    );
+    let got = s.claim_due_tasks("b", LEASE, 60_010, 5).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].lease_owner.as_deref(), Some("b"));
+    // Renewal by the old owner fails; by the new one succeeds.
+    assert!(matches!(
+        s.renew_lease(&t.id, "a", 200_000).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.renew_lease(&t.id, "b", 200_000).await.unwrap();
+    assert_eq!(s.release_lease("b").await.unwrap(), 1);
+    assert_eq!(
+        s.claim_due_tasks("c", LEASE, 60_011, 5)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "released at shutdown"
+    );
+}
+
+pub async fn stale_owner_cannot_write(db: TestDb) {
+    let s = &db.store;
+    s.create_task_if_absent(&new_task("s", 3, 0)).await.unwrap();
+    let mut mine = s
+        .claim_due_tasks("a", LEASE, 10, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut theirs = s
+        .claim_due_tasks("b", LEASE, 70_000, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    mine.state = "running".into();
+    assert!(matches!(
+        s.update_task(&mine, "a").await,
+        Err(StoreError::Conflict(_))
+    ));
+    theirs.state = "running".into();
+    theirs.codegen_run_id = Some(1001);
+    theirs.task_type = Some(cyrus_core::TaskType::Builder);
+    theirs.estimated_cost = Some(cyrus_core::MicroDollars(1234));
+    theirs.data = json!({"pr": ["u"]});
+    let stored = s.update_task(&theirs, "b").await.unwrap();
+    assert_eq!(stored.version, theirs.version + 1);
+    assert_eq!(stored.task_type, Some(cyrus_core::TaskType::Builder));
+    assert_eq!(stored.data, json!({"pr": ["u"]}));
+    // Same owner, stale version: rejected too.
+    assert!(matches!(
+        s.update_task(&theirs, "b").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.dead_letter(&stored.id, "a", "x", 1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.dead_letter(&stored.id, "b", "gave up", 80_000)
+        .await
+        .unwrap();
+    let dead = s.get_task(&stored.id).await.unwrap().unwrap();
+    assert_eq!(dead.state, DEAD_LETTER_STATE);
+    assert!(!dead.is_active());
+    assert!(
+        s.claim_due_tasks("c", LEASE, 999_999, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn concurrent_claimers_never_share(db: TestDb) {
+    for i in 0..60 {
+        db.store
+            .create_task_if_absent(&new_task(&format!("t{i}"), i % 5, i))
+            .await
+            .unwrap();
+    }
+    let mut handles = Vec::new();
+    for w in 0..6 {
+        let store = db.replica().await;
+        handles.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = store
+                    .claim_due_tasks(&format!("w{w}"), LEASE, 1_000, 3)
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                got.extend(batch.into_iter().map(|t| t.id));
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 60, "every task claimed exactly once: {all:?}");
+    assert_eq!(unique.len(), 60);
+}
+
+pub async fn run_slots_are_capped_atomically(db: TestDb) {
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(
+            db.store
+                .create_task_if_absent(&new_task(&format!("r{i}"), 1, i))
+                .await
+                .unwrap()
+                .0
+                .id,
+        );
+    }
+    let mut handles = Vec::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        let store = db.replica().await;
+        handles.push(tokio::spawn(async move {
+            store
+                .record_run_intent(&id, 1, &format!("m{i}"), 5, Some(4))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut recorded = Vec::new();
+    for h in handles {
+        if let RunSlot::Recorded(r) = h.await.unwrap() {
+            recorded.push(r);
+        }
+    }
+    assert_eq!(recorded.len(), 4, "{recorded:?}");
+    assert_eq!(db.store.count_active_runs().await.unwrap(), 4);
+    let r = &recorded[0];
+    // Idempotent re-record, even at capacity.
+    assert_eq!(
+        db.store
+            .record_run_intent(&r.task_id, 1, "other", 6, Some(4))
+            .await
+            .unwrap(),
+        RunSlot::Recorded(r.clone())
+    );
+    db.store.attach_codegen_run(r.id, 77).await.unwrap();
+    db.store.attach_codegen_run(r.id, 77).await.unwrap();
+    assert!(matches!(
+        db.store.attach_codegen_run(r.id, 78).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = db
+        .store
+        .find_run_by_marker(&r.marker)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.codegen_run_id, found.status.as_str()),
+        (Some(77), "ACTIVE")
+    );
+    db.store
+        .finish_run(r.id, "COMPLETE", &["https://x/pr/1".into()], 9)
+        .await
+        .unwrap();
+    assert_eq!(db.store.count_active_runs().await.unwrap(), 3);
+    assert_eq!(
+        db.store
+            .find_run_intent(&r.task_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .pr_urls,
+        ["https://x/pr/1"]
+    );
+}
