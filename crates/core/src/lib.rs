@@ -6,6 +6,7 @@ pub mod config;
 pub mod cost;
 pub mod lifecycle;
 pub mod money;
+pub mod prompt;
 pub mod routing;
 pub mod task_type;
 
