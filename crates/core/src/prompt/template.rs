@@ -25,7 +25,8 @@ pub(crate) const PLACEHOLDERS: &[&str] = &[
     "follow_up",
 ];
 
-/// Replaces each `{{name}}` with `value(name)`. Values are inserted verbatim
+/// Replaces each known `{{name}}` with `value(name)` (unknown names stay as
+/// written). Values are inserted verbatim
 /// and never re-scanned, so issue text containing `{{…}}` stays as written.
 /// Runs of blank lines left by empty sections collapse to one.
 pub(crate) fn render(template: &str, value: impl Fn(&str) -> Option<String>) -> String {
@@ -35,7 +36,7 @@ pub(crate) fn render(template: &str, value: impl Fn(&str) -> Option<String>) -> 
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         match after.find("}}") {
-            Some(end) if value(&after[..end]).is_some() => {
+            Some(end) if PLACEHOLDERS.contains(&&after[..end]) => {
                 out.push_str(&value(&after[..end]).unwrap_or_default());
                 rest = &after[end + 2..];
             }
@@ -97,6 +98,6 @@ mod tests {
         let got = render("a {{x}} b {{unknown}}\n\n\n\nc", |n| {
             (n == "x").then(|| "{{x}}".to_owned())
         });
-        assert_eq!(got, "a {{x}} b {{unknown}}\n\nc\n");
+        assert_eq!(got, "a {{title}} b {{unknown}}\n\nc\n");
     }
 }
