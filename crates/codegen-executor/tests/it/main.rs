@@ -1,0 +1,6 @@
+//! Integration tests of the Codegen client against the sandbox simulator.
+
+mod client;
+mod errors;
+mod poller;
+mod support;
