@@ -95,8 +95,8 @@ mod tests {
 
     #[test]
     fn values_are_not_rescanned() {
-        let got = render("a {{x}} b {{unknown}}\n\n\n\nc", |n| {
-            (n == "x").then(|| "{{x}}".to_owned())
+        let got = render("a {{title}} b {{unknown}}\n\n\n\nc", |n| {
+            (n == "title").then(|| "{{title}}".to_owned())
         });
         assert_eq!(got, "a {{title}} b {{unknown}}\n\nc\n");
     }
