@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use serde_json::{Value, json};
 
 use crate::codegen::{CodegenSim, SimOptions};
+use crate::linear::{LinearSim, LinearSimOptions};
 
 /// What `cyrus sandbox` can set.
 #[derive(Debug, Clone)]
@@ -34,6 +35,7 @@ impl Default for StandaloneOptions {
 /// The running simulators.
 pub struct Standalone {
     pub codegen: CodegenSim,
+    pub linear: LinearSim,
 }
 
 impl Standalone {
@@ -44,28 +46,41 @@ impl Standalone {
             ..SimOptions::default()
         })
         .await?;
-        // TODO(linear-sim): start `crate::linear::LinearSim` on `opts.linear_addr`
-        // once it lands, and add its URL and credentials to `info()`.
-        let _ = opts.linear_addr;
-        Ok(Standalone { codegen })
+        let linear = match LinearSim::start(LinearSimOptions {
+            addr: opts.linear_addr,
+            ..LinearSimOptions::default()
+        })
+        .await
+        {
+            Ok(linear) => linear,
+            Err(e) => {
+                codegen.shutdown().await;
+                return Err(e);
+            }
+        };
+        Ok(Standalone { codegen, linear })
     }
 
-    /// The start-up line: URLs and credentials. Keys for a simulator that is
-    /// not running are `null`.
+    /// The start-up line: URLs and credentials. Webhooks have no target until
+    /// one is set through the Linear control API.
     pub fn info(&self) -> Value {
         json!({
             "codegen_url": self.codegen.url(),
             "codegen_org_id": self.codegen.org_id(),
             "codegen_token": self.codegen.token(),
             "codegen_control_url": format!("{}/_control", self.codegen.url()),
-            "linear_url": null,
-            "linear_api_key": null,
-            "linear_webhook_secret": null,
+            "linear_url": self.linear.url(),
+            "linear_api_key": self.linear.api_key(),
+            "linear_webhook_secret": self.linear.webhook_secret(),
+            "linear_organization_id": self.linear.organization_id(),
+            "linear_agent_user_id": self.linear.agent_user_id(),
+            "linear_control_url": format!("{}/_control", self.linear.base_url()),
         })
     }
 
     pub async fn shutdown(self) {
         self.codegen.shutdown().await;
+        self.linear.shutdown().await;
     }
 }
 

@@ -1,6 +1,10 @@
 //! The Codegen REST API routes and the gate in front of them (faults, auth,
 //! path validation, rate limits, org membership — in that order).
 
+// Handlers reject with a ready `Response` (axum's idiom); it is built once per
+// failed request, so boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
