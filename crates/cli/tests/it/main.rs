@@ -1,0 +1,5 @@
+//! Integration tests that run the real `cyrus` binary.
+
+mod completions;
+mod config_check;
+mod support;
