@@ -1,3 +1,6 @@
 //! The sandbox crate's single integration-test binary.
 
 mod codegen;
+mod linear;
+mod linear_sdk;
+mod linear_webhooks;
