@@ -339,3 +339,53 @@ fn known_models_are_deduplicated() {
     let c = loaded(FULL, &no_env()).config;
     assert_eq!(c.known_models(), vec!["claude-3-5-sonnet"]);
 }
+
+fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(serde_json::Value::from),
+        "\\PC{0,12}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
+            proptest::collection::btree_map("[a-z]{1,6}", inner, 0..3)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// Whatever value replaces any one setting, parsing reports instead of
+    /// panicking, and every problem names a path.
+    #[test]
+    fn any_value_anywhere_is_reported_not_panicked(
+        section in proptest::sample::select(vec!["codegen", "linear", "server", "store", "prompt", "alerts", "repo"]),
+        key in proptest::sample::select(vec![
+            "orgId", "apiToken", "maxCostPerTask", "pricing", "rateLimits", "workspaces", "listen",
+            "url", "tokenBudget", "webhookUrl", "labelPrompts", "teamKeys", "budgetAlertPercent", "verbosity",
+        ]),
+        value in any_json(),
+    ) {
+        let text = with(|v| {
+            let target = if section == "repo" { &mut v["repositories"][0] } else { &mut v[section] };
+            if !target.is_object() {
+                *target = serde_json::json!({});
+            }
+            target[key] = value;
+        });
+        match parse(&text, &no_env()) {
+            Ok(_) => {}
+            Err(ConfigError::Invalid { problems, .. }) => {
+                proptest::prop_assert!(!problems.is_empty());
+                for p in problems {
+                    proptest::prop_assert!(!p.path.is_empty(), "{p:?}");
+                }
+            }
+            Err(e) => proptest::prop_assert!(false, "unexpected {e:?}"),
+        }
+    }
+}
