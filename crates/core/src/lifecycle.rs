@@ -150,12 +150,19 @@ pub enum Event {
     RunStatus(RunOutcome),
     /// A follow-up prompt was sent with Codegen's resume.
     Resumed,
+    /// A follow-up arrived but the previous run cannot be resumed (there was
+    /// none, or Codegen refused): a new run is queued. Only from a settled
+    /// or paused state, so the previous run is over.
+    Requeued,
     /// The estimate crossed `maxCostPerTask`; the run was stopped.
     CostCapExceeded,
     /// Stop signal, "stop" message, un-delegation, issue closed or deleted.
     StopRequested,
     /// The step failed; `retry` says whether attempts remain.
     StepFailed { retry: bool },
+    /// Nothing will make the task succeed as it is (bad credentials, plan
+    /// allowance used up, a rejected request); the error is posted.
+    Fatal,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,7 +173,11 @@ pub struct IllegalTransition {
 
 impl fmt::Display for IllegalTransition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "illegal transition: {:?} in state {}", self.event, self.from)
+        write!(
+            f,
+            "illegal transition: {:?} in state {}",
+            self.event, self.from
+        )
     }
 }
 
@@ -185,6 +196,7 @@ pub fn transition(from: TaskState, event: Event) -> Result<TaskState, IllegalTra
         (_, E::StopRequested) => S::Stopped,
         (_, E::StepFailed { retry: true }) => from,
         (_, E::StepFailed { retry: false }) => S::DeadLetter,
+        (_, E::Fatal) => S::Failed,
 
         (S::Received, E::Routed) => S::Queued,
         (S::Received, E::NeedsRepoSelection) => S::AwaitingSelection,
@@ -205,6 +217,7 @@ pub fn transition(from: TaskState, event: Event) -> Result<TaskState, IllegalTra
         (S::Running, E::CostCapExceeded) => S::Failed,
 
         (S::AwaitingInput | S::Completed | S::Failed, E::Resumed) => S::Running,
+        (S::AwaitingInput | S::Completed | S::Failed, E::Requeued) => S::Queued,
         _ => return illegal,
     };
     Ok(next)
@@ -236,9 +249,11 @@ mod tests {
             Just(Event::RunIntentAbandoned),
             outcomes.prop_map(Event::RunStatus),
             Just(Event::Resumed),
+            Just(Event::Requeued),
             Just(Event::CostCapExceeded),
             Just(Event::StopRequested),
             any::<bool>().prop_map(|retry| Event::StepFailed { retry }),
+            Just(Event::Fatal),
         ]
     }
 
@@ -276,8 +291,9 @@ mod tests {
 
     proptest! {
         /// From any state, any sequence of events yields only legal states, and
-        /// a run is created (the `Queued → Starting` edge) at most once unless
-        /// recovery proved the previous intent never reached Codegen.
+        /// a run is created (the `Queued → Starting` edge) at most once while
+        /// an earlier run may still be live: only after recovery proved the
+        /// intent never reached Codegen, or after the run ended.
         #[test]
         fn no_sequence_creates_a_run_twice(start in any_state(), events in proptest::collection::vec(any_event(), 0..64)) {
             let mut state = start;
@@ -289,8 +305,10 @@ mod tests {
                         if state == TaskState::Queued && next == TaskState::Starting {
                             live_intents += 1;
                         }
-                        if event == Event::RunIntentAbandoned {
-                            live_intents = live_intents.saturating_sub(1);
+                        // The intent is over when recovery proves it never
+                        // reached Codegen, or when the run has ended.
+                        if event == Event::RunIntentAbandoned || next.is_settled() || next == TaskState::AwaitingInput {
+                            live_intents = 0;
                         }
                         prop_assert!(live_intents <= 1, "second run created while the first intent was live");
                         if event == Event::Resumed {

@@ -1,1 +1,27 @@
-//! cyrus-edge-worker
+//! The edge worker: Linear's webhooks in, Codegen runs followed, answers
+//! back into Linear — durably. See `ARCHITECTURE.md` for the state machine.
+//!
+//! - [`http`]: webhook intake (verify → store → 200), health, metrics,
+//!   dashboard.
+//! - [`intake`]: stored deliveries → task changes.
+//! - [`scheduler`] and [`steps`]: the work of each task state.
+//! - [`tracker`]: one poller for every active run.
+//! - [`outbox`]: durable delivery of every write to Linear.
+
+pub mod alerts;
+pub mod budget;
+pub mod context;
+pub mod dashboard;
+mod gauges;
+pub mod http;
+pub mod intake;
+pub mod outbox;
+pub mod scheduler;
+pub mod steps;
+pub mod task_data;
+pub mod telemetry;
+pub mod tracker;
+mod worker;
+
+pub use context::Ctx;
+pub use worker::Worker;

@@ -249,6 +249,23 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Makes a settled task (`completed` or `failed`, `finished_at` set)
+    /// active and due again, because a follow-up prompt arrived for it.
+    /// Stopped and dead-lettered tasks stay final. Returns whether a task
+    /// was reopened. Needs no lease (the task has none while settled).
+    pub async fn reopen_task(&self, task_id: &str, now: UnixMillis) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE tasks SET finished_at = NULL, run_at = $2, version = version + 1
+             WHERE id = $1 AND finished_at IS NOT NULL AND state IN ('completed', 'failed')",
+        )
+        .bind(task_id)
+        .bind(now)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
     /// Records a stop request from any replica without the lease, and makes
     /// the task due; the lease holder sees `cancel_requested_at` on its next
     /// read. Returns false if the task is unknown or terminal.

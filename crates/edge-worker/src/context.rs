@@ -1,0 +1,86 @@
+//! What every part of the worker shares: configuration, the store, the
+//! upstream clients, wake-up signals and the shutdown token.
+
+use cyrus_codegen_executor::{AgentRun, CodegenClient};
+use cyrus_core::config::Config;
+use cyrus_linear::{ActivityPolicy, LinearClient};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::alerts::AlertSink;
+
+/// Linear clients by organization id (one per configured workspace).
+#[derive(Clone, Default)]
+pub struct LinearHub {
+    clients: Arc<HashMap<String, LinearClient>>,
+    /// Used when a delivery names an organization we have no entry for but
+    /// exactly one workspace is configured.
+    fallback: Option<LinearClient>,
+}
+
+impl LinearHub {
+    pub fn new(clients: HashMap<String, LinearClient>) -> LinearHub {
+        let fallback = (clients.len() == 1)
+            .then(|| clients.values().next().cloned())
+            .flatten();
+        LinearHub {
+            clients: Arc::new(clients),
+            fallback,
+        }
+    }
+
+    pub fn client(&self, organization_id: &str) -> Option<LinearClient> {
+        self.clients
+            .get(organization_id)
+            .cloned()
+            .or_else(|| self.fallback.clone())
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = (&String, &LinearClient)> {
+        self.clients.iter()
+    }
+}
+
+/// Cheap to clone; every loop and handler holds one.
+#[derive(Clone)]
+pub struct Ctx {
+    pub config: Arc<Config>,
+    pub store: cyrus_store::Store,
+    pub codegen: CodegenClient,
+    pub linear: LinearHub,
+    /// This process's identity for leases (unique per start).
+    pub owner: String,
+    pub alerts: AlertSink,
+    pub shutdown: CancellationToken,
+    /// Wakes the scheduler (a task became due).
+    pub scheduler_wake: Arc<Notify>,
+    /// Wakes the outbox sender (something was enqueued).
+    pub outbox_wake: Arc<Notify>,
+    /// Wakes the delivery processor (a webhook was stored).
+    pub intake_wake: Arc<Notify>,
+    /// Commands to the run tracker (follow / forget a Codegen run).
+    pub tracker: mpsc::UnboundedSender<crate::tracker::Command>,
+    /// The newest view of each followed run, filled by the tracker; an
+    /// optimisation only (the store is the truth).
+    pub runs_seen: Arc<Mutex<HashMap<i64, AgentRun>>>,
+    /// Progress-posting state per task (rate shaping only; rebuilt after a
+    /// restart).
+    pub policies: Arc<Mutex<HashMap<String, ActivityPolicy>>>,
+    /// Serialises Codegen creates on this replica so runs start in claim
+    /// order (priority, then FIFO).
+    pub start_lane: Arc<tokio::sync::Mutex<()>>,
+    /// Set once the HTTP listener and loops are up.
+    pub started_at_ms: i64,
+}
+
+impl Ctx {
+    pub fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+
+    pub fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now().date_naive()
+    }
+}

@@ -1,0 +1,35 @@
+//! The worker's HTTP surface: Linear's webhook, health, readiness, metrics
+//! and the dashboard.
+
+mod health;
+mod webhook;
+
+use crate::context::Ctx;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use cyrus_linear::WebhookSecrets;
+use std::sync::Arc;
+
+/// Shared by the handlers.
+#[derive(Clone)]
+pub struct HttpState {
+    pub ctx: Ctx,
+    pub secrets: Arc<WebhookSecrets>,
+    pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// Bodies up to this size are read so the verifier can answer 413 with a
+/// JSON reason; larger ones are cut off by axum.
+const READ_LIMIT: usize = 2 * 1024 * 1024;
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/webhooks/linear", post(webhook::linear))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .merge(crate::dashboard::routes())
+        .layer(DefaultBodyLimit::max(READ_LIMIT))
+        .with_state(state)
+}

@@ -1,0 +1,276 @@
+//! Turns stored webhook deliveries into task changes.
+//!
+//! Processing is idempotent — task creation is unique per agent session, the
+//! acknowledgement and follow-ups have dedupe keys, stop requests are sticky —
+//! so a delivery processed twice (a crash between processing and marking it
+//! processed) changes nothing the second time.
+
+use crate::context::Ctx;
+use crate::outbox::OutboxOp;
+use cyrus_linear::WebhookEvent;
+use cyrus_linear::webhook::{VerifiedDelivery, parse_event};
+use cyrus_store::{Delivery, NewTask};
+use serde_json::json;
+use std::time::Duration;
+
+/// Attempts after which a delivery that keeps failing is set aside.
+const MAX_DELIVERY_ATTEMPTS: i64 = 10;
+/// Attempts per task step before the task is dead-lettered.
+pub const MAX_TASK_ATTEMPTS: i64 = 5;
+
+/// Claims and processes stored deliveries until shutdown.
+pub async fn run_processor(ctx: Ctx) {
+    let owner = format!("{}-intake", ctx.owner);
+    loop {
+        if ctx.shutdown.is_cancelled() {
+            return;
+        }
+        let now = ctx.now_ms();
+        let batch = ctx
+            .store
+            .claim_unprocessed_deliveries(&owner, Duration::from_secs(30), now, 64)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::error!(error = %err, "intake: claiming deliveries failed");
+                Vec::new()
+            });
+        let busy = !batch.is_empty();
+        for delivery in batch {
+            let id = delivery.delivery_id.clone();
+            let outcome = if delivery.attempts > MAX_DELIVERY_ATTEMPTS {
+                "error: gave up after repeated failures".to_string()
+            } else {
+                match process(&ctx, &delivery).await {
+                    Ok(outcome) => outcome,
+                    // Left unprocessed: the lease expires and it is retried.
+                    Err(err) => {
+                        tracing::error!(delivery = %id, error = %err, "intake: processing failed; will retry");
+                        continue;
+                    }
+                }
+            };
+            if let Err(err) = ctx
+                .store
+                .mark_delivery_processed(&id, &outcome, ctx.now_ms())
+                .await
+            {
+                tracing::error!(delivery = %id, error = %err, "intake: marking processed failed");
+            }
+        }
+        if !busy {
+            tokio::select! {
+                _ = ctx.intake_wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = ctx.shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+type Outcome = Result<String, cyrus_store::StoreError>;
+
+async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
+    let verified = VerifiedDelivery {
+        delivery_id: delivery.delivery_id.clone(),
+        organization_id: delivery.organization_id.clone(),
+        event_type: delivery.event_type.clone(),
+        action: delivery.action.clone().unwrap_or_default(),
+        sent_at: chrono::DateTime::from_timestamp_millis(delivery.received_at).unwrap_or_default(),
+        payload: delivery.payload.clone(),
+    };
+    let event = match parse_event(&verified) {
+        Ok(event) => event,
+        Err(err) => return Ok(format!("ignored: {err}")),
+    };
+    match event {
+        WebhookEvent::SessionCreated(created) => {
+            if created.is_self_triggered() {
+                return Ok("ignored: session created by the agent itself".into());
+            }
+            let session = &created.session;
+            let issue = session.issue.as_ref();
+            let issue_id = session
+                .issue_id
+                .clone()
+                .or_else(|| issue.map(|i| i.id.clone()))
+                .unwrap_or_default();
+            let now = ctx.now_ms();
+            let new = NewTask {
+                agent_session_id: session.id.clone(),
+                issue_id,
+                issue_identifier: issue.and_then(|i| i.identifier.clone()).unwrap_or_default(),
+                organization_id: created.organization_id.clone(),
+                state: cyrus_core::lifecycle::TaskState::Received
+                    .as_str()
+                    .to_string(),
+                // Refined from the issue query when the task is prepared.
+                priority: delivery.payload["agentSession"]["issue"]["priority"]
+                    .as_f64()
+                    .map(|p| p as i64)
+                    .unwrap_or(0),
+                created_at: now,
+                run_at: now,
+                max_attempts: MAX_TASK_ATTEMPTS,
+                data: json!({
+                    "prompt_context": created.prompt_context,
+                    "guidance": created.guidance.iter().map(|g| g.body.clone()).collect::<Vec<_>>(),
+                    "mention": created.mention_text(),
+                    "app_user_id": created.app_user_id,
+                }),
+            };
+            let (task, is_new) = ctx.store.create_task_if_absent(&new).await?;
+            // The acknowledgement leaves from here, not behind any queue of
+            // Codegen work: Linear flags agents silent for 10 s.
+            let title = issue.and_then(|i| i.title.clone()).unwrap_or_default();
+            let ack = if task.issue_identifier.is_empty() {
+                "On it — I've picked this up and am getting started.".to_string()
+            } else {
+                format!(
+                    "On it — I've picked up {} ({title}) and am getting started.",
+                    task.issue_identifier
+                )
+            };
+            ctx.enqueue(
+                &session.id,
+                format!("ack:{}", session.id),
+                OutboxOp::activity("thought", ack),
+            )
+            .await?;
+            ctx.scheduler_wake.notify_one();
+            Ok(if is_new {
+                "ok: task created".into()
+            } else {
+                "ok: task already existed".into()
+            })
+        }
+        WebhookEvent::SessionPrompted(prompted) => {
+            let Some(task) = ctx.store.get_task_by_session(&prompted.session.id).await? else {
+                return Ok("ignored: prompt for an unknown session".into());
+            };
+            let now = ctx.now_ms();
+            if prompted.stop || is_stop_message(&prompted.message) {
+                let reason = "You asked me to stop.";
+                crate::scheduler::request_stop(
+                    ctx,
+                    &task,
+                    &format!("stop:{}", prompted.activity_id),
+                    reason,
+                )
+                .await?;
+                return Ok("ok: stop requested".into());
+            }
+            ctx.store
+                .add_followup(&task.id, &prompted.activity_id, &prompted.message, now)
+                .await?;
+            ctx.store.reopen_task(&task.id, now).await?;
+            ctx.store.wake_task(&task.id, now).await?;
+            ctx.scheduler_wake.notify_one();
+            Ok("ok: follow-up queued".into())
+        }
+        WebhookEvent::IssueUpdated(updated) => {
+            let app_user = agent_user_id(ctx, &updated.organization_id);
+            let reason = if updated.became_terminal() {
+                let name = updated
+                    .issue
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.name.clone())
+                    .unwrap_or_default();
+                Some(format!(
+                    "The issue moved to {name}, so I've stopped working on it."
+                ))
+            } else if app_user
+                .as_deref()
+                .is_some_and(|u| updated.delegate_removed(u))
+            {
+                Some("I've been unassigned and am stopping work now.".to_string())
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    stop_issue_tasks(ctx, &updated.issue.id, &delivery.delivery_id, &reason).await
+                }
+                None => Ok("ignored: no change that affects a task".into()),
+            }
+        }
+        WebhookEvent::IssueRemoved { issue_id, .. } => {
+            stop_issue_tasks(
+                ctx,
+                &issue_id,
+                &delivery.delivery_id,
+                "The issue was deleted, so I've stopped working on it.",
+            )
+            .await
+        }
+        WebhookEvent::AppUserNotification(n) if n.action == "issueUnassignedFromYou" => {
+            match n.issue_id() {
+                Some(issue_id) => {
+                    let issue_id = issue_id.to_string();
+                    stop_issue_tasks(
+                        ctx,
+                        &issue_id,
+                        &delivery.delivery_id,
+                        "I've been unassigned and am stopping work now.",
+                    )
+                    .await
+                }
+                None => Ok("ignored: notification without an issue".into()),
+            }
+        }
+        WebhookEvent::Unknown { event_type, action } => {
+            Ok(format!("ignored: {event_type}/{action}"))
+        }
+        _ => Ok("ignored: not acted on".into()),
+    }
+}
+
+async fn stop_issue_tasks(ctx: &Ctx, issue_id: &str, delivery_id: &str, reason: &str) -> Outcome {
+    let filter = cyrus_store::TaskFilter {
+        issue_id: Some(issue_id.to_string()),
+        active_only: true,
+        ..Default::default()
+    };
+    let tasks = ctx.store.list_tasks(&filter).await?;
+    for task in &tasks {
+        crate::scheduler::request_stop(
+            ctx,
+            task,
+            &format!("stop:{delivery_id}:{}", task.id),
+            reason,
+        )
+        .await?;
+    }
+    Ok(format!("ok: stop requested for {} task(s)", tasks.len()))
+}
+
+fn agent_user_id(ctx: &Ctx, organization_id: &str) -> Option<String> {
+    ctx.config
+        .workspace(organization_id)
+        .and_then(|w| w.agent_user_id.clone())
+        .or_else(|| ctx.config.linear.agent_user_id.clone())
+}
+
+/// `stop`, `stop session`, `stop working` (any case, optional punctuation).
+pub fn is_stop_message(text: &str) -> bool {
+    let t = text
+        .trim()
+        .trim_end_matches(['.', '!'])
+        .to_ascii_lowercase();
+    matches!(t.as_str(), "stop" | "stop session" | "stop working")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stop_message;
+
+    #[test]
+    fn recognises_stop_messages_only() {
+        for yes in ["stop", " Stop ", "STOP!", "stop session", "stop working."] {
+            assert!(is_stop_message(yes), "{yes}");
+        }
+        for no in ["stop the flaky test", "don't stop", "", "stopped"] {
+            assert!(!is_stop_message(no), "{no}");
+        }
+    }
+}

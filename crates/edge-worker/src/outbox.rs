@@ -1,0 +1,345 @@
+//! The durable outbox of writes to Linear.
+//!
+//! Every activity, session update and issue update is first stored (with an
+//! idempotency key, so a retried step never posts twice) and then delivered
+//! by [`run_sender`]. A Linear rate limit pauses delivery until its reset; a
+//! transient error retries with backoff; a permanent error gives up — the rule
+//! is `cyrus_linear::outbox_policy::decide`.
+
+use crate::context::Ctx;
+use chrono::{DateTime, Utc};
+use cyrus_linear::client::{ExternalUrl, IssueUpdate, SessionUpdate};
+use cyrus_linear::outbox_policy::{self, OutboxDecision, OutboxItemKind, OutboxItemView};
+use cyrus_linear::{ActivityContent, ActivitySignal, LinearError, NewActivity, SelectOption};
+use cyrus_store::{Activity, Insert};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One write to Linear, as stored in the outbox's `body`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum OutboxOp {
+    Activity {
+        /// `thought`, `action`, `elicitation`, `response`, `error`.
+        kind: String,
+        body: String,
+        #[serde(default)]
+        ephemeral: bool,
+        /// `select` options, for elicitations.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        options: Vec<String>,
+        /// Client-chosen activity id: fixed at enqueue time, so a delivery
+        /// retried after a crash cannot create a second activity.
+        id: String,
+    },
+    SessionUrls {
+        urls: Vec<(String, String)>,
+    },
+    IssueState {
+        issue_id: String,
+        state_id: String,
+    },
+}
+
+impl OutboxOp {
+    pub fn activity(kind: &str, body: impl Into<String>) -> OutboxOp {
+        OutboxOp::Activity {
+            kind: kind.to_string(),
+            body: body.into(),
+            ephemeral: false,
+            options: Vec::new(),
+            id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    pub fn ephemeral_thought(body: impl Into<String>) -> OutboxOp {
+        match OutboxOp::activity("thought", body) {
+            OutboxOp::Activity {
+                kind,
+                body,
+                options,
+                id,
+                ..
+            } => OutboxOp::Activity {
+                kind,
+                body,
+                ephemeral: true,
+                options,
+                id,
+            },
+            _ => unreachable!(),
+        }
+    }
+
+    pub fn select(body: impl Into<String>, options: Vec<String>) -> OutboxOp {
+        OutboxOp::Activity {
+            kind: "elicitation".to_string(),
+            body: body.into(),
+            ephemeral: false,
+            options,
+            id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    fn kind_label(&self) -> &str {
+        match self {
+            OutboxOp::Activity { kind, .. } => kind,
+            OutboxOp::SessionUrls { .. } => "session_update",
+            OutboxOp::IssueState { .. } => "issue_update",
+        }
+    }
+
+    /// How long and how hard delivery is attempted (see the policy's expiry).
+    fn item_kind(&self) -> OutboxItemKind {
+        match self {
+            OutboxOp::Activity { kind, .. } if kind == "response" || kind == "error" => {
+                OutboxItemKind::Final
+            }
+            OutboxOp::Activity {
+                kind, ephemeral, ..
+            } if kind == "thought" && *ephemeral => OutboxItemKind::Routine,
+            _ => OutboxItemKind::Important,
+        }
+    }
+}
+
+impl Ctx {
+    /// Stores a write for the session; idempotent on `dedupe_key`. Wakes the
+    /// sender so the write usually leaves within milliseconds.
+    pub async fn enqueue(
+        &self,
+        session_id: &str,
+        dedupe_key: String,
+        op: OutboxOp,
+    ) -> Result<Insert, cyrus_store::StoreError> {
+        let now = self.now_ms();
+        let new = cyrus_store::NewActivity {
+            session_id: session_id.to_string(),
+            kind: op.kind_label().to_string(),
+            body: serde_json::to_value(&op).expect("outbox ops serialize"),
+            ephemeral: matches!(
+                op,
+                OutboxOp::Activity {
+                    ephemeral: true,
+                    ..
+                }
+            ),
+            dedupe_key,
+            not_before: now,
+        };
+        let inserted = self.store.enqueue_activity(&new, now).await?;
+        self.outbox_wake.notify_one();
+        Ok(inserted)
+    }
+}
+
+/// Delivers due outbox items until shutdown.
+pub async fn run_sender(ctx: Ctx) {
+    let owner = format!("{}-outbox", ctx.owner);
+    loop {
+        if ctx.shutdown.is_cancelled() {
+            return;
+        }
+        let now = ctx.now_ms();
+        let batch = match ctx
+            .store
+            .claim_due_activities(&owner, Duration::from_secs(60), now, 32)
+            .await
+        {
+            Ok(batch) => batch,
+            Err(err) => {
+                tracing::error!(error = %err, "outbox: claiming failed");
+                Vec::new()
+            }
+        };
+        let busy = !batch.is_empty();
+        // Items of one session go in order; sessions proceed concurrently.
+        let mut by_session: std::collections::BTreeMap<String, Vec<Activity>> = Default::default();
+        for item in batch {
+            by_session
+                .entry(item.session_id.clone())
+                .or_default()
+                .push(item);
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for (_, items) in by_session {
+            let ctx = ctx.clone();
+            set.spawn(async move {
+                for item in items {
+                    deliver(&ctx, item).await;
+                }
+            });
+        }
+        while set.join_next().await.is_some() {}
+        if !busy {
+            tokio::select! {
+                _ = ctx.outbox_wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = ctx.shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+async fn deliver(ctx: &Ctx, item: Activity) {
+    let op: OutboxOp = match serde_json::from_value(item.body.clone()) {
+        Ok(op) => op,
+        Err(err) => {
+            let _ = ctx
+                .store
+                .give_up_activity(item.id, &format!("unreadable outbox item: {err}"))
+                .await;
+            return;
+        }
+    };
+    let Some(task) = ctx
+        .store
+        .get_task_by_session(&item.session_id)
+        .await
+        .ok()
+        .flatten()
+    else {
+        let _ = ctx
+            .store
+            .give_up_activity(item.id, "no task for this session")
+            .await;
+        return;
+    };
+    let Some(linear) = ctx.linear.client(&task.organization_id) else {
+        let _ = ctx
+            .store
+            .give_up_activity(
+                item.id,
+                "no Linear workspace configured for this organization",
+            )
+            .await;
+        return;
+    };
+    let result = send(&linear, &item.session_id, &op).await;
+    let _ = ctx.store.add_api_calls(&task.id, 1).await;
+    let now = ctx.now_ms();
+    match result {
+        Ok(()) => {
+            if let Err(err) = ctx.store.mark_activity_delivered(item.id, now).await {
+                tracing::error!(error = %err, "outbox: marking delivered failed");
+            }
+            metrics::counter!("cyrus_outbox_delivered_total", "kind" => op.kind_label().to_string())
+                .increment(1);
+            if item.dedupe_key.starts_with("ack:") {
+                let secs = (now - task.created_at).max(0) as f64 / 1000.0;
+                metrics::histogram!("cyrus_time_to_ack_seconds").record(secs);
+            }
+        }
+        Err(err) => {
+            let view = OutboxItemView {
+                kind: op.item_kind(),
+                attempts: item.attempts.max(1) as u32,
+                created_at: to_utc(item.created_at),
+                last_attempt_at: Some(to_utc(now)),
+                last_error: Some(err.class()),
+            };
+            let decision = outbox_policy::decide(&view, to_utc(now));
+            tracing::warn!(session = %item.session_id, error = %err, ?decision, "outbox: delivery failed");
+            let outcome = match decision {
+                OutboxDecision::DeliverNow => {
+                    ctx.store
+                        .reschedule_activity(item.id, now, &err.to_string())
+                        .await
+                }
+                OutboxDecision::RetryAt(at) | OutboxDecision::WaitUntil(at) => {
+                    ctx.store
+                        .reschedule_activity(item.id, at.timestamp_millis(), &err.to_string())
+                        .await
+                }
+                OutboxDecision::GiveUp(reason) => {
+                    metrics::counter!("cyrus_outbox_gave_up_total").increment(1);
+                    ctx.store
+                        .give_up_activity(item.id, &format!("{reason:?}: {err}"))
+                        .await
+                }
+            };
+            if let Err(err) = outcome {
+                tracing::error!(error = %err, "outbox: recording the failure failed");
+            }
+        }
+    }
+}
+
+async fn send(
+    linear: &cyrus_linear::LinearClient,
+    session_id: &str,
+    op: &OutboxOp,
+) -> Result<(), LinearError> {
+    match op {
+        OutboxOp::Activity {
+            kind,
+            body,
+            ephemeral,
+            options,
+            id,
+        } => {
+            let content = match kind.as_str() {
+                "thought" => ActivityContent::Thought { body: body.clone() },
+                "elicitation" => ActivityContent::Elicitation { body: body.clone() },
+                "response" => ActivityContent::Response { body: body.clone() },
+                "error" => ActivityContent::Error { body: body.clone() },
+                other => ActivityContent::Action {
+                    action: other.to_string(),
+                    parameter: body.clone(),
+                    result: None,
+                },
+            };
+            let mut activity = NewActivity::new(session_id, content).with_id(id.clone());
+            if *ephemeral {
+                activity = activity.ephemeral();
+            }
+            if !options.is_empty() {
+                activity = activity.with_signal(ActivitySignal::Select {
+                    options: options
+                        .iter()
+                        .map(|o| SelectOption {
+                            value: o.clone(),
+                            label: None,
+                        })
+                        .collect(),
+                });
+            }
+            match linear.create_activity(&activity).await {
+                Ok(_) => Ok(()),
+                // The id was fixed at enqueue time: "already exists" means an
+                // earlier attempt landed before a crash.
+                Err(LinearError::Permanent { message, .. })
+                    if message.to_ascii_lowercase().contains("already exists") =>
+                {
+                    Ok(())
+                }
+                Err(err) => Err(err),
+            }
+        }
+        OutboxOp::SessionUrls { urls } => {
+            let update = SessionUpdate {
+                external_urls: Some(
+                    urls.iter()
+                        .map(|(label, url)| ExternalUrl {
+                            label: label.clone(),
+                            url: url.clone(),
+                        })
+                        .collect(),
+                ),
+                plan: None,
+            };
+            linear.update_session(session_id, &update).await
+        }
+        OutboxOp::IssueState { issue_id, state_id } => {
+            let update = IssueUpdate {
+                state_id: Some(state_id.clone()),
+                ..Default::default()
+            };
+            linear.update_issue(issue_id, &update).await
+        }
+    }
+}
+
+fn to_utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

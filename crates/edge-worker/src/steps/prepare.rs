@@ -1,0 +1,361 @@
+//! `received` and `awaiting_selection`: read the issue once, move it to
+//! "started", route it and build the prompt.
+
+use crate::context::Ctx;
+use crate::outbox::OutboxOp;
+use crate::scheduler::{StepError, StepResult, Work};
+use cyrus_core::lifecycle::Event;
+use cyrus_core::prompt::{self, IssueContext, IssueRef, PromptInput, RepositoryContext};
+use cyrus_core::routing::{self, IssueView, RepositoryDecision};
+use cyrus_linear::client::IssueDetails;
+use cyrus_store::PARKED;
+
+/// Most image attachments sent to Codegen per run, and the byte cap of each.
+const MAX_IMAGES: usize = 3;
+const MAX_IMAGE_BYTES: usize = 1024 * 1024;
+
+pub async fn prepare(ctx: &Ctx, work: &mut Work) -> StepResult {
+    let linear = ctx
+        .linear
+        .client(&work.task.organization_id)
+        .ok_or_else(|| {
+            StepError::Fatal(format!(
+                "no Linear workspace is configured for organization {}",
+                work.task.organization_id
+            ))
+        })?;
+    let issue = linear.issue_for_agent(&work.task.issue_id).await?;
+    ctx.store.add_api_calls(&work.task.id, 1).await?;
+    move_to_started(ctx, work, &linear, &issue).await?;
+
+    if let Some(priority) = issue.priority {
+        work.task.priority = priority as i64;
+    }
+    let view = issue_view(&issue, &work.task.organization_id);
+    let decision = routing::route(&view, &ctx.config);
+    work.task.task_type = Some(decision.task_type);
+    work.task.model = decision.model.clone();
+    let mut notes = vec![decision.task_type_reason.clone()];
+    match &decision.repository {
+        RepositoryDecision::Chosen {
+            repository_id,
+            branch,
+            reason,
+        } => {
+            notes.push(reason.clone());
+            if let Some(model) = &decision.model {
+                notes.push(format!("Model: {model} ({}).", decision.model_reason));
+            }
+            ctx.enqueue(
+                work.session(),
+                format!("route:{}", work.session()),
+                OutboxOp::ephemeral_thought(notes.join(" ")),
+            )
+            .await?;
+            choose_repository(ctx, work, repository_id, branch.clone())?;
+            build(ctx, work, &issue, None).await?;
+            work.advance(ctx, Event::Routed, ctx.now_ms()).await
+        }
+        RepositoryDecision::NeedsSelection { candidates, reason } => {
+            tracing::info!(task = %work.task.id, "repository needs selection: {reason}");
+            work.data.selection_candidates = candidates.clone();
+            ask_for_repository(ctx, work, "Which repository should I work in?", 0).await?;
+            work.advance(ctx, Event::NeedsRepoSelection, PARKED).await
+        }
+    }
+}
+
+/// Woken by a follow-up answering the `select` elicitation.
+pub async fn selection(ctx: &Ctx, work: &mut Work) -> StepResult {
+    let pending = ctx.store.pending_followups(&work.task.id).await?;
+    let Some(answer) = pending
+        .iter()
+        .rev()
+        .find(|f| !f.body.starts_with(crate::scheduler::STOP_PREFIX))
+    else {
+        work.task.run_at = PARKED;
+        return work.save(ctx).await;
+    };
+    for f in &pending {
+        ctx.store
+            .mark_followup_delivered(f.id, ctx.now_ms())
+            .await?;
+    }
+    let Some(repo_id) = match_repository(ctx, &work.data.selection_candidates, &answer.body) else {
+        let body = format!(
+            "I couldn't match \"{}\" to a repository. Please pick one of the options.",
+            answer.body.trim()
+        );
+        ask_for_repository(ctx, work, &body, answer.id).await?;
+        return work.advance(ctx, Event::NeedsRepoSelection, PARKED).await;
+    };
+    let linear = ctx
+        .linear
+        .client(&work.task.organization_id)
+        .ok_or_else(|| {
+            StepError::Fatal("no Linear workspace is configured for this organization".into())
+        })?;
+    let issue = linear.issue_for_agent(&work.task.issue_id).await?;
+    ctx.store.add_api_calls(&work.task.id, 1).await?;
+    choose_repository(ctx, work, &repo_id, None)?;
+    build(ctx, work, &issue, None).await?;
+    work.advance(ctx, Event::RepoSelected, ctx.now_ms()).await
+}
+
+async fn ask_for_repository(ctx: &Ctx, work: &Work, body: &str, seq: i64) -> StepResult {
+    let options: Vec<String> = work
+        .data
+        .selection_candidates
+        .iter()
+        .filter_map(|id| ctx.config.repository(id))
+        .map(|r| r.name.clone())
+        .collect();
+    ctx.enqueue(
+        work.session(),
+        format!("select:{}:{seq}", work.session()),
+        OutboxOp::select(body, options),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Matches a free-text answer to one of the candidates by name or id,
+/// ignoring case and surrounding text such as a URL.
+fn match_repository(ctx: &Ctx, candidates: &[String], answer: &str) -> Option<String> {
+    let answer = answer.trim().to_ascii_lowercase();
+    let repos: Vec<_> = candidates
+        .iter()
+        .filter_map(|id| ctx.config.repository(id))
+        .collect();
+    repos
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(&answer) || r.id.eq_ignore_ascii_case(&answer))
+        .or_else(|| {
+            let hits: Vec<_> = repos
+                .iter()
+                .filter(|r| answer.contains(&r.name.to_ascii_lowercase()))
+                .collect();
+            (hits.len() == 1).then(|| hits[0])
+        })
+        .map(|r| r.id.clone())
+}
+
+fn choose_repository(
+    ctx: &Ctx,
+    work: &mut Work,
+    repository_id: &str,
+    branch: Option<String>,
+) -> StepResult {
+    let repo = ctx.config.repository(repository_id).ok_or_else(|| {
+        StepError::Fatal(format!("routing chose unknown repository {repository_id}"))
+    })?;
+    work.data.repository = Some(repo.id.clone());
+    work.data.repository_name = Some(repo.name.clone());
+    work.data.branch = branch;
+    work.task.repository_id = repo.codegen_repo_id;
+    Ok(())
+}
+
+/// Moves the issue to the team's first `started` state unless it is already
+/// started or closed (Linear's recommendation for agents).
+async fn move_to_started(
+    ctx: &Ctx,
+    work: &Work,
+    linear: &cyrus_linear::LinearClient,
+    issue: &IssueDetails,
+) -> StepResult {
+    let kind = issue.state.as_ref().and_then(|s| s.kind.as_deref());
+    if matches!(kind, Some("started" | "completed" | "canceled")) {
+        return Ok(());
+    }
+    let Some(team) = &issue.team else {
+        return Ok(());
+    };
+    let workflow = linear.team_workflow(&team.id).await?;
+    ctx.store.add_api_calls(&work.task.id, 1).await?;
+    if let Some(state) = workflow.first_started_state() {
+        ctx.enqueue(
+            work.session(),
+            format!("state:{}", work.session()),
+            OutboxOp::IssueState {
+                issue_id: issue.id.clone(),
+                state_id: state.id.clone(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub fn issue_view(issue: &IssueDetails, organization_id: &str) -> IssueView {
+    IssueView {
+        identifier: issue.identifier.clone(),
+        title: issue.title.clone(),
+        description: issue.description.clone(),
+        labels: issue
+            .label_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        team_key: issue.team.as_ref().and_then(|t| t.key.clone()),
+        project_name: issue.project.as_ref().and_then(|p| p.name.clone()),
+        has_parent: issue.parent.is_some(),
+        creator: None,
+        organization_id: Some(organization_id.to_string()),
+    }
+}
+
+fn issue_context(issue: &IssueDetails, work: &Work) -> IssueContext {
+    let issue_ref = |s: &cyrus_linear::client::IssueSummary| IssueRef {
+        identifier: s.identifier.clone().unwrap_or_default(),
+        title: s.title.clone().unwrap_or_default(),
+        state: s.state.as_ref().and_then(|k| k.kind.clone()),
+    };
+    IssueContext {
+        identifier: issue.identifier.clone(),
+        title: issue.title.clone(),
+        description: issue.description.clone(),
+        labels: issue
+            .label_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        state: issue.state.as_ref().and_then(|s| s.name.clone()),
+        parent: issue.parent.as_ref().map(issue_ref),
+        sub_issues: issue.children.nodes.iter().map(issue_ref).collect(),
+        comments: issue
+            .comments
+            .nodes
+            .iter()
+            .filter_map(|c| {
+                Some(prompt::Comment {
+                    author: c
+                        .user
+                        .as_ref()
+                        .or(c.bot_actor.as_ref())
+                        .and_then(|u| u.name.clone())
+                        .unwrap_or_else(|| "someone".into()),
+                    created_at: c
+                        .created_at
+                        .as_deref()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or_default(),
+                    body: c.body.clone().filter(|b| !b.trim().is_empty())?,
+                })
+            })
+            .collect(),
+        attachments: issue
+            .attachments
+            .nodes
+            .iter()
+            .filter_map(|a| {
+                Some(prompt::Attachment {
+                    title: a.title.clone().unwrap_or_else(|| "attachment".into()),
+                    url: a.url.clone()?,
+                })
+            })
+            .collect(),
+        prompt_context: work.data.prompt_context.clone(),
+        guidance: work.data.guidance.clone(),
+    }
+}
+
+/// Builds and stores the prompt (and image attachments) for the chosen
+/// repository.
+pub async fn build(
+    ctx: &Ctx,
+    work: &mut Work,
+    issue: &IssueDetails,
+    follow_up: Option<String>,
+) -> StepResult {
+    let repo = work
+        .data
+        .repository
+        .as_deref()
+        .and_then(|id| ctx.config.repository(id))
+        .ok_or_else(|| StepError::Fatal("no repository chosen".into()))?;
+    let input = PromptInput {
+        task_type: work
+            .task
+            .task_type
+            .unwrap_or(cyrus_core::TaskType::Orchestrator),
+        issue: issue_context(issue, work),
+        repository: RepositoryContext {
+            name: repo.name.clone(),
+            branch: work.data.branch.clone(),
+            allowed_tools: repo.allowed_tools.clone(),
+            mcp_servers: repo.mcp_servers.clone(),
+        },
+        follow_up,
+        previous_run: None,
+    };
+    let built = prompt::build_prompt(&input, ctx.config.prompt.token_budget);
+    work.data.prompt = Some(built.text);
+    work.data.prompt_tokens = Some(built.approx_tokens);
+    work.data.images = fetch_images(issue).await;
+    Ok(())
+}
+
+/// Image attachments as base64 `data:` URIs, size-capped; a failed download
+/// is skipped (the link is still in the prompt).
+async fn fetch_images(issue: &IssueDetails) -> Vec<String> {
+    use base64::Engine;
+    let urls: Vec<&str> = issue
+        .attachments
+        .nodes
+        .iter()
+        .filter_map(|a| a.url.as_deref())
+        .filter(|u| image_mime(u).is_some())
+        .take(MAX_IMAGES)
+        .collect();
+    if urls.is_empty() {
+        return Vec::new();
+    }
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("reqwest client builds");
+    let mut out = Vec::new();
+    for url in urls {
+        let Ok(resp) = http.get(url).send().await else {
+            continue;
+        };
+        if !resp.status().is_success()
+            || resp
+                .content_length()
+                .is_some_and(|n| n as usize > MAX_IMAGE_BYTES)
+        {
+            continue;
+        }
+        let Ok(bytes) = resp.bytes().await else {
+            continue;
+        };
+        if bytes.len() > MAX_IMAGE_BYTES {
+            continue;
+        }
+        let mime = image_mime(url).unwrap_or("image/png");
+        out.push(format!(
+            "data:{mime};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&bytes)
+        ));
+    }
+    out
+}
+
+fn image_mime(url: &str) -> Option<&'static str> {
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .to_ascii_lowercase();
+    [
+        (".png", "image/png"),
+        (".jpg", "image/jpeg"),
+        (".jpeg", "image/jpeg"),
+        (".gif", "image/gif"),
+        (".webp", "image/webp"),
+    ]
+    .into_iter()
+    .find(|(ext, _)| path.ends_with(ext))
+    .map(|(_, mime)| mime)
+}

@@ -1,0 +1,53 @@
+//! A stop request (the user's stop signal or "stop" message, un-delegation,
+//! the issue closing or being deleted): stop the run, say so once, end.
+
+use crate::context::Ctx;
+use crate::outbox::OutboxOp;
+use crate::scheduler::{STOP_PREFIX, StepResult, Work, release_money};
+use cyrus_core::lifecycle::Event;
+use cyrus_store::PARKED;
+
+pub async fn stop(ctx: &Ctx, work: &mut Work) -> StepResult {
+    let pending = ctx.store.pending_followups(&work.task.id).await?;
+    let reason = pending
+        .iter()
+        .rev()
+        .find_map(|f| f.body.strip_prefix(STOP_PREFIX))
+        .unwrap_or("A stop was requested.")
+        .to_string();
+    for f in &pending {
+        ctx.store
+            .mark_followup_delivered(f.id, ctx.now_ms())
+            .await?;
+    }
+    if let Some(run_id) = work.task.codegen_run_id.filter(|_| {
+        work.state.has_live_run() || work.state == cyrus_core::lifecycle::TaskState::AwaitingInput
+    }) {
+        crate::steps::follow::stop_run(ctx, run_id).await;
+        ctx.store.add_api_calls(&work.task.id, 1).await?;
+        let _ = ctx
+            .tracker
+            .send(crate::tracker::Command::Untrack { run_id });
+    }
+    if let Some(intent) = ctx.store.find_run_intent(&work.task.id).await? {
+        ctx.store
+            .finish_run(intent.id, "CANCELLED", &intent.pr_urls, ctx.now_ms())
+            .await?;
+    }
+    release_money(ctx, work).await;
+    ctx.policies.lock().expect("policies").remove(&work.task.id);
+    let mut body = format!("I've stopped working on this. {reason}");
+    if !work.data.pr_urls.is_empty() {
+        body.push_str(&format!(
+            "\n\nPull requests opened so far: {}",
+            work.data.pr_urls.join(", ")
+        ));
+    }
+    ctx.enqueue(
+        work.session(),
+        format!("final:stop:{}", work.session()),
+        OutboxOp::activity("response", body),
+    )
+    .await?;
+    work.advance(ctx, Event::StopRequested, PARKED).await
+}

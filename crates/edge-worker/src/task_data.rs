@@ -1,0 +1,59 @@
+//! The typed view of a task's `data` column: everything about a task that is
+//! not a first-class store column. Unknown keys are kept as they are, so an
+//! older worker reading a newer row loses nothing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskData {
+    // From the `created` webhook.
+    pub prompt_context: Option<String>,
+    pub guidance: Vec<String>,
+    pub mention: Option<String>,
+    pub app_user_id: Option<String>,
+
+    // Routing.
+    /// The configured repository's id.
+    pub repository: Option<String>,
+    pub repository_name: Option<String>,
+    pub branch: Option<String>,
+    /// Repository ids offered in a `select` elicitation.
+    pub selection_candidates: Vec<String>,
+
+    // Prompt.
+    pub prompt: Option<String>,
+    pub prompt_tokens: Option<usize>,
+    pub images: Vec<String>,
+
+    // The run.
+    /// 1 for the first run of the task; a new run (not a resume) increments.
+    pub run_attempt: i64,
+    pub web_url: Option<String>,
+    pub log_cursor: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Sequence of cost-ledger entries written for the task.
+    pub cost_seq: i64,
+    pub pr_urls: Vec<String>,
+    pub resumes: i64,
+    pub last_status: Option<String>,
+
+    // Budget.
+    /// The UTC day for which the user was told the task waits for budget.
+    pub budget_notice_day: Option<String>,
+
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl TaskData {
+    pub fn from_value(value: &Value) -> TaskData {
+        serde_json::from_value(value.clone()).unwrap_or_default()
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("task data serializes")
+    }
+}

@@ -1,0 +1,114 @@
+//! Follows every active Codegen run with one poller (see
+//! `cyrus_codegen_executor::poller`) and wakes a run's task when its status
+//! changes. It holds no state the store doesn't: on start it re-reads the
+//! running tasks, and every running step re-registers its run.
+
+use crate::context::Ctx;
+use cyrus_codegen_executor::poller::{PollConfig, RunTracker, TrackerEvent};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Clone, Debug)]
+pub enum Command {
+    Track { run_id: i64, task_id: String },
+    Untrack { run_id: i64 },
+}
+
+pub async fn run(ctx: Ctx, mut commands: mpsc::UnboundedReceiver<Command>, poll: PollConfig) {
+    let mut tracker = RunTracker::new(ctx.codegen.clone(), poll);
+    let mut task_of: HashMap<i64, String> = HashMap::new();
+    let running = cyrus_store::TaskFilter {
+        state: Some(cyrus_core::lifecycle::TaskState::Running.as_str().into()),
+        active_only: true,
+        ..Default::default()
+    };
+    match ctx.store.list_tasks(&running).await {
+        Ok(tasks) => {
+            for task in tasks {
+                if let Some(run_id) = task.codegen_run_id {
+                    tracker.track(run_id, None);
+                    task_of.insert(run_id, task.id);
+                }
+            }
+        }
+        Err(err) => tracing::error!(error = %err, "tracker: could not load running tasks"),
+    }
+    loop {
+        while let Ok(cmd) = commands.try_recv() {
+            apply(&mut tracker, &mut task_of, cmd);
+        }
+        if tracker.is_empty() {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => apply(&mut tracker, &mut task_of, cmd),
+                    None => return,
+                },
+                _ = ctx.shutdown.cancelled() => return,
+            }
+            continue;
+        }
+        match tracker.tick().await {
+            Ok(report) => {
+                for event in report.events {
+                    let run_id = match event {
+                        TrackerEvent::StatusChanged { run_id, run, .. } => {
+                            ctx.runs_seen
+                                .lock()
+                                .expect("runs cache")
+                                .insert(run_id, *run);
+                            run_id
+                        }
+                        TrackerEvent::Vanished { run_id } => {
+                            ctx.runs_seen.lock().expect("runs cache").remove(&run_id);
+                            run_id
+                        }
+                    };
+                    if let Some(task_id) = task_of.get(&run_id) {
+                        if let Err(err) = ctx.store.wake_task(task_id, ctx.now_ms()).await {
+                            tracing::error!(task = %task_id, error = %err, "tracker: waking task failed");
+                        }
+                        ctx.scheduler_wake.notify_one();
+                    }
+                    if !tracker.is_tracking(run_id) {
+                        task_of.remove(&run_id);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "tracker: polling round failed"),
+        }
+        let delay = tracker.next_delay();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            cmd = commands.recv() => if let Some(cmd) = cmd { apply(&mut tracker, &mut task_of, cmd) },
+            _ = ctx.shutdown.cancelled() => return,
+        }
+    }
+}
+
+fn apply(tracker: &mut RunTracker, task_of: &mut HashMap<i64, String>, cmd: Command) {
+    match cmd {
+        Command::Track { run_id, task_id } => {
+            if !tracker.is_tracking(run_id) {
+                tracker.track(run_id, None);
+            }
+            task_of.insert(run_id, task_id);
+        }
+        Command::Untrack { run_id } => {
+            tracker.untrack(run_id);
+            task_of.remove(&run_id);
+        }
+    }
+}
+
+/// The poller's settings from configuration.
+pub fn poll_config(ctx_config: &cyrus_core::config::Config) -> PollConfig {
+    let min = Duration::from_secs(ctx_config.codegen.poll_interval_secs.max(1));
+    PollConfig {
+        min_interval: min,
+        max_interval: (min * 6)
+            .max(Duration::from_secs(60))
+            .min(Duration::from_secs(120)),
+        ..Default::default()
+    }
+}

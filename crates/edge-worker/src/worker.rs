@@ -1,0 +1,170 @@
+//! Starting and stopping a worker: the HTTP server and the four loops
+//! (delivery intake, scheduler, run tracker, outbox sender), sharing one
+//! [`Ctx`]. Shutdown (SIGTERM/SIGINT in `cyrus start`) stops claiming, lets
+//! in-flight steps finish their writes, and releases this worker's leases.
+
+use crate::alerts::AlertSink;
+use crate::context::{Ctx, LinearHub};
+use crate::http::{HttpState, router};
+use anyhow::Context as _;
+use cyrus_codegen_executor::{ClientConfig, CodegenClient, RateLimit, RateLimits};
+use cyrus_core::config::Config;
+use cyrus_linear::{Credentials, LinearClient, LinearClientConfig, WebhookSecrets};
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// A running worker.
+pub struct Worker {
+    addr: SocketAddr,
+    ctx: Ctx,
+    tasks: JoinSet<()>,
+}
+
+impl Worker {
+    /// Starts serving on `listener` with `store`. Returns once everything is
+    /// accepting work.
+    pub async fn start(
+        config: Config,
+        store: cyrus_store::Store,
+        listener: TcpListener,
+    ) -> anyhow::Result<Worker> {
+        let config = Arc::new(config);
+        let addr = listener.local_addr()?;
+        let codegen = codegen_client(&config)?;
+        let linear = linear_hub(&config)?;
+        let (tracker_tx, tracker_rx) = tokio::sync::mpsc::unbounded_channel();
+        let ctx = Ctx {
+            config: config.clone(),
+            store,
+            codegen,
+            linear,
+            owner: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
+            alerts: AlertSink::new(
+                config
+                    .alerts
+                    .webhook_url
+                    .as_ref()
+                    .map(|u| u.expose_secret().to_string()),
+            ),
+            shutdown: CancellationToken::new(),
+            scheduler_wake: Default::default(),
+            outbox_wake: Default::default(),
+            intake_wake: Default::default(),
+            tracker: tracker_tx,
+            runs_seen: Default::default(),
+            policies: Default::default(),
+            start_lane: Default::default(),
+            started_at_ms: chrono::Utc::now().timestamp_millis(),
+        };
+        let state = HttpState {
+            ctx: ctx.clone(),
+            secrets: Arc::new(webhook_secrets(&config)),
+            prometheus: crate::telemetry::prometheus(),
+        };
+        let mut tasks = JoinSet::new();
+        let app = router(state);
+        let shutdown = ctx.shutdown.clone();
+        tasks.spawn(async move {
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await });
+            if let Err(err) = serve.await {
+                tracing::error!(error = %err, "HTTP server failed");
+            }
+        });
+        tasks.spawn(crate::intake::run_processor(ctx.clone()));
+        tasks.spawn(crate::scheduler::run(ctx.clone()));
+        tasks.spawn(crate::outbox::run_sender(ctx.clone()));
+        tasks.spawn(crate::tracker::run(
+            ctx.clone(),
+            tracker_rx,
+            crate::tracker::poll_config(&config),
+        ));
+        tracing::info!(%addr, owner = %ctx.owner, store = ctx.store.backend_name(), "Cyrus worker started");
+        Ok(Worker { addr, ctx, tasks })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn context(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// Stops gracefully: no new claims, in-flight steps finish, leases are
+    /// released so another replica can continue at once.
+    pub async fn shutdown(mut self) {
+        self.ctx.shutdown.cancel();
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(20), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: some work did not finish within 20 s; aborting it");
+            self.tasks.abort_all();
+        }
+        match self.ctx.store.release_lease(&self.ctx.owner).await {
+            Ok(n) => tracing::info!(released = n, "shutdown: leases released"),
+            Err(err) => tracing::warn!(error = %err, "shutdown: releasing leases failed"),
+        }
+        for suffix in ["-intake", "-outbox"] {
+            let _ = self
+                .ctx
+                .store
+                .release_lease(&format!("{}{suffix}", self.ctx.owner))
+                .await;
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "cyrus".into())
+}
+
+fn codegen_client(config: &Config) -> anyhow::Result<CodegenClient> {
+    let c = &config.codegen;
+    let mut client = ClientConfig::new(c.base_url.clone(), c.org_id, c.api_token.clone());
+    let limit = |max: u32, secs: u64, burst: u32| RateLimit {
+        max,
+        per: Duration::from_secs(secs),
+        burst: burst.min(max).max(1),
+    };
+    client.rate_limits = RateLimits {
+        create: limit(c.rate_limits.create_per_minute, 60, 2),
+        read: limit(c.rate_limits.reads_per_30s, 30, 10),
+        logs: limit(c.rate_limits.logs_per_minute, 60, 10),
+    };
+    CodegenClient::new(client).context("building the Codegen client")
+}
+
+fn linear_hub(config: &Config) -> anyhow::Result<LinearHub> {
+    let endpoint = url::Url::parse(&config.linear.api_url)
+        .with_context(|| format!("linear.apiUrl `{}` is not a URL", config.linear.api_url))?;
+    let mut clients = HashMap::new();
+    for ws in &config.linear.workspaces {
+        let cfg = LinearClientConfig::new(endpoint.clone(), Credentials::ApiKey(ws.token.clone()));
+        let client = LinearClient::new(cfg).map_err(|e| anyhow::anyhow!("Linear client: {e}"))?;
+        clients.insert(ws.organization_id.clone(), client);
+    }
+    Ok(LinearHub::new(clients))
+}
+
+fn webhook_secrets(config: &Config) -> WebhookSecrets {
+    let mut secrets = match &config.linear.webhook_secret {
+        Some(secret) => WebhookSecrets::with_default(secret.clone()),
+        None => WebhookSecrets::new(),
+    };
+    for ws in &config.linear.workspaces {
+        secrets.insert(ws.organization_id.clone(), ws.webhook_secret.clone());
+    }
+    secrets
+}
