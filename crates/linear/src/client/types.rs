@@ -324,9 +324,10 @@ impl SessionUpdate {
             input["externalUrls"] = json!(urls);
         }
         if let Some(plan) = &self.plan {
-            // The SDL says JSONObject; Linear's own example sends an array
-            // (open question #2). The object form is accepted by both.
-            input["plan"] = json!({ "steps": plan });
+            // The SDL says JSONObject, but Linear's own example sends the
+            // checklist as an array; we follow the documented example (the
+            // project's working assumption for open question #2).
+            input["plan"] = json!(plan);
         }
         input
     }
@@ -484,6 +485,17 @@ mod tests {
         assert_eq!(
             s.to_input(),
             json!({"externalUrls": [{"label": "Codegen run", "url": "https://x/1"}]})
+        );
+        let p = SessionUpdate {
+            external_urls: None,
+            plan: Some(vec![PlanStep {
+                content: "Reproduce".into(),
+                status: "inProgress".into(),
+            }]),
+        };
+        assert_eq!(
+            p.to_input(),
+            json!({"plan": [{"content": "Reproduce", "status": "inProgress"}]})
         );
         let c = IssueCreate {
             team_id: "t".into(),

@@ -8,7 +8,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use cyrus_linear::client::{ExternalUrl, IssueCreate, IssueUpdate, RelationType, SessionUpdate};
+use cyrus_linear::client::{
+    ExternalUrl, IssueCreate, IssueUpdate, PlanStep, RelationType, SessionUpdate,
+};
 use cyrus_linear::webhook::{self, WebhookEvent, WebhookHeaders};
 use cyrus_linear::{
     ActivityContent, ActivitySignal, Credentials, ErrorClass, LinearClient, LinearClientConfig,
@@ -136,7 +138,10 @@ async fn full_agent_session_round_trip() {
                     label: "Codegen run".into(),
                     url: "https://codegen.example/run/1".into(),
                 }]),
-                plan: None,
+                plan: Some(vec![PlanStep {
+                    content: "Reproduce the flake".into(),
+                    status: "inProgress".into(),
+                }]),
             },
         )
         .await
@@ -214,6 +219,13 @@ async fn full_agent_session_round_trip() {
         "{kinds:?}"
     );
     assert_eq!(view.external_urls.len(), 1);
+    assert!(
+        view.plan
+            .as_ref()
+            .is_some_and(|p| p.to_string().contains("Reproduce the flake")),
+        "{:?}",
+        view.plan
+    );
     assert_eq!(view.status.as_str(), "complete");
     let elicitation = view
         .activities
