@@ -69,6 +69,7 @@ impl World {
             .with("samlEnabled", Val::leaf(false))
             .with("scimEnabled", Val::leaf(false))
             .with("releaseChannel", Val::leaf("public"))
+            .with("projectStatuses", Val::List(vec![]))
             .with(
                 "teams",
                 Val::Conn(
@@ -471,6 +472,18 @@ impl World {
                 "subscribers",
                 refs(Kind::User, i.creator_id.iter().collect()),
             )
+            .with("reactions", Val::List(vec![]))
+            .with(
+                "sharedAccess",
+                Val::Obj(
+                    Obj::new("IssueSharedAccess")
+                        .with("isShared", Val::leaf(false))
+                        .with("sharedWithCount", Val::leaf(0))
+                        .with("viewerHasOnlySharedAccess", Val::leaf(false))
+                        .with("disallowedIssueFields", t(Vec::<String>::new()))
+                        .with("sharedWithUsers", Val::List(vec![])),
+                ),
+            )
     }
 
     pub(crate) fn comment_obj(&self, c: &Comment) -> Obj {
@@ -505,6 +518,7 @@ impl World {
             .with("isArtificialAgentSessionRoot", Val::leaf(is_root))
             .with("reactionData", t(json!([])))
             .with("botActor", Val::Null)
+            .with("reactions", Val::List(vec![]))
             .with("user", Val::opt_ref(Kind::User, c.user_id.as_ref()))
             .with("issue", Val::Ref(Kind::Issue, c.issue_id.clone()))
             .with("parent", Val::opt_ref(Kind::Comment, c.parent_id.as_ref()))

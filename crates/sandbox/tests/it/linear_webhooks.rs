@@ -34,6 +34,12 @@ impl Received {
     }
 }
 
+/// Where the receiver forwards requests, and the statuses still to answer.
+type ReceiverState = (
+    mpsc::UnboundedSender<Received>,
+    Arc<Mutex<std::vec::IntoIter<u16>>>,
+);
+
 /// A receiver on its own port that answers the scripted statuses in turn,
 /// then 200, and forwards every request.
 struct Receiver {
@@ -48,10 +54,7 @@ async fn receiver(statuses: Vec<u16>) -> Receiver {
         .route(
             "/hook",
             post(
-                |State((tx, script)): State<(
-                    mpsc::UnboundedSender<Received>,
-                    Arc<Mutex<std::vec::IntoIter<u16>>>,
-                )>,
+                |State((tx, script)): State<ReceiverState>,
                  headers: HeaderMap,
                  raw: Bytes| async move {
                     let _ = tx.send(Received { headers, raw });
