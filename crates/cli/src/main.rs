@@ -25,6 +25,9 @@ enum Command {
     Config(commands::config::ConfigCommand),
     /// Print a shell completion script.
     Completions(commands::completions::CompletionsArgs),
+    /// Run the Codegen and Linear simulators standalone until SIGINT/SIGTERM;
+    /// the first stdout line is JSON with their URLs and credentials.
+    Sandbox(commands::sandbox::SandboxArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,5 +35,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config(cmd) => commands::config::run(cmd),
         Command::Completions(args) => commands::completions::run(args),
+        Command::Sandbox(args) => commands::sandbox::run(args),
     }
 }

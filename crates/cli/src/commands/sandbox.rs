@@ -3,8 +3,8 @@
 //! and credentials (see `cyrus_sandbox::standalone`).
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
-use anyhow::Context as _;
 use cyrus_sandbox::standalone::{self, StandaloneOptions};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -27,15 +27,23 @@ fn parse_scale(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Serves until a signal arrives.
-pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
-    standalone::run(StandaloneOptions {
-        codegen_addr: args.codegen_addr,
-        linear_addr: args.linear_addr,
-        time_scale: args.time_scale,
-    })
-    .await
-    .context("running the sandbox simulators")
+/// Runs the simulators on a fresh runtime until a signal arrives; prints the
+/// error and fails on a bind or signal-handler error.
+pub fn run(args: SandboxArgs) -> ExitCode {
+    let result = tokio::runtime::Runtime::new().and_then(|rt| {
+        rt.block_on(standalone::run(StandaloneOptions {
+            codegen_addr: args.codegen_addr,
+            linear_addr: args.linear_addr,
+            time_scale: args.time_scale,
+        }))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: running the sandbox simulators: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

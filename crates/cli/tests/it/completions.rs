@@ -25,5 +25,5 @@ fn help_lists_only_working_commands() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, vec!["config", "completions", "help"], "{out}");
+    assert_eq!(commands, vec!["config", "completions", "sandbox", "help"], "{out}");
 }
