@@ -6,7 +6,9 @@ use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
 
 /// An amount of US dollars in millionths (1 USD = 1_000_000).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct MicroDollars(pub i64);
 
@@ -74,9 +76,15 @@ mod tests {
 
     #[test]
     fn parses_dollars_exactly() {
-        assert_eq!(MicroDollars::from_dollars(2.0), Some(MicroDollars(2_000_000)));
+        assert_eq!(
+            MicroDollars::from_dollars(2.0),
+            Some(MicroDollars(2_000_000))
+        );
         assert_eq!(MicroDollars::from_dollars(0.000_001), Some(MicroDollars(1)));
-        assert_eq!(MicroDollars::from_dollars(0.1 + 0.2), Some(MicroDollars(300_000)));
+        assert_eq!(
+            MicroDollars::from_dollars(0.1 + 0.2),
+            Some(MicroDollars(300_000))
+        );
         assert_eq!(MicroDollars::from_dollars(f64::NAN), None);
         assert_eq!(MicroDollars::from_dollars(f64::INFINITY), None);
     }

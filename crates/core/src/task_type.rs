@@ -43,6 +43,10 @@ impl FromStr for TaskType {
         TaskType::ALL
             .into_iter()
             .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown task type `{s}` (expected orchestrator, builder, debugger or scoper)"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown task type `{s}` (expected orchestrator, builder, debugger or scoper)"
+                )
+            })
     }
 }

@@ -683,7 +683,14 @@ fn read_linear(
         });
     };
     for (i, w) in explicit.into_iter().enumerate() {
-        add(&w.0, w.1, w.2, w.3, format!("linear.workspaces[{i}]"), d);
+        add(
+            &w.organization_id,
+            w.token,
+            w.webhook_secret,
+            w.agent_user_id,
+            format!("linear.workspaces[{i}]"),
+            d,
+        );
     }
     for (i, repo) in repositories.iter().enumerate() {
         add(
@@ -711,12 +718,13 @@ fn read_linear(
     })
 }
 
-type RawWorkspace = (
-    String,
-    Option<SecretString>,
-    Option<SecretString>,
-    Option<String>,
-);
+/// A `linear.workspaces[]` entry as written, before defaults are applied.
+struct RawWorkspace {
+    organization_id: String,
+    token: Option<SecretString>,
+    webhook_secret: Option<SecretString>,
+    agent_user_id: Option<String>,
+}
 
 fn read_workspaces(
     o: &mut Obj<'_>,
@@ -757,7 +765,7 @@ fn read_workspaces(
         let agent = w.string("agentUserId", d);
         w.finish(d);
         if let Some(org) = org {
-            if out.iter().any(|(o, ..): &RawWorkspace| *o == org) {
+            if out.iter().any(|w: &RawWorkspace| w.organization_id == org) {
                 d.problem(
                     format!("{path}[{i}].organizationId"),
                     format!("duplicate workspace \"{org}\""),
@@ -765,7 +773,12 @@ fn read_workspaces(
                 continue;
             }
             if token.is_some() || env_token.is_some() {
-                out.push((org, token, own_secret, agent));
+                out.push(RawWorkspace {
+                    organization_id: org,
+                    token,
+                    webhook_secret: own_secret,
+                    agent_user_id: agent,
+                });
             }
         }
     }

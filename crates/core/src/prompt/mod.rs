@@ -73,6 +73,19 @@ pub struct RepositoryContext {
     pub mcp_servers: Vec<String>,
 }
 
+impl RepositoryContext {
+    /// The prompt's view of a configured repository; `branch` comes from the
+    /// routing decision's `[repo=…#branch]` override.
+    pub fn from_config(repo: &crate::config::RepositoryConfig, branch: Option<String>) -> Self {
+        RepositoryContext {
+            name: repo.name.clone(),
+            branch,
+            allowed_tools: repo.allowed_tools.clone(),
+            mcp_servers: repo.mcp_servers.clone(),
+        }
+    }
+}
+
 /// What happened last time, when this prompt continues earlier work.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PreviousRun {

@@ -230,3 +230,26 @@ proptest! {
         prop_assert_eq!(p.approx_tokens, approx_tokens(&p.text));
     }
 }
+
+#[test]
+fn repository_context_from_config() {
+    let repo = crate::config::RepositoryConfig {
+        id: "r".to_owned(),
+        name: "api".to_owned(),
+        repository_path: None,
+        linear_token: None,
+        linear_workspace_id: "org".to_owned(),
+        codegen_repo_id: None,
+        team_keys: vec![],
+        project_keys: vec![],
+        routing_labels: vec![],
+        label_prompts: Default::default(),
+        allowed_tools: vec!["Read(**)".to_owned()],
+        mcp_servers: vec!["linear".to_owned()],
+    };
+    let ctx = RepositoryContext::from_config(&repo, Some("dev".to_owned()));
+    assert_eq!(ctx.name, "api");
+    assert_eq!(ctx.branch.as_deref(), Some("dev"));
+    assert_eq!(ctx.allowed_tools, vec!["Read(**)"]);
+    assert_eq!(ctx.mcp_servers, vec!["linear"]);
+}

@@ -21,6 +21,8 @@ pub struct IssueView {
     pub team_key: Option<String>,
     pub project_name: Option<String>,
     pub has_parent: bool,
+    /// Who created the issue. No rule uses it yet; it is part of the view so
+    /// callers fill it once and future rules need no signature change.
     pub creator: Option<String>,
     /// Linear organization the issue belongs to. When set, only repositories
     /// of that workspace are considered.
