@@ -9,8 +9,11 @@ fn bash_completions_mention_commands() {
         .assert_stdout_contains("check");
 }
 
+/// Every listed command must at least parse and describe itself; commands
+/// are added by several people, so this checks the list's health rather than
+/// pinning it.
 #[test]
-fn help_lists_only_working_commands() {
+fn help_lists_commands_that_answer_help() {
     let home = tempfile::tempdir().unwrap();
     let out = cyrus(home.path(), &["--help"], &[]);
     out.assert_code(0);
@@ -25,5 +28,13 @@ fn help_lists_only_working_commands() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, vec!["config", "completions", "sandbox", "help"], "{out}");
+    for expected in ["config", "completions"] {
+        assert!(
+            commands.contains(&expected),
+            "{expected} missing from {commands:?}\n{out}"
+        );
+    }
+    for command in commands.iter().filter(|c| **c != "help") {
+        cyrus(home.path(), &[command, "--help"], &[]).assert_code(0);
+    }
 }
