@@ -59,32 +59,32 @@ pub struct Found {
     pub loaded: Loaded,
 }
 
+/// The files `load` tries, in order (see `cyrus_core::config::config_candidates`).
+pub fn candidates(flag: Option<&Path>, env: &BTreeMap<String, String>) -> Vec<PathBuf> {
+    config::config_candidates(flag, env, home_dir(env).as_deref())
+}
+
 /// Loads the configuration: `flag` (from `--config`), else `CYRUS_CONFIG`,
 /// else the default locations. `~` in `store.url` is expanded here.
-pub fn load(
-    flag: Option<&Path>,
-    env: &BTreeMap<String, String>,
-) -> Result<Found, (Vec<PathBuf>, LoadError)> {
-    let home = home_dir(env);
-    let searched = config::config_candidates(flag, env, home.as_deref());
+pub fn load(flag: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Found, LoadError> {
+    let searched = candidates(flag, env);
     let Some(path) = searched.iter().find(|p| p.exists()).cloned() else {
-        return Err((searched.clone(), LoadError::NotFound { searched }));
+        return Err(LoadError::NotFound { searched });
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(source) => return Err((searched, LoadError::Unreadable { path, source })),
-    };
-    match config::parse(&text, env) {
-        Ok(mut loaded) => {
-            if let Some(home) = &home {
-                loaded.config.store.url = config::expand_tilde(&loaded.config.store.url, home);
-            }
-            Ok(Found {
-                path,
-                searched,
-                loaded,
-            })
-        }
-        Err(source) => Err((searched, LoadError::Config { path, source })),
+    let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Unreadable {
+        path: path.clone(),
+        source,
+    })?;
+    let mut loaded = config::parse(&text, env).map_err(|source| LoadError::Config {
+        path: path.clone(),
+        source,
+    })?;
+    if let Some(home) = home_dir(env) {
+        loaded.config.store.url = config::expand_tilde(&loaded.config.store.url, &home);
     }
+    Ok(Found {
+        path,
+        searched,
+        loaded,
+    })
 }

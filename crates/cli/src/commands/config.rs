@@ -70,7 +70,7 @@ fn check(args: CheckArgs) -> ExitCode {
             error: None,
             config: Some(found.loaded.config.redacted_summary()),
         },
-        Err((searched, err)) => failure_report(searched, err),
+        Err(err) => failure_report(config_loader::candidates(args.config.as_deref(), &env), err),
     };
     if args.json {
         match serde_json::to_string_pretty(&report) {
