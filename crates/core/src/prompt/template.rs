@@ -26,12 +26,52 @@ pub(crate) const PLACEHOLDERS: &[&str] = &[
 ];
 
 /// Replaces each known `{{name}}` with `value(name)` (unknown names stay as
-/// written). Values are inserted verbatim
-/// and never re-scanned, so issue text containing `{{…}}` stays as written.
-/// Runs of blank lines left by empty sections collapse to one.
+/// written). Values are inserted verbatim and never re-scanned, so issue text
+/// containing `{{…}}` stays as written, and its blank lines and trailing
+/// spaces are untouched (they can matter in code blocks).
+///
+/// A template line holding only a placeholder whose value is empty is
+/// dropped, and the template's own blank lines never pile up, so an empty
+/// section leaves no gap.
 pub(crate) fn render(template: &str, value: impl Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(template.len() * 2);
-    let mut rest = template;
+    let mut last_blank = true; // no blank lines at the start
+    for line in template.trim().lines() {
+        if line.trim().is_empty() {
+            if !last_blank {
+                out.push('\n');
+                last_blank = true;
+            }
+            continue;
+        }
+        let rendered = substitute(line, &value);
+        let sole_placeholder = sole_placeholder(line).is_some();
+        if sole_placeholder && rendered.trim().is_empty() {
+            continue;
+        }
+        out.push_str(if sole_placeholder {
+            rendered.trim_end()
+        } else {
+            &rendered
+        });
+        out.push('\n');
+        last_blank = false;
+    }
+    if last_blank && out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+/// The name when `line` is exactly one known placeholder.
+fn sole_placeholder(line: &str) -> Option<&str> {
+    let name = line.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    PLACEHOLDERS.contains(&name).then_some(name)
+}
+
+fn substitute(line: &str, value: &impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
@@ -47,24 +87,6 @@ pub(crate) fn render(template: &str, value: impl Fn(&str) -> Option<String>) -> 
         }
     }
     out.push_str(rest);
-    collapse_blank_lines(&out)
-}
-
-fn collapse_blank_lines(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut blank_run = 0;
-    for line in text.trim().lines() {
-        if line.trim().is_empty() {
-            blank_run += 1;
-            if blank_run > 1 {
-                continue;
-            }
-        } else {
-            blank_run = 0;
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
     out
 }
 
@@ -99,5 +121,15 @@ mod tests {
             (n == "title").then(|| "{{title}}".to_owned())
         });
         assert_eq!(got, "a {{title}} b {{unknown}}\n\nc\n");
+    }
+
+    #[test]
+    fn empty_sections_leave_no_gap_and_values_keep_blank_lines() {
+        let t = "head\n\n{{comments}}\n\n{{follow_up}}\n\n{{title}}\n";
+        let got = render(t, |n| match n {
+            "title" => Some("code:\n\n\n  x  \n".to_owned()),
+            _ => Some(String::new()),
+        });
+        assert_eq!(got, "head\n\ncode:\n\n\n  x\n");
     }
 }
