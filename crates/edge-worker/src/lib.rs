@@ -17,6 +17,7 @@ pub mod http;
 pub mod intake;
 pub mod outbox;
 pub mod scheduler;
+pub mod stack;
 pub mod steps;
 pub mod task_data;
 pub mod telemetry;

@@ -1,0 +1,101 @@
+//! Shared helpers: start a stack, wait for what a person would see in Linear,
+//! and print the whole session when an expectation fails.
+
+use cyrus_edge_worker::stack::{Stack, StackOptions};
+use cyrus_sandbox::linear::SessionView;
+use std::time::{Duration, Instant};
+
+pub async fn spawn(opts: StackOptions) -> Stack {
+    let _ = tracing_subscriber_init();
+    Stack::start(opts).await.expect("stack starts")
+}
+
+fn tracing_subscriber_init() -> Option<()> {
+    None
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` showing
+/// `describe()` (e.g. the session's activities).
+pub async fn eventually<T>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+    describe: impl Fn() -> String,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                describe()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn session(stack: &Stack, id: &str) -> SessionView {
+    stack.linear.control().session(id).expect("session exists")
+}
+
+pub fn kinds(view: &SessionView) -> Vec<String> {
+    view.activities
+        .iter()
+        .map(|a| a.kind().to_string())
+        .collect()
+}
+
+pub fn bodies(view: &SessionView, kind: &str) -> Vec<String> {
+    view.activities
+        .iter()
+        .filter(|a| a.kind() == kind)
+        .map(|a| {
+            a.content
+                .get("body")
+                .and_then(|b| b.as_str())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+pub fn describe(stack: &Stack, id: &str) -> String {
+    match stack.linear.control().session(id) {
+        Some(view) => format!(
+            "session {id}: status {:?}\n{}",
+            view.status,
+            serde_json::to_string_pretty(&view.activities).unwrap_or_default()
+        ),
+        None => format!("session {id} not found"),
+    }
+}
+
+/// Waits for the session's final `response` or `error`; returns its kind and body.
+pub async fn final_activity(stack: &Stack, id: &str, timeout: Duration) -> (String, String) {
+    eventually(
+        timeout,
+        "a final response or error",
+        || {
+            let view = stack.linear.control().session(id)?;
+            view.activities
+                .iter()
+                .rev()
+                .find(|a| a.kind() == "response" || a.kind() == "error")
+                .map(|a| {
+                    (
+                        a.kind().to_string(),
+                        a.content
+                            .get("body")
+                            .and_then(|b| b.as_str())
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                })
+        },
+        || describe(stack, id),
+    )
+    .await
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests: a real worker over real HTTP against both simulators.
+//! Each test starts its own stack (ports, SQLite file, simulators).
+
+mod harness;
+mod lifecycle;
