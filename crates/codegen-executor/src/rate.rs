@@ -84,7 +84,7 @@ impl Default for RateLimits {
             create: RateLimit {
                 max: 10,
                 per: Duration::from_secs(60),
-                burst: 2,
+                burst: 5,
             },
             read: RateLimit {
                 max: 60,

@@ -129,3 +129,49 @@ async fn interval_respects_min_and_read_budget() {
     // One read per tick is far under 30 per 30 s: the minimum applies.
     assert_eq!(tracker.next_delay(), Duration::from_secs(10));
 }
+
+/// The spawned loop: commands in, events out. Real time, but the intervals
+/// are milliseconds and the test waits on the event, not on a fixed sleep.
+#[tokio::test]
+async fn run_loop_tracks_commands_and_emits_events() {
+    use cyrus_codegen_executor::poller::TrackerCommand;
+    let h = start(frozen()).await;
+    let id = create(&h, "[sim duration=10s] loop").await;
+    let config = PollConfig {
+        min_interval: Duration::from_millis(10),
+        max_interval: Duration::from_millis(50),
+        ..PollConfig::default()
+    };
+    let tracker = RunTracker::new(h.client.clone(), config);
+    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(8);
+    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel(8);
+    let task = tokio::spawn(tracker.run(cmd_rx, ev_tx));
+    cmd_tx
+        .send(TrackerCommand::Track {
+            run_id: id,
+            known: Some(RunStatus::Active),
+        })
+        .await
+        .unwrap();
+    h.sim.control().advance(Duration::from_secs(11));
+    let event = tokio::time::timeout(Duration::from_secs(10), ev_rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no event\n{}", h.dump()))
+        .expect("loop alive");
+    match event {
+        TrackerEvent::StatusChanged {
+            run_id,
+            run,
+            previous,
+        } => {
+            assert_eq!((run_id, previous), (id, Some(RunStatus::Active)));
+            assert_eq!(run.status(), RunStatus::Complete);
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(cmd_tx);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("loop ends when commands close")
+        .unwrap();
+}

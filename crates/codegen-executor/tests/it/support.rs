@@ -29,6 +29,9 @@ pub fn config_for(sim: &CodegenSim) -> ClientConfig {
     );
     config.retry = fast_retry();
     config.request_timeout = Duration::from_secs(5);
+    // The simulator allows 10 creates a minute; let tests use them at once
+    // instead of waiting on our steady-rate refill.
+    config.rate_limits.create.burst = 10;
     config
 }
 
