@@ -221,3 +221,84 @@ async fn stop_of_unknown_run_is_not_found_not_unsupported() {
     let err = h.client.stop_run(424_242).await.unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
 }
+
+/// `Retry-After` wins over the 30 s "wait out the window" default: with a
+/// 2 s total-wait cap the call only succeeds if the header was honoured.
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    use axum::Router;
+    use axum::routing::get;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = calls.clone();
+    let app = Router::new().route(
+        "/v1/users/me",
+        get(move || {
+            let seen = seen.clone();
+            async move {
+                if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                    (
+                        axum::http::StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "1")],
+                        r#"{"message": "Rate limit exceeded. Please try again later.", "status_code": 429}"#,
+                    )
+                } else {
+                    (
+                        axum::http::StatusCode::OK,
+                        [("content-type", "application/json")],
+                        r#"{"id": 1, "github_user_id": "9", "github_username": "octo"}"#,
+                    )
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut config =
+        cyrus_codegen_executor::ClientConfig::new(url, 1, SecretString::from("t".to_string()));
+    config.retry = crate::support::fast_retry();
+    let client = CodegenClient::new(config).unwrap();
+    let me = client.me().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(me.github_username, "octo");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    server.abort();
+}
+
+/// A plugged-in limiter (as the store's shared one will be) admits every
+/// call, with the right class.
+#[tokio::test]
+async fn custom_rate_permit_sees_every_call() {
+    use cyrus_codegen_executor::{EndpointClass, Headroom, RatePermit};
+    use futures::future::BoxFuture;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<EndpointClass>>);
+    impl RatePermit for Recording {
+        fn acquire(&self, class: EndpointClass) -> BoxFuture<'_, Duration> {
+            self.0.lock().unwrap().push(class);
+            Box::pin(async { Duration::ZERO })
+        }
+        fn headroom(&self) -> Vec<Headroom> {
+            Vec::new()
+        }
+    }
+
+    let sim = CodegenSim::start(frozen()).await.unwrap();
+    let permits = Arc::new(Recording::default());
+    let client = CodegenClient::with_rate_permit(config_for(&sim), permits.clone()).unwrap();
+    let run = client.create_run(&create()).await.unwrap();
+    client.get_run(run.id).await.unwrap();
+    client.run_logs(run.id, Default::default()).await.unwrap();
+    assert_eq!(
+        *permits.0.lock().unwrap(),
+        vec![
+            EndpointClass::Create,
+            EndpointClass::Read,
+            EndpointClass::Logs
+        ]
+    );
+}

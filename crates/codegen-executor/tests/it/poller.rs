@@ -175,3 +175,36 @@ async fn run_loop_tracks_commands_and_emits_events() {
         .expect("loop ends when commands close")
         .unwrap();
 }
+
+/// When the shared read budget is nearly spent by others, the poller backs
+/// off (doubles its interval).
+#[tokio::test]
+async fn interval_doubles_when_read_headroom_is_low() {
+    use crate::support::config_for;
+    use cyrus_codegen_executor::{CodegenClient, RateLimit};
+    let h = start(frozen()).await;
+    let mut config = config_for(&h.sim);
+    config.rate_limits.read = RateLimit {
+        max: 8,
+        per: Duration::from_secs(30),
+        burst: 8,
+    };
+    let client = CodegenClient::new(config).unwrap();
+    let id = create(&h, "[sim duration=100s] x").await;
+    let poll = PollConfig {
+        min_interval: Duration::from_secs(10),
+        max_interval: Duration::from_secs(600),
+        read_budget_percent: 100,
+        ..PollConfig::default()
+    };
+    let mut tracker = RunTracker::new(client.clone(), poll);
+    tracker.track(id, Some(RunStatus::Active));
+    tracker.tick().await.unwrap();
+    // 1 read per tick within 8 per 30 s: 3.75 s, so the 10 s minimum applies.
+    assert_eq!(tracker.next_delay(), Duration::from_secs(10));
+    for _ in 0..6 {
+        client.get_run(id).await.unwrap();
+    }
+    // 7 of 8 used: under a quarter left.
+    assert_eq!(tracker.next_delay(), Duration::from_secs(20));
+}
