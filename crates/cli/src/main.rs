@@ -3,8 +3,13 @@
 //! library crates. To add a command, add a variant to [`Command`] and one arm
 //! to `main`.
 
+mod codegen_probe;
 mod commands;
+mod config_file;
 mod config_loader;
+mod probes;
+mod stats_eval;
+mod ui;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +33,19 @@ enum Command {
     /// Run the Codegen and Linear simulators standalone until SIGINT/SIGTERM;
     /// the first stdout line is JSON with their URLs and credentials.
     Sandbox(commands::sandbox::SandboxArgs),
+    /// Codegen account commands.
+    #[command(subcommand)]
+    Codegen(commands::setup::CodegenCommand),
+    /// Show whether a worker runs, Codegen's reachability, the queue, active runs and today's spend.
+    Status(commands::status::StatusArgs),
+    /// Task outcomes, latency, cost and the architecture's success metrics over a period.
+    Stats(commands::stats::StatsArgs),
+    /// Check everything Cyrus needs and say how to fix what is wrong.
+    Doctor(commands::doctor::DoctorArgs),
+    /// Convert a TypeScript Cyrus configuration into this Cyrus's format.
+    Migrate(commands::migrate::MigrateArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -36,5 +54,11 @@ fn main() -> ExitCode {
         Command::Config(cmd) => commands::config::run(cmd),
         Command::Completions(args) => commands::completions::run(args),
         Command::Sandbox(args) => commands::sandbox::run(args),
+        Command::Codegen(cmd) => commands::setup::run(cmd),
+        Command::Status(args) => commands::status::run(args),
+        Command::Stats(args) => commands::stats::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
+        Command::Migrate(args) => commands::migrate::run(args),
+        Command::Man => commands::man::run::<Cli>(),
     }
 }

@@ -3,3 +3,9 @@
 pub mod completions;
 pub mod config;
 pub mod sandbox;
+pub mod doctor;
+pub mod man;
+pub mod migrate;
+pub mod setup;
+pub mod stats;
+pub mod status;
