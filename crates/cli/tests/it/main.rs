@@ -2,4 +2,9 @@
 
 mod completions;
 mod config_check;
+mod doctor;
+mod migrate;
+mod operator;
+mod setup;
+mod status_stats;
 mod support;
