@@ -6,5 +6,6 @@ mod doctor;
 mod migrate;
 mod operator;
 mod setup;
+mod setup_interactive;
 mod status_stats;
 mod support;
