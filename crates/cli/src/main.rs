@@ -25,6 +25,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the worker: webhook endpoint, scheduler, run poller, outbox.
+    Start(commands::start::StartArgs),
+    /// Run the whole loop on this machine against built-in simulators of
+    /// Linear and Codegen, and check every scenario ends as it should.
+    Demo(commands::demo::DemoArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
@@ -51,6 +56,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Start(args) => commands::start::run(args),
+        Command::Demo(args) => commands::demo::run(args),
         Command::Config(cmd) => commands::config::run(cmd),
         Command::Completions(args) => commands::completions::run(args),
         Command::Sandbox(args) => commands::sandbox::run(args),

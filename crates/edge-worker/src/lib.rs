@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod budget;
 pub mod context;
 pub mod dashboard;
+pub mod demo;
 mod gauges;
 pub mod http;
 pub mod intake;

@@ -308,12 +308,37 @@ async fn fail(ctx: &Ctx, mut work: Work, why: String) -> Result<(), StoreError> 
     save_quietly(ctx, &mut work).await
 }
 
-/// Returns the task's budget hold, if any (the run never started or ended).
+/// Returns the task's budget hold, if any (the run never started or ended),
+/// and wakes the tasks waiting for budget: the unused part of the hold may
+/// let one of them start now rather than at its next check.
 pub async fn release_money(ctx: &Ctx, work: &Work) {
     let actual = work.task.estimated_cost.unwrap_or_default();
-    if let Err(err) = ctx.store.settle_reservation(&work.task.id, actual).await {
-        tracing::warn!(task = %work.task.id, error = %err, "settling the budget hold failed");
+    match ctx.store.settle_reservation(&work.task.id, actual).await {
+        Ok(true) => wake_budget_waiters(ctx).await,
+        Ok(false) => {}
+        Err(err) => {
+            tracing::warn!(task = %work.task.id, error = %err, "settling the budget hold failed")
+        }
     }
+}
+
+async fn wake_budget_waiters(ctx: &Ctx) {
+    let filter = cyrus_store::TaskFilter {
+        state: Some(TaskState::Queued.as_str().into()),
+        active_only: true,
+        ..Default::default()
+    };
+    let Ok(queued) = ctx.store.list_tasks(&filter).await else {
+        return;
+    };
+    let now = ctx.now_ms();
+    for task in queued
+        .iter()
+        .filter(|t| t.step.as_deref() == Some("budget_wait"))
+    {
+        let _ = ctx.store.wake_task(&task.id, now).await;
+    }
+    ctx.scheduler_wake.notify_one();
 }
 
 /// Records a stop request (from any replica, without the lease) with its

@@ -109,6 +109,25 @@ impl Stack {
         })
     }
 
+    /// Stops the worker gracefully and starts a fresh one (new port, same
+    /// store and configuration), as after a deploy or restart.
+    pub async fn restart_worker(&mut self) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        self.config_json["server"]["listen"] = serde_json::json!(addr.to_string());
+        let loaded = cyrus_core::config::parse(&self.config_json.to_string(), &Default::default())
+            .map_err(|e| anyhow::anyhow!("configuration is invalid: {e}"))?;
+        let store =
+            cyrus_store::Store::connect(&format!("sqlite://{}", self.db_path.display())).await?;
+        let fresh = Worker::start(loaded.config, store, listener).await?;
+        let old = std::mem::replace(&mut self.worker, fresh);
+        old.shutdown().await;
+        self.linear
+            .control()
+            .set_webhook_url(Some(format!("http://{addr}/webhooks/linear")));
+        Ok(())
+    }
+
     pub fn worker_url(&self) -> String {
         format!("http://{}", self.worker.addr())
     }

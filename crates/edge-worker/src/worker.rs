@@ -139,7 +139,7 @@ fn codegen_client(config: &Config) -> anyhow::Result<CodegenClient> {
         burst: burst.min(max).max(1),
     };
     client.rate_limits = RateLimits {
-        create: limit(c.rate_limits.create_per_minute, 60, 2),
+        create: limit(c.rate_limits.create_per_minute, 60, 5),
         read: limit(c.rate_limits.reads_per_30s, 30, 10),
         logs: limit(c.rate_limits.logs_per_minute, 60, 10),
     };

@@ -2,10 +2,12 @@
 
 pub mod completions;
 pub mod config;
-pub mod sandbox;
+pub mod demo;
 pub mod doctor;
 pub mod man;
 pub mod migrate;
+pub mod sandbox;
 pub mod setup;
+pub mod start;
 pub mod stats;
 pub mod status;

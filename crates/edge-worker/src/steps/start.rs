@@ -78,7 +78,13 @@ pub async fn hold_budget(ctx: &Ctx, work: &mut Work) -> Result<bool, StepError> 
         )
         .await?
     {
-        Reservation::Reserved => Ok(true),
+        Reservation::Reserved => {
+            if work.task.step.as_deref() == Some("budget_wait") {
+                work.task.step = None;
+                work.task.detail = None;
+            }
+            Ok(true)
+        }
         Reservation::WouldExceed { spent, reserved } => {
             crate::budget::check_day(ctx).await;
             let day = today.to_string();

@@ -99,3 +99,18 @@ pub async fn final_activity(stack: &Stack, id: &str, timeout: Duration) -> (Stri
     )
     .await
 }
+
+/// A stack whose `repositories` are replaced (`"ORG"` stands for the
+/// simulator's organization id).
+pub async fn spawn_with_repos(repositories: serde_json::Value) -> Stack {
+    let org = cyrus_sandbox::linear::LinearSimOptions::default().organization_id;
+    let text = repositories
+        .to_string()
+        .replace("\"ORG\"", &format!("\"{org}\""));
+    let patch: serde_json::Value = serde_json::from_str(&text).unwrap();
+    spawn(StackOptions {
+        config_patch: Some(patch),
+        ..Default::default()
+    })
+    .await
+}

@@ -59,3 +59,265 @@ async fn delegated_issue_gets_ack_progress_pr_and_final_response() {
     assert_eq!(runs.len(), 1, "{runs:#?}");
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_run_posts_an_error_saying_what_to_do() {
+    let stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    let (_issue, s) = stack
+        .delegate_issue(
+            "Fix login",
+            "Flaky. [sim outcome=OUT_OF_TOKENS duration=30s]",
+            &["Bug"],
+        )
+        .unwrap();
+    let (kind, body) = final_activity(&stack, &s, T).await;
+    assert_eq!(kind, "error", "{}", describe(&stack, &s));
+    assert!(body.contains("ran out of tokens"), "{body}");
+    assert!(
+        body.contains("Reply here"),
+        "says what the user can do: {body}"
+    );
+    // Routed as a debugger task by the Bug label.
+    let thoughts = bodies(&session(&stack, &s), "thought");
+    assert!(
+        thoughts.iter().any(|t| t.contains("debugger")),
+        "{thoughts:?}"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_run_asks_the_user_and_resumes_with_the_answer() {
+    let stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    let (_issue, s) = stack
+        .delegate_issue(
+            "Pick a colour",
+            "Ask first. [sim outcome=PAUSED duration=30s]",
+            &[],
+        )
+        .unwrap();
+    eventually(
+        T,
+        "an elicitation",
+        || {
+            session(&stack, &s)
+                .activities
+                .iter()
+                .any(|a| a.kind() == "elicitation")
+                .then_some(())
+        },
+        || describe(&stack, &s),
+    )
+    .await;
+    // Script what the resumed run does, then answer.
+    let run_id = stack.codegen.control().runs()[0].id;
+    stack.codegen.control().script_run(
+        run_id,
+        cyrus_sandbox::codegen::RunScript {
+            outcome: Some("COMPLETE".into()),
+            ..Default::default()
+        },
+    );
+    stack
+        .linear
+        .control()
+        .prompt(&s, "Blue, please.", false)
+        .unwrap();
+    let (kind, _) = final_activity(&stack, &s, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    let runs = stack.codegen.control().runs();
+    assert_eq!(runs.len(), 1, "resumed, not re-created: {runs:#?}");
+    assert!(
+        runs[0]
+            .follow_ups
+            .iter()
+            .any(|f| f.contains("Blue, please.")),
+        "{runs:#?}"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undelegating_stops_the_run() {
+    let stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    let (issue, s) = stack
+        .delegate_issue("Long job", "[sim never_finish]", &[])
+        .unwrap();
+    eventually(
+        T,
+        "the run to start",
+        || (stack.codegen.control().runs().len() == 1).then_some(()),
+        || describe(&stack, &s),
+    )
+    .await;
+    stack.linear.control().undelegate(&issue).unwrap();
+    let (kind, body) = final_activity(&stack, &s, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    assert!(body.contains("unassigned"), "{body}");
+    eventually(
+        T,
+        "the Codegen run to be cancelled",
+        || (stack.codegen.control().runs()[0].status == "CANCELLED").then_some(()),
+        || format!("{:#?}", stack.codegen.control().runs()),
+    )
+    .await;
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_moved_to_done_stops_the_run() {
+    let stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    let (issue, s) = stack
+        .delegate_issue("Long job", "[sim never_finish]", &[])
+        .unwrap();
+    eventually(
+        T,
+        "the run to start",
+        || (stack.codegen.control().runs().len() == 1).then_some(()),
+        || describe(&stack, &s),
+    )
+    .await;
+    stack.linear.control().set_state(&issue, "Done").unwrap();
+    let (kind, body) = final_activity(&stack, &s, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    assert!(body.contains("stopped"), "{body}");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unroutable_issue_asks_which_repository_and_uses_the_answer() {
+    let patch = serde_json::json!({"repositories": [
+        {"id": "web", "name": "web", "linearWorkspaceId": "ORG", "codegenRepoId": 7, "routingLabels": ["frontend"]},
+        {"id": "api", "name": "api", "linearWorkspaceId": "ORG", "codegenRepoId": 8, "routingLabels": ["backend"]}
+    ]});
+    let stack = spawn_with_repos(patch).await;
+    let (_issue, s) = stack
+        .delegate_issue("Something", "No hints here. [sim duration=20s]", &[])
+        .unwrap();
+    let ask = eventually(
+        T,
+        "a select elicitation",
+        || {
+            session(&stack, &s)
+                .activities
+                .iter()
+                .find(|a| a.kind() == "elicitation")
+                .cloned()
+        },
+        || describe(&stack, &s),
+    )
+    .await;
+    assert_eq!(ask.signal.as_deref(), Some("select"), "{ask:#?}");
+    stack
+        .linear
+        .control()
+        .prompt(&s, "nonsense", false)
+        .unwrap();
+    eventually(
+        T,
+        "a second question",
+        || {
+            (session(&stack, &s)
+                .activities
+                .iter()
+                .filter(|a| a.kind() == "elicitation")
+                .count()
+                == 2)
+                .then_some(())
+        },
+        || describe(&stack, &s),
+    )
+    .await;
+    stack.linear.control().prompt(&s, "api", false).unwrap();
+    let (kind, _) = final_activity(&stack, &s, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    let runs = stack.codegen.control().runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].repo_id, Some(8), "ran in the chosen repository");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_over_the_per_task_cost_cap_is_stopped_and_reported() {
+    let stack = spawn(StackOptions {
+        time_scale: 30.0,
+        max_cost_per_task: 0.06,
+        ..Default::default()
+    })
+    .await;
+    let (_issue, s) = stack
+        .delegate_issue("Big job", "[sim never_finish logs=400]", &[])
+        .unwrap();
+    let (kind, body) = final_activity(&stack, &s, Duration::from_secs(60)).await;
+    assert_eq!(kind, "error", "{}", describe(&stack, &s));
+    assert!(body.contains("maxCostPerTask"), "{body}");
+    eventually(
+        T,
+        "the run to be stopped",
+        || (stack.codegen.control().runs()[0].status == "CANCELLED").then_some(()),
+        || format!("{:#?}", stack.codegen.control().runs()),
+    )
+    .await;
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codegen_plan_limit_fails_the_task_with_the_reason() {
+    let stack = spawn(StackOptions::default()).await;
+    stack.codegen.control().set_run_allowance(Some(0));
+    let (_issue, s) = stack.delegate_issue("Anything", "", &[]).unwrap();
+    let (kind, body) = final_activity(&stack, &s, T).await;
+    assert_eq!(kind, "error", "{}", describe(&stack, &s));
+    assert!(body.contains("402") && body.contains("plan"), "{body}");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_worker_finishes_the_run_without_creating_another() {
+    let mut stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    let (_issue, s) = stack
+        .delegate_issue("Survive a restart", "[sim duration=120s prs=1]", &[])
+        .unwrap();
+    eventually(
+        T,
+        "the run to start",
+        || (stack.codegen.control().runs().len() == 1).then_some(()),
+        || describe(&stack, &s),
+    )
+    .await;
+    stack.restart_worker().await.unwrap();
+    let (kind, _) = final_activity(&stack, &s, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    assert_eq!(stack.codegen.control().runs().len(), 1, "no second run");
+    let finals = session(&stack, &s)
+        .activities
+        .iter()
+        .filter(|a| a.kind() == "response")
+        .count();
+    assert_eq!(finals, 1, "one final response: {}", describe(&stack, &s));
+    assert_eq!(
+        kinds(&session(&stack, &s)).first().map(String::as_str),
+        Some("thought")
+    );
+    stack.shutdown().await;
+}

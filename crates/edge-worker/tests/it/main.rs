@@ -1,5 +1,6 @@
 //! End-to-end tests: a real worker over real HTTP against both simulators.
 //! Each test starts its own stack (ports, SQLite file, simulators).
 
+mod demo;
 mod harness;
 mod lifecycle;
