@@ -18,6 +18,7 @@ pub mod http;
 pub mod intake;
 pub mod outbox;
 pub mod scheduler;
+pub mod shared_rate;
 pub mod stack;
 pub mod steps;
 pub mod task_data;

@@ -36,7 +36,7 @@ impl Worker {
     ) -> anyhow::Result<Worker> {
         let config = Arc::new(config);
         let addr = listener.local_addr()?;
-        let codegen = codegen_client(&config)?;
+        let codegen = codegen_client(&config, &store)?;
         let linear = linear_hub(&config)?;
         let (tracker_tx, tracker_rx) = tokio::sync::mpsc::unbounded_channel();
         let ctx = Ctx {
@@ -130,7 +130,10 @@ fn hostname() -> String {
         .unwrap_or_else(|| "cyrus".into())
 }
 
-fn codegen_client(config: &Config) -> anyhow::Result<CodegenClient> {
+/// The Codegen client, admitted by token buckets in the store: Codegen's
+/// limits are per token, which every replica shares, so the budget must be
+/// shared too (on SQLite this also covers several processes on one host).
+fn codegen_client(config: &Config, store: &cyrus_store::Store) -> anyhow::Result<CodegenClient> {
     let c = &config.codegen;
     let mut client = ClientConfig::new(c.base_url.clone(), c.org_id, c.api_token.clone());
     let limit = |max: u32, secs: u64, burst: u32| RateLimit {
@@ -143,7 +146,10 @@ fn codegen_client(config: &Config) -> anyhow::Result<CodegenClient> {
         read: limit(c.rate_limits.reads_per_30s, 30, 10),
         logs: limit(c.rate_limits.logs_per_minute, 60, 10),
     };
-    CodegenClient::new(client).context("building the Codegen client")
+    let permits =
+        crate::shared_rate::StorePermits::new(store.clone(), c.org_id, client.rate_limits);
+    CodegenClient::with_rate_permit(client, std::sync::Arc::new(permits))
+        .context("building the Codegen client")
 }
 
 fn linear_hub(config: &Config) -> anyhow::Result<LinearHub> {

@@ -34,6 +34,9 @@ pub struct RunRecord {
     pub status: String,
     pub pull_request_urls: Vec<String>,
     pub banned: bool,
+    /// Simulated milliseconds at creation (the clock `now()` reads), so
+    /// tests can check creation rates in the simulator's own windows.
+    pub created_ms: u64,
 }
 
 /// Request counters.
@@ -174,6 +177,7 @@ impl CodegenControl {
                 status: r.status.clone(),
                 pull_request_urls: r.prs.iter().map(|p| p.url.clone()).collect(),
                 banned: r.banned,
+                created_ms: r.created_ms,
             })
             .collect()
     }
