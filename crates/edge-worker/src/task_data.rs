@@ -14,6 +14,10 @@ pub struct TaskData {
     pub mention: Option<String>,
     pub app_user_id: Option<String>,
 
+    /// The Linear issue's web address (from the issue fetch), for links on
+    /// the dashboard.
+    pub issue_url: Option<String>,
+
     // Routing.
     /// The configured repository's id.
     pub repository: Option<String>,

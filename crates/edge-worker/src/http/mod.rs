@@ -29,7 +29,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .merge(crate::dashboard::routes())
+        .merge(crate::dashboard::routes(state.clone()))
         .layer(DefaultBodyLimit::max(READ_LIMIT))
         .with_state(state)
 }

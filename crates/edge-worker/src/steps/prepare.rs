@@ -26,6 +26,7 @@ pub async fn prepare(ctx: &Ctx, work: &mut Work) -> StepResult {
         })?;
     let issue = linear.issue_for_agent(&work.task.issue_id).await?;
     ctx.store.add_api_calls(&work.task.id, 1).await?;
+    work.data.issue_url = issue.url.clone();
     move_to_started(ctx, work, &linear, &issue).await?;
 
     if let Some(priority) = issue.priority {
