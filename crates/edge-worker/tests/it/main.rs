@@ -2,5 +2,7 @@
 //! Each test starts its own stack (ports, SQLite file, simulators).
 
 mod demo;
+mod faults;
 mod harness;
 mod lifecycle;
+mod webhooks;

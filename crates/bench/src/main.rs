@@ -1,0 +1,177 @@
+//! `cyrus-bench`: runs the benchmark scenarios against the sandbox on
+//! loopback and prints a table (or `--json`). See `BENCHMARKS.md`.
+
+use clap::{Parser, ValueEnum};
+use cyrus_bench::report::{Figure, Report, machine};
+use cyrus_bench::scenarios::{ack, creation, faults, intake, linear_requests, memory, runs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Webhook → acknowledgement latency at a steady webhook rate.
+    Ack,
+    /// Durable webhook intake throughput (SQLite, and PostgreSQL if given).
+    Intake,
+    /// RSS of `cyrus start`, idle and with many active runs.
+    Memory,
+    /// Codegen reads and finished → answer latency at 10, 200, 1 000 runs.
+    Runs,
+    /// Linear requests per typical task.
+    LinearRequests,
+    /// Creation throughput with a backlog.
+    Creation,
+    /// Upstream faults: every task still ends correctly.
+    Faults,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cyrus-bench",
+    about = "Cyrus benchmarks against the local simulators"
+)]
+struct Args {
+    /// Scenarios to run (default: all).
+    #[arg(value_enum)]
+    scenarios: Vec<Scenario>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Smaller counts and shorter runs (a smoke run, not the figures).
+    #[arg(long)]
+    quick: bool,
+    /// A dedicated PostgreSQL database for the intake scenario.
+    #[arg(long, env = "CYRUS_TEST_POSTGRES_URL", value_name = "URL")]
+    postgres: Option<String>,
+    /// The `cyrus` binary for the memory scenario (default: next to this one).
+    #[arg(long, value_name = "PATH")]
+    cyrus_bin: Option<PathBuf>,
+    /// Concurrent-run levels for the `runs` scenario.
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 200, 1000])]
+    run_levels: Vec<usize>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = runtime.block_on(run(&args));
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", report.table());
+    }
+    if report.figures.iter().any(|f| f.met == Some(false)) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn run(args: &Args) -> Report {
+    let all = Scenario::value_variants().to_vec();
+    let chosen = if args.scenarios.is_empty() {
+        &all
+    } else {
+        &args.scenarios
+    };
+    let q = args.quick;
+    let mut figures = Vec::new();
+    for scenario in chosen {
+        eprintln!("running {scenario:?}…");
+        let result = match scenario {
+            Scenario::Ack => {
+                ack::run(ack::AckOptions {
+                    webhooks: if q { 200 } else { 1_000 },
+                    per_second: 200,
+                })
+                .await
+            }
+            Scenario::Intake => {
+                let mut out = Vec::new();
+                let mut urls = vec![None];
+                urls.extend(args.postgres.clone().map(Some));
+                for store_url in urls {
+                    match intake::run(intake::IntakeOptions {
+                        deliveries: if q { 500 } else { 5_000 },
+                        concurrency: 32,
+                        store_url,
+                    })
+                    .await
+                    {
+                        Ok(f) => out.extend(f),
+                        Err(e) => out.push(failed("intake", &e)),
+                    }
+                }
+                if args.postgres.is_none() {
+                    out.push(
+                        Figure::new("intake PostgreSQL", "committed", None, "deliveries/s")
+                            .note("not run: pass --postgres URL or set CYRUS_TEST_POSTGRES_URL"),
+                    );
+                }
+                Ok(out)
+            }
+            Scenario::Memory => match cyrus_bin(args) {
+                Ok(bin) => memory::run(&bin, if q { 100 } else { 1_000 }).await,
+                Err(e) => Err(e),
+            },
+            Scenario::Runs => {
+                let mut out = Vec::new();
+                for &n in &args.run_levels {
+                    let opts = runs::RunsOptions {
+                        runs: n,
+                        min_secs: if q { 20 } else { 60 },
+                        max_secs: if q { 40 } else { 180 },
+                    };
+                    match runs::run(opts).await {
+                        Ok(f) => out.extend(f),
+                        Err(e) => out.push(failed(&format!("runs ×{n}"), &e)),
+                    }
+                }
+                Ok(out)
+            }
+            Scenario::LinearRequests => linear_requests::run(if q { 2 } else { 5 }).await,
+            Scenario::Creation => creation::run(if q { 20 } else { 60 }, 6).await,
+            Scenario::Faults => faults::run(if q { 10 } else { 20 }).await,
+        };
+        match result {
+            Ok(f) => figures.extend(f),
+            Err(e) => figures.push(failed(&format!("{scenario:?}"), &e)),
+        }
+    }
+    Report {
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        machine: machine(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        figures,
+    }
+}
+
+/// A scenario that could not run is reported, not hidden.
+fn failed(scenario: &str, err: &anyhow::Error) -> Figure {
+    Figure::new(scenario, "scenario failed", None, "").note(format!("{err:#}"))
+}
+
+fn cyrus_bin(args: &Args) -> anyhow::Result<PathBuf> {
+    if let Some(bin) = &args.cyrus_bin {
+        return Ok(bin.clone());
+    }
+    let sibling = std::env::current_exe()?.with_file_name("cyrus");
+    anyhow::ensure!(
+        sibling.exists(),
+        "no `cyrus` binary at {} — build it (cargo build --release -p cyrus-cli) or pass --cyrus-bin",
+        sibling.display()
+    );
+    Ok(sibling)
+}

@@ -1,0 +1,74 @@
+//! Webhook → first Linear activity: the Linear simulator sends `created` for
+//! each delegation at a steady rate; the latency is from just before the
+//! delegation (which sends the signed webhook) to the `created_at` of the
+//! session's first activity (the acknowledgement `thought`), both read from
+//! the same wall clock.
+
+use crate::report::{Figure, Goal};
+use crate::rig::{Rig, RigOptions, wait_until};
+use crate::stats::{Samples, ms};
+use std::time::Duration;
+
+pub struct AckOptions {
+    pub webhooks: usize,
+    pub per_second: u32,
+}
+
+pub async fn run(opts: AckOptions) -> anyhow::Result<Vec<Figure>> {
+    const S: &str = "ack latency";
+    let mut rig = Rig::prepare(RigOptions {
+        // Every delegation makes a Linear request or more; the documented
+        // hourly budget would throttle the acknowledgements themselves.
+        linear_requests_per_hour: 1_000_000,
+        ..Default::default()
+    })
+    .await?;
+    let worker = rig.start_worker().await?;
+    let issues = rig.create_issues(opts.webhooks, "[sim never_finish]")?;
+
+    let mut sent = Vec::with_capacity(issues.len());
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / opts.per_second.max(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = std::time::Instant::now();
+    for issue in &issues {
+        ticker.tick().await;
+        let at = chrono::Utc::now();
+        sent.push((rig.delegate(issue)?, at));
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+
+    let control = rig.linear.control();
+    wait_until(Duration::from_secs(60), || {
+        sent.iter()
+            .all(|(s, _)| control.session(s).is_some_and(|v| !v.activities.is_empty()))
+    })
+    .await;
+    let mut samples = Samples::default();
+    let mut missing = 0;
+    for (session, at) in &sent {
+        match control
+            .session(session)
+            .and_then(|v| v.activities.first().cloned())
+        {
+            Some(first) => samples.push((first.created_at - *at).to_std().unwrap_or_default()),
+            None => missing += 1,
+        }
+    }
+    worker.shutdown().await;
+    rig.shutdown().await;
+
+    let rate = opts.webhooks as f64 / send_secs;
+    let pct = |p| samples.percentile(p).map(ms);
+    let note = format!(
+        "{} webhooks sent at {rate:.0}/s; {missing} without an acknowledgement after 60 s",
+        opts.webhooks
+    );
+    Ok(vec![
+        Figure::new(S, "p50", pct(50.0), "ms").note(note.clone()),
+        Figure::new(S, "p99", pct(99.0), "ms")
+            .goal(Goal::AtMost(25.0))
+            .note(note),
+        Figure::new(S, "max", samples.max().map(ms), "ms"),
+        Figure::new(S, "unacknowledged", Some(missing as f64), "webhooks").goal(Goal::AtMost(0.0)),
+    ])
+}

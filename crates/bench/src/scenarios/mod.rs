@@ -1,0 +1,12 @@
+//! One module per benchmark scenario; each returns its [`Figure`]s and is
+//! bounded in count and time.
+//!
+//! [`Figure`]: crate::report::Figure
+
+pub mod ack;
+pub mod creation;
+pub mod faults;
+pub mod intake;
+pub mod linear_requests;
+pub mod memory;
+pub mod runs;
