@@ -17,6 +17,7 @@ mod gauges;
 pub mod http;
 pub mod intake;
 pub mod outbox;
+pub mod reconcile;
 pub mod scheduler;
 pub mod shared_rate;
 pub mod stack;

@@ -12,18 +12,22 @@ use crate::{Activity, ActivityCounts, Insert, NewActivity, Result, Store, StoreE
 const CLAIM_SQLITE: &str = "UPDATE activities
     SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
     WHERE id IN (
-        SELECT id FROM activities
+        SELECT id FROM activities a
         WHERE status = 'pending' AND not_before <= $3
           AND (lease_owner IS NULL OR lease_expires_at <= $3)
+          AND NOT EXISTS (SELECT 1 FROM activities e
+                          WHERE e.session_id = a.session_id AND e.status = 'pending' AND e.id < a.id)
         ORDER BY id LIMIT $4)
     RETURNING *";
 
 const CLAIM_POSTGRES: &str = "UPDATE activities
     SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
     WHERE id IN (
-        SELECT id FROM activities
+        SELECT id FROM activities a
         WHERE status = 'pending' AND not_before <= $3
           AND (lease_owner IS NULL OR lease_expires_at <= $3)
+          AND NOT EXISTS (SELECT 1 FROM activities e
+                          WHERE e.session_id = a.session_id AND e.status = 'pending' AND e.id < a.id)
         ORDER BY id LIMIT $4
         FOR UPDATE SKIP LOCKED)
     RETURNING *";
@@ -55,7 +59,10 @@ impl Store {
 
     /// Atomically leases up to `limit` pending activities with
     /// `not_before <= now` and a free or expired lease to `owner` until
-    /// `now + lease`, in enqueue order, incrementing `attempts`.
+    /// `now + lease`, in enqueue order, incrementing `attempts`. Within a
+    /// session, only the oldest pending activity is claimable: a later one
+    /// never overtakes an earlier one waiting for a retry (a final response
+    /// must not land before the acknowledgement).
     pub async fn claim_due_activities(
         &self,
         owner: &str,

@@ -321,3 +321,78 @@ async fn a_restarted_worker_finishes_the_run_without_creating_another() {
     );
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_stops_a_run_whose_unassignment_webhook_was_lost() {
+    let stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    let (issue, s) = stack
+        .delegate_issue("Long job", "[sim never_finish]", &[])
+        .unwrap();
+    eventually(
+        T,
+        "the run to start",
+        || (stack.codegen.control().runs().len() == 1).then_some(()),
+        || describe(&stack, &s),
+    )
+    .await;
+    // Linear's webhooks stop arriving (nothing listens there).
+    stack
+        .linear
+        .control()
+        .set_webhook_url(Some("http://127.0.0.1:9/webhooks/linear".into()));
+    stack.linear.control().undelegate(&issue).unwrap();
+    let stopped = cyrus_edge_worker::reconcile::pass(stack.worker.context())
+        .await
+        .unwrap();
+    assert_eq!(stopped, 1);
+    let (kind, body) = final_activity(&stack, &s, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    assert!(body.contains("no longer delegated"), "{body}");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activities_queued_while_linear_fails_survive_a_restart() {
+    use cyrus_sandbox::linear::{Fault, FaultKind};
+    let mut stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    // Linear rejects every activity write for now.
+    stack.linear.control().inject_fault(
+        Fault::new(FaultKind::ServerError { status: 503 })
+            .times(1_000)
+            .on("AgentActivityCreate"),
+    );
+    let (_issue, s) = stack
+        .delegate_issue("Outbox", "[sim duration=20s]", &[])
+        .unwrap();
+    let store = stack.worker.context().store.clone();
+    let start = std::time::Instant::now();
+    while store.activity_counts(&s).await.unwrap().pending == 0 {
+        assert!(start.elapsed() < T, "the acknowledgement was never queued");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        session(&stack, &s).activities.is_empty(),
+        "nothing reached Linear yet"
+    );
+    stack.restart_worker().await.unwrap();
+    stack.linear.control().clear_faults();
+    let (kind, _) = final_activity(&stack, &s, Duration::from_secs(60)).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    let view = session(&stack, &s);
+    assert!(
+        bodies(&view, "thought")
+            .iter()
+            .any(|b| b.starts_with("On it")),
+        "the queued ack was delivered: {}",
+        describe(&stack, &s)
+    );
+    stack.shutdown().await;
+}

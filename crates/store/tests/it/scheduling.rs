@@ -336,3 +336,41 @@ pub async fn run_slots_are_capped_atomically(db: TestDb) {
         ["https://x/pr/1"]
     );
 }
+
+pub async fn settled_task_reopens_for_a_follow_up(db: TestDb) {
+    let s = &db.store;
+    let (task, _) = s.create_task_if_absent(&new_task("r", 0, 0)).await.unwrap();
+    assert!(
+        !s.reopen_task(&task.id, 5).await.unwrap(),
+        "an active task is not reopened"
+    );
+    let mut task = s
+        .claim_due_tasks("w", std::time::Duration::from_secs(30), 1, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    task.state = "completed".into();
+    task.finished_at = Some(2);
+    task.run_at = PARKED;
+    s.update_task(&task, "w").await.unwrap();
+    s.release_task(&task.id, "w").await.unwrap();
+    assert!(
+        s.claim_due_tasks("w", std::time::Duration::from_secs(30), 10, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.reopen_task(&task.id, 10).await.unwrap());
+    let again = s
+        .claim_due_tasks("w", std::time::Duration::from_secs(30), 10, 1)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "claimable after reopening");
+    assert!(again[0].finished_at.is_none());
+    // Final states stay final.
+    let mut stopped = again[0].clone();
+    stopped.state = "stopped".into();
+    stopped.finished_at = Some(11);
+    s.update_task(&stopped, "w").await.unwrap();
+    assert!(!s.reopen_task(&task.id, 12).await.unwrap());
+}

@@ -1,0 +1,233 @@
+//! `POST /webhooks/linear` at the HTTP level: every rejection, deduplication
+//! on `Linear-Delivery`, and a delivery retried by the simulator processed
+//! once.
+
+use crate::harness::*;
+use axum::body::Bytes;
+use cyrus_edge_worker::stack::{Stack, StackOptions};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+fn created_body(stack: &Stack, session: &str, timestamp_ms: i64) -> Vec<u8> {
+    json!({
+        "type": "AgentSessionEvent",
+        "action": "created",
+        "organizationId": stack.linear.organization_id(),
+        "webhookTimestamp": timestamp_ms,
+        "webhookId": "wh-static-per-webhook",
+        "appUserId": stack.linear.agent_user_id(),
+        "agentSession": {
+            "id": session,
+            "issueId": "issue-unknown",
+            "issue": {"id": "issue-unknown", "identifier": "ENG-999", "title": "Hand-made delivery"}
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn post(
+    stack: &Stack,
+    body: Vec<u8>,
+    signature: Option<String>,
+    delivery: Option<&str>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/webhooks/linear", stack.worker_url()))
+        .header("content-type", "application/json")
+        .header("linear-event", "AgentSessionEvent")
+        .body(body);
+    if let Some(sig) = signature {
+        req = req.header("linear-signature", sig);
+    }
+    if let Some(id) = delivery {
+        req = req.header("linear-delivery", id);
+    }
+    let resp = req.send().await.expect("worker answers");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn sign(stack: &Stack, body: &[u8]) -> String {
+    cyrus_linear::webhook::verify::sign(
+        body,
+        &SecretString::from(stack.linear.webhook_secret().to_string()),
+    )
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_say_which_check_failed_and_store_nothing() {
+    let stack = spawn(StackOptions::default()).await;
+    let store = stack.worker.context().store.clone();
+
+    let body = created_body(&stack, "s-bad-sig", now_ms());
+    let (status, json) = post(&stack, body, Some("00".repeat(32)), Some("d-1")).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (401, Some("bad_signature")),
+        "{json}"
+    );
+
+    let body = created_body(&stack, "s-no-sig", now_ms());
+    let (status, json) = post(&stack, body, None, Some("d-2")).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (401, Some("missing_signature")),
+        "{json}"
+    );
+
+    let body = created_body(&stack, "s-stale", now_ms() - 120_000);
+    let sig = sign(&stack, &body);
+    let (status, json) = post(&stack, body, Some(sig), Some("d-3")).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (400, Some("stale_timestamp")),
+        "{json}"
+    );
+
+    let body = b"{not json".to_vec();
+    let sig = sign(&stack, &body);
+    let (status, json) = post(&stack, body, Some(sig), Some("d-4")).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (400, Some("malformed_json")),
+        "{json}"
+    );
+
+    let body = created_body(&stack, "s-no-delivery", now_ms());
+    let sig = sign(&stack, &body);
+    let (status, json) = post(&stack, body, Some(sig), None).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (400, Some("missing_delivery_id")),
+        "{json}"
+    );
+
+    let mut big = created_body(&stack, "s-big", now_ms());
+    big.truncate(big.len() - 1);
+    big.extend_from_slice(format!(",\"pad\":\"{}\"}}", "x".repeat(1024 * 1024)).as_bytes());
+    let sig = sign(&stack, &big);
+    let (status, json) = post(&stack, big, Some(sig), Some("d-5")).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (413, Some("payload_too_large")),
+        "{json}"
+    );
+
+    for id in ["d-1", "d-2", "d-3", "d-4", "d-5"] {
+        assert!(
+            store.get_delivery(id).await.unwrap().is_none(),
+            "{id} must not be stored"
+        );
+    }
+    let metrics = reqwest::get(format!("{}/metrics", stack.worker_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("outcome=\"bad_signature\""),
+        "rejections are counted:\n{metrics}"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_stored_before_200_and_duplicates_are_ignored() {
+    let stack = spawn(StackOptions::default()).await;
+    let store = stack.worker.context().store.clone();
+    let body = created_body(&stack, "s-dup", now_ms());
+    let sig = sign(&stack, &body);
+    let (status, json) = post(&stack, body.clone(), Some(sig.clone()), Some("d-dup")).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("accepted")));
+    assert!(
+        store.get_delivery("d-dup").await.unwrap().is_some(),
+        "stored by the time 200 was sent"
+    );
+    let (status, json) = post(&stack, body, Some(sig), Some("d-dup")).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("duplicate")));
+    // A different delivery of the same session (Linear retrying with a new
+    // id, or a raced replica) still makes one task.
+    let body = created_body(&stack, "s-dup", now_ms());
+    let sig = sign(&stack, &body);
+    let (status, _) = post(&stack, body, Some(sig), Some("d-dup-2")).await;
+    assert_eq!(status, 200);
+    let tasks = store.list_tasks(&Default::default()).await.unwrap();
+    assert_eq!(
+        tasks
+            .iter()
+            .filter(|t| t.agent_session_id == "s-dup")
+            .count(),
+        1,
+        "{tasks:#?}"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_the_simulator_retries_is_processed_once() {
+    let stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    // A proxy that forwards every delivery to the worker but tells the
+    // simulator the first one failed, so the simulator retries it.
+    let forwarded = Arc::new(AtomicUsize::new(0));
+    let target = format!("{}/webhooks/linear", stack.worker_url());
+    let counter = forwarded.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: Bytes| {
+            let target = target.clone();
+            let counter = counter.clone();
+            async move {
+                let mut req = reqwest::Client::new().post(&target).body(body);
+                for (k, v) in headers.iter() {
+                    if k.as_str().starts_with("linear-") || k == "content-type" {
+                        req = req.header(k, v);
+                    }
+                }
+                let _ = req.send().await;
+                if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    stack
+        .linear
+        .control()
+        .set_webhook_url(Some(format!("http://{proxy}/")));
+
+    let (_issue, s) = stack
+        .delegate_issue("Retried delivery", "[sim duration=20s]", &[])
+        .unwrap();
+    let (kind, _) = final_activity(&stack, &s, Duration::from_secs(30)).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    assert!(
+        forwarded.load(Ordering::SeqCst) >= 2,
+        "the simulator retried"
+    );
+    let view = session(&stack, &s);
+    let acks = bodies(&view, "thought")
+        .iter()
+        .filter(|b| b.starts_with("On it"))
+        .count();
+    assert_eq!(acks, 1, "one acknowledgement: {}", describe(&stack, &s));
+    assert_eq!(stack.codegen.control().runs().len(), 1, "one run");
+    stack.shutdown().await;
+}
