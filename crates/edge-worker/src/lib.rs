@@ -8,6 +8,7 @@
 //! - [`tracker`]: one poller for every active run.
 //! - [`outbox`]: durable delivery of every write to Linear.
 
+pub mod alert_watch;
 pub mod alerts;
 pub mod budget;
 pub mod context;

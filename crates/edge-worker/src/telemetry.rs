@@ -60,4 +60,34 @@ fn describe() {
         "Estimated spend today, in micro-dollars (estimate)"
     );
     describe_counter!("cyrus_alerts_raised_total", "Alerts raised, by kind");
+    describe_counter!(
+        "cyrus_alerts_resolved_total",
+        "Alerts whose condition ended, by kind"
+    );
+    describe_gauge!(
+        "codegen_rate_headroom",
+        "Codegen calls left in the current window, by endpoint class"
+    );
+    describe_gauge!(
+        "linear_rate_headroom",
+        "Share of Linear's rate-limit budget left (0-1), by workspace"
+    );
+    describe_gauge!("cyrus_active_runs", "Codegen runs active across replicas");
+    describe_counter!(
+        "codegen_api_calls_total",
+        "Codegen API calls by endpoint and HTTP status"
+    );
+    describe_counter!(
+        "linear_api_calls_total",
+        "Linear GraphQL calls by operation and outcome"
+    );
+    describe_counter!(
+        "codegen_retries_total",
+        "Codegen calls retried, by endpoint"
+    );
+    describe_histogram!(
+        "codegen_rate_limit_wait_seconds",
+        Unit::Seconds,
+        "Time our own limiter made a Codegen call wait, by class"
+    );
 }

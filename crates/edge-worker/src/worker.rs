@@ -80,6 +80,10 @@ impl Worker {
         tasks.spawn(crate::intake::run_processor(ctx.clone()));
         tasks.spawn(crate::scheduler::run(ctx.clone()));
         tasks.spawn(crate::outbox::run_sender(ctx.clone()));
+        tasks.spawn(crate::alert_watch::run(
+            ctx.clone(),
+            crate::alert_watch::DEFAULT_INTERVAL,
+        ));
         tasks.spawn(crate::reconcile::run(
             ctx.clone(),
             crate::reconcile::INTERVAL,
