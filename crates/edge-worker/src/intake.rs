@@ -95,6 +95,25 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                 .or_else(|| issue.map(|i| i.id.clone()))
                 .unwrap_or_default();
             let now = ctx.now_ms();
+            // One active run per issue: a second session on an issue that is
+            // already being worked on becomes a follow-up to the live task.
+            let live = ctx
+                .store
+                .find_active_task_for_issue(&issue_id)
+                .await?
+                .filter(|t| t.agent_session_id != session.id);
+            let merged_into = match &live {
+                Some(live) => {
+                    if let Some(text) = created.mention_text() {
+                        ctx.store
+                            .add_followup(&live.id, &format!("merged:{}", session.id), text, now)
+                            .await?;
+                        ctx.store.wake_task(&live.id, now).await?;
+                    }
+                    Some(live.id.clone())
+                }
+                None => None,
+            };
             let new = NewTask {
                 agent_session_id: session.id.clone(),
                 issue_id,
@@ -116,6 +135,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                     "guidance": created.guidance.iter().map(|g| g.body.clone()).collect::<Vec<_>>(),
                     "mention": created.mention_text(),
                     "app_user_id": created.app_user_id,
+                    "merged_into": merged_into,
                 }),
             };
             let (task, is_new) = ctx.store.create_task_if_absent(&new).await?;

@@ -13,6 +13,9 @@ pub struct TaskData {
     pub guidance: Vec<String>,
     pub mention: Option<String>,
     pub app_user_id: Option<String>,
+    /// Another task was already working on the issue when this session was
+    /// created; its message went there as a follow-up.
+    pub merged_into: Option<String>,
 
     /// The Linear issue's web address (from the issue fetch), for links on
     /// the dashboard.

@@ -15,6 +15,25 @@ const MAX_IMAGES: usize = 3;
 const MAX_IMAGE_BYTES: usize = 1024 * 1024;
 
 pub async fn prepare(ctx: &Ctx, work: &mut Work) -> StepResult {
+    if let Some(live) = work.data.merged_into.clone() {
+        let other = ctx.store.get_task(&live).await?;
+        let still_live = other.as_ref().is_some_and(|t| t.is_active());
+        if still_live {
+            let body = format!(
+                "I'm already working on {} in another session, so I won't start a second run. I've passed your message on to that session; its progress and answer appear there.",
+                work.task.issue_identifier
+            );
+            ctx.enqueue(
+                work.session(),
+                format!("final:merged:{}", work.session()),
+                OutboxOp::activity("response", body),
+            )
+            .await?;
+            return work.advance(ctx, Event::StopRequested, PARKED).await;
+        }
+        // The other task ended in the meantime: this session works normally.
+        work.data.merged_into = None;
+    }
     let linear = ctx
         .linear
         .client(&work.task.organization_id)

@@ -396,3 +396,47 @@ async fn activities_queued_while_linear_fails_survive_a_restart() {
     );
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_during_a_live_run_becomes_a_follow_up_not_a_second_run() {
+    let stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    let (issue, first) = stack
+        .delegate_issue("One run per issue", "[sim duration=60s]", &[])
+        .unwrap();
+    eventually(
+        T,
+        "the run to start",
+        || (stack.codegen.control().runs().len() == 1).then_some(()),
+        || describe(&stack, &first),
+    )
+    .await;
+    let second = stack
+        .linear
+        .control()
+        .mention(&issue, "@cyrus please also update the changelog", None)
+        .unwrap();
+    assert_ne!(first, second);
+    let (kind, body) = final_activity(&stack, &second, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &second));
+    assert!(body.contains("already working"), "{body}");
+    // The first session finishes, then resumes its run with the message.
+    eventually(
+        T,
+        "the follow-up to reach the run",
+        || {
+            stack.codegen.control().runs()[0]
+                .follow_ups
+                .iter()
+                .any(|f| f.contains("changelog"))
+                .then_some(())
+        },
+        || describe(&stack, &first),
+    )
+    .await;
+    assert_eq!(stack.codegen.control().runs().len(), 1, "no second run");
+    stack.shutdown().await;
+}
