@@ -10,6 +10,9 @@ use cyrus_core::routing::{self, IssueView, RepositoryDecision};
 use cyrus_linear::client::IssueDetails;
 use cyrus_store::PARKED;
 
+/// The `step` of a `received` task parked behind open blockers.
+pub const BLOCKED_STEP: &str = "blocked";
+
 /// Most image attachments sent to Codegen per run, and the byte cap of each.
 const MAX_IMAGES: usize = 3;
 const MAX_IMAGE_BYTES: usize = 1024 * 1024;
@@ -46,6 +49,34 @@ pub async fn prepare(ctx: &Ctx, work: &mut Work) -> StepResult {
     let issue = linear.issue_for_agent(&work.task.issue_id).await?;
     ctx.store.add_api_calls(&work.task.id, 1).await?;
     work.data.issue_url = issue.url.clone();
+
+    // Parked while another issue blocks this one; an `Issue` webhook that
+    // changes some issue's state wakes parked tasks to look again.
+    let blockers: Vec<String> = issue
+        .open_blockers()
+        .iter()
+        .map(|b| b.identifier.clone().unwrap_or_else(|| b.id.clone()))
+        .collect();
+    if !blockers.is_empty() {
+        let list = blockers.join(", ");
+        ctx.enqueue(
+            work.session(),
+            format!("blocked:{}:{list}", work.session()),
+            OutboxOp::activity(
+                "thought",
+                format!("Blocked by {list} — I'll start automatically once it is resolved."),
+            ),
+        )
+        .await?;
+        work.task.step = Some(BLOCKED_STEP.into());
+        work.task.detail = Some(format!("blocked by {list}"));
+        work.task.run_at = PARKED;
+        return work.save(ctx).await;
+    }
+    if work.task.step.as_deref() == Some(BLOCKED_STEP) {
+        work.task.step = None;
+        work.task.detail = None;
+    }
     move_to_started(ctx, work, &linear, &issue).await?;
 
     if let Some(priority) = issue.priority {

@@ -440,3 +440,57 @@ async fn a_mention_during_a_live_run_becomes_a_follow_up_not_a_second_run() {
     assert_eq!(stack.codegen.control().runs().len(), 1, "no second run");
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_issue_waits_and_starts_when_its_blocker_is_done() {
+    use cyrus_sandbox::linear::NewIssue;
+    let stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    let control = stack.linear.control();
+    let new = |title: &str| NewIssue {
+        team_id: Some(stack.team_id.clone()),
+        title: title.into(),
+        description: Some("[sim duration=20s]".into()),
+        ..Default::default()
+    };
+    let blocker = control.create_issue(new("Migrate the schema")).unwrap();
+    let blocked = control.create_issue(new("Use the new schema")).unwrap();
+    let linear = cyrus_linear::LinearClient::new(cyrus_linear::LinearClientConfig::new(
+        stack.linear.url().parse().unwrap(),
+        cyrus_linear::Credentials::ApiKey(stack.linear.api_key().to_string().into()),
+    ))
+    .unwrap();
+    linear
+        .create_issue_relation(
+            &blocker.id,
+            &blocked.id,
+            cyrus_linear::client::RelationType::Blocks,
+        )
+        .await
+        .unwrap();
+    let s = control.delegate(&blocked.id, None).unwrap();
+    eventually(
+        T,
+        "the blocked notice",
+        || {
+            bodies(&session(&stack, &s), "thought")
+                .iter()
+                .any(|b| b.starts_with("Blocked by"))
+                .then_some(())
+        },
+        || describe(&stack, &s),
+    )
+    .await;
+    assert!(
+        stack.codegen.control().runs().is_empty(),
+        "no run while blocked"
+    );
+    control.set_state(&blocker.id, "Done").unwrap();
+    let (kind, _) = final_activity(&stack, &s, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    assert_eq!(stack.codegen.control().runs().len(), 1);
+    stack.shutdown().await;
+}
