@@ -36,7 +36,10 @@ async fn live(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn status(State(state): State<HttpState>) -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "no-store")], Json(Snapshot::gather(&state.ctx).await))
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(Snapshot::gather(&state.ctx).await),
+    )
 }
 
 /// Live figures must never come from a cache.

@@ -333,10 +333,7 @@ mod tests {
             },
         ];
         let days = fill_days(&buckets, from, to);
-        let got: Vec<(String, i64)> = days
-            .iter()
-            .map(|d| (d.day.to_string(), d.micro))
-            .collect();
+        let got: Vec<(String, i64)> = days.iter().map(|d| (d.day.to_string(), d.micro)).collect();
         assert_eq!(
             got,
             vec![

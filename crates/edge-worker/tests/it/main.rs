@@ -1,8 +1,12 @@
 //! End-to-end tests: a real worker over real HTTP against both simulators.
 //! Each test starts its own stack (ports, SQLite file, simulators).
 
+mod alerts;
+mod browser;
+mod dashboard;
 mod demo;
 mod faults;
 mod harness;
 mod lifecycle;
+mod metrics;
 mod webhooks;
