@@ -26,6 +26,10 @@ pub struct RigOptions {
     pub codegen_limits: cyrus_sandbox::codegen::RateLimits,
     /// The Linear simulator's request budget per hour.
     pub linear_requests_per_hour: u32,
+    /// The Linear simulator's rate-limit window (Linear's is an hour). A
+    /// `RATELIMITED` answer tells the client to wait until the window ends,
+    /// so scenarios that force rate limits shorten it.
+    pub linear_window: Duration,
     pub max_concurrent_runs: u32,
     /// Merged into the worker's configuration.
     pub config_patch: Value,
@@ -67,6 +71,7 @@ impl Rig {
         .context("starting the Codegen simulator")?;
         let mut linear_opts = LinearSimOptions::default();
         linear_opts.rate_limits.requests_per_window = opts.linear_requests_per_hour;
+        linear_opts.rate_limits.window = opts.linear_window;
         linear_opts.webhook_retry_delays = vec![Duration::from_secs(1), Duration::from_secs(5)];
         let linear = LinearSim::start(linear_opts)
             .await

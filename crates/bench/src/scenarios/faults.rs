@@ -66,6 +66,9 @@ pub async fn run(tasks: usize) -> anyhow::Result<Vec<Figure>> {
     let mut rig = Rig::prepare(RigOptions {
         time_scale: SCALE as f64,
         max_concurrent_runs: tasks as u32,
+        // Only forced rate limits; each says "wait until the window resets".
+        linear_requests_per_hour: 1_000_000,
+        linear_window: Duration::from_secs(2),
         config_patch: json!({"codegen": {"rateLimits": {
             "createPerMinute": 10 * SCALE,
             "readsPer30s": 60 * SCALE,
@@ -118,7 +121,7 @@ pub async fn run(tasks: usize) -> anyhow::Result<Vec<Figure>> {
 
     let note = format!(
         "{total} Codegen requests: forced {} × 429, {} × 503, {} dropped, random 500s at 8 %; \
-         {} Linear RATELIMITED forced",
+         {} Linear RATELIMITED forced (2-s Linear window)",
         injected.codegen_429,
         injected.codegen_503,
         injected.codegen_dropped,
