@@ -359,7 +359,9 @@ pub async fn request_stop(
 }
 
 /// Follow-ups whose body starts with this are stop reasons, not prompts.
-pub const STOP_PREFIX: &str = "\u{0}stop:";
+/// A control character no one types, but not NUL: PostgreSQL's `text`
+/// rejects NUL, which lost every stop request there.
+pub const STOP_PREFIX: &str = "\u{1e}stop:";
 
 /// Next UTC midnight, in unix millis.
 pub fn next_utc_midnight(now_ms: i64) -> i64 {
