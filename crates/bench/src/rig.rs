@@ -42,6 +42,7 @@ impl Default for RigOptions {
             store_url: None,
             codegen_limits: Default::default(),
             linear_requests_per_hour: LinearSimOptions::default().rate_limits.requests_per_window,
+            linear_window: LinearSimOptions::default().rate_limits.window,
             max_concurrent_runs: 10,
             config_patch: json!({}),
         }
