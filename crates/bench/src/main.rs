@@ -46,6 +46,12 @@ struct Args {
     /// The `cyrus` binary for the memory scenario (default: next to this one).
     #[arg(long, value_name = "PATH")]
     cyrus_bin: Option<PathBuf>,
+    /// Webhooks per second in the `ack` scenario.
+    #[arg(long, default_value_t = 200)]
+    ack_rate: u32,
+    /// Webhooks sent in the `ack` scenario (default 1 000; 200 with --quick).
+    #[arg(long)]
+    ack_webhooks: Option<usize>,
     /// Concurrent-run levels for the `runs` scenario.
     #[arg(long, value_delimiter = ',', default_values_t = [10, 200, 1000])]
     run_levels: Vec<usize>,
@@ -93,8 +99,8 @@ async fn run(args: &Args) -> Report {
         let result = match scenario {
             Scenario::Ack => {
                 ack::run(ack::AckOptions {
-                    webhooks: if q { 200 } else { 1_000 },
-                    per_second: 200,
+                    webhooks: args.ack_webhooks.unwrap_or(if q { 200 } else { 1_000 }),
+                    per_second: args.ack_rate,
                 })
                 .await
             }
