@@ -21,14 +21,7 @@ pub async fn check_day(ctx: &Ctx) {
             let text = format!(
                 "Daily budget {label}: estimated spend {spent} is {percent}% of maxCostPerDay {limit} ({day}, UTC). New runs wait when the budget cannot hold their reserve."
             );
-            if ctx
-                .store
-                .raise_alert(&key, &text, ctx.now_ms())
-                .await
-                .unwrap_or(false)
-            {
-                ctx.alerts.notify(&key, &text).await;
-            }
+            crate::alerts::raise(ctx, &key, &text, ctx.now_ms()).await;
         }
     }
     // Yesterday's budget alerts end with the day.
@@ -37,14 +30,7 @@ pub async fn check_day(ctx: &Ctx) {
             .iter()
             .filter(|a| a.key.starts_with("budget_day_") && !a.key.ends_with(&day.to_string()))
         {
-            if ctx
-                .store
-                .clear_alert(&alert.key, ctx.now_ms())
-                .await
-                .unwrap_or(false)
-            {
-                ctx.alerts.resolved(&alert.key, &alert.message).await;
-            }
+            crate::alerts::clear(ctx, &alert.key, &alert.message, ctx.now_ms()).await;
         }
     }
 }

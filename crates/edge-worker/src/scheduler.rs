@@ -271,14 +271,7 @@ async fn retry_or_dead_letter(ctx: &Ctx, mut work: Work, why: String) -> Result<
         "Task for {} was dead-lettered: {why}",
         work.task.issue_identifier
     );
-    if ctx
-        .store
-        .raise_alert(&key, &text, ctx.now_ms())
-        .await
-        .unwrap_or(false)
-    {
-        ctx.alerts.notify(&key, &text).await;
-    }
+    crate::alerts::raise(ctx, &key, &text, ctx.now_ms()).await;
     Ok(())
 }
 

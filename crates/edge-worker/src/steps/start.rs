@@ -202,14 +202,7 @@ async fn create_run(
             let text = format!(
                 "Codegen's plan allowance is used up; new runs fail until the plan is upgraded: {err}"
             );
-            if ctx
-                .store
-                .raise_alert(key, &text, ctx.now_ms())
-                .await
-                .unwrap_or(false)
-            {
-                ctx.alerts.notify(key, &text).await;
-            }
+            crate::alerts::raise(ctx, key, &text, ctx.now_ms()).await;
             Err(StepError::Fatal(
                 "Codegen's plan allowance for agent runs is used up (HTTP 402). Ask an admin to upgrade the Codegen plan, then reply here to retry.".into(),
             ))
