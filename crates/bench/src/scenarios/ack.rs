@@ -54,6 +54,35 @@ pub async fn run(opts: AckOptions) -> anyhow::Result<Vec<Figure>> {
             None => missing += 1,
         }
     }
+    // Where the time goes: sent → stored (webhook transit and the insert),
+    // stored → processed (intake), processed → acknowledgement (outbox and
+    // Linear's mutation).
+    let sent_at: std::collections::HashMap<&str, chrono::DateTime<chrono::Utc>> =
+        sent.iter().map(|(s, at)| (s.as_str(), *at)).collect();
+    let (mut stored, mut processed, mut posted) =
+        (Samples::default(), Samples::default(), Samples::default());
+    let store = worker.context().store.clone();
+    let ms_after =
+        |later: i64, earlier: i64| Duration::from_millis((later - earlier).max(0) as u64);
+    for d in control.deliveries() {
+        let Some(session) = d.body.pointer("/agentSession/id").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let (Some(at), Ok(Some(row))) = (sent_at.get(session), store.get_delivery(&d.id).await)
+        else {
+            continue;
+        };
+        stored.push(ms_after(row.received_at, at.timestamp_millis()));
+        if let Some(done) = row.processed_at {
+            processed.push(ms_after(done, row.received_at));
+            if let Some(first) = control
+                .session(session)
+                .and_then(|v| v.activities.first().cloned())
+            {
+                posted.push(ms_after(first.created_at.timestamp_millis(), done));
+            }
+        }
+    }
     worker.shutdown().await;
     rig.shutdown().await;
 
@@ -69,6 +98,24 @@ pub async fn run(opts: AckOptions) -> anyhow::Result<Vec<Figure>> {
             .goal(Goal::AtMost(25.0))
             .note(note),
         Figure::new(S, "max", samples.max().map(ms), "ms"),
+        Figure::new(
+            S,
+            "p99 sent → stored",
+            stored.percentile(99.0).map(ms),
+            "ms",
+        ),
+        Figure::new(
+            S,
+            "p99 stored → processed",
+            processed.percentile(99.0).map(ms),
+            "ms",
+        ),
+        Figure::new(
+            S,
+            "p99 processed → ack",
+            posted.percentile(99.0).map(ms),
+            "ms",
+        ),
         Figure::new(S, "unacknowledged", Some(missing as f64), "webhooks").goal(Goal::AtMost(0.0)),
     ])
 }
