@@ -263,8 +263,8 @@ mod tests {
         assert_eq!(create(&b).used_in_window, 0);
         // b finds the bucket empty (and would wait ~ 30 min): cancel the
         // wait after the first answer and look at b's headroom.
-        let _ = tokio::time::timeout(Duration::from_secs(1), b.acquire(EndpointClass::Create))
-            .await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), b.acquire(EndpointClass::Create)).await;
         assert_eq!(create(&b).remaining(), 0);
     }
 
