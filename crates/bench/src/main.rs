@@ -52,6 +52,14 @@ struct Args {
     /// Webhooks sent in the `ack` scenario (default 1 000; 200 with --quick).
     #[arg(long)]
     ack_webhooks: Option<usize>,
+    /// Backlog size and time scale of the `creation` scenario.
+    #[arg(long, default_value_t = 60)]
+    creation_backlog: usize,
+    #[arg(long, default_value_t = 6)]
+    creation_scale: u32,
+    /// Active runs in the `memory` scenario (default 1 000; 100 with --quick).
+    #[arg(long)]
+    memory_runs: Option<usize>,
     /// Concurrent-run levels for the `runs` scenario.
     #[arg(long, value_delimiter = ',', default_values_t = [10, 200, 1000])]
     run_levels: Vec<usize>,
@@ -129,7 +137,10 @@ async fn run(args: &Args) -> Report {
                 Ok(out)
             }
             Scenario::Memory => match cyrus_bin(args) {
-                Ok(bin) => memory::run(&bin, if q { 100 } else { 1_000 }).await,
+                Ok(bin) => {
+                    let n = args.memory_runs.unwrap_or(if q { 100 } else { 1_000 });
+                    memory::run(&bin, n).await
+                }
                 Err(e) => Err(e),
             },
             Scenario::Runs => {
@@ -148,7 +159,10 @@ async fn run(args: &Args) -> Report {
                 Ok(out)
             }
             Scenario::LinearRequests => linear_requests::run(if q { 2 } else { 5 }).await,
-            Scenario::Creation => creation::run(if q { 20 } else { 60 }, 6).await,
+            Scenario::Creation => {
+                let backlog = if q { 20 } else { args.creation_backlog };
+                creation::run(backlog, args.creation_scale.max(1)).await
+            }
             Scenario::Faults => faults::run(if q { 10 } else { 20 }).await,
         };
         match result {

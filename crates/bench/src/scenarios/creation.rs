@@ -37,7 +37,9 @@ pub async fn run(backlog: usize, scale: u32) -> anyhow::Result<Vec<Figure>> {
     }
     // Simulated time at which each run was first seen.
     let mut seen: Vec<Duration> = Vec::new();
-    let limit = Duration::from_secs_f64((backlog as f64 / 10.0 + 2.0) * 60.0 / scale as f64);
+    // Enough for the backlog at 10/min plus three minutes of slack (a 429's
+    // Retry-After is obeyed in real time, i.e. ×scale longer than simulated).
+    let limit = Duration::from_secs_f64((backlog as f64 / 10.0 + 3.0) * 60.0 / scale as f64);
     wait_until(limit, || {
         let n = codegen.runs().len();
         let now = codegen.now();
