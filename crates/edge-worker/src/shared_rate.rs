@@ -7,14 +7,14 @@
 //! SQLite and PostgreSQL), so the creation limit (10/min) and the read and
 //! log budgets hold for all replicas combined.
 //!
-//! Bucket shape: `burst` tokens of capacity, refilled at
-//! `(max - burst) / per`, so no window of `per` grants more than
-//! `burst + (max - burst) = max` (the same argument as the in-process
-//! GCRA quota in `cyrus_codegen_executor::rate`). The window is stretched by
-//! [`WINDOW_MARGIN`] because a token is granted a few milliseconds before
-//! the request reaches Codegen, whose sliding window starts at arrival: two
-//! calls granted exactly one window apart can arrive a little less than one
-//! window apart.
+//! The limit is a sliding window, as Codegen counts: at most `max` grants in
+//! any `per` (`Store::take_window_slot`). A token bucket would have to trade
+//! throughput for safety (`burst + refill × per ≤ max`, so steady throughput
+//! falls short of `max` by the burst); the window gives exactly `max` per
+//! window in steady state and never more. The window is stretched by
+//! [`WINDOW_MARGIN`] because a slot is granted a few milliseconds before the
+//! request reaches Codegen, whose window starts at arrival: two calls granted
+//! exactly one window apart can arrive a little less than one window apart.
 
 use cyrus_codegen_executor::rate::{EndpointClass, Headroom, RateLimit, RateLimits, RatePermit};
 use cyrus_store::{RateDecision, Store};
@@ -36,8 +36,8 @@ const MAX_WAIT: Duration = Duration::from_secs(10);
 struct ClassBucket {
     name: String,
     limit: RateLimit,
-    capacity: u32,
-    refill_per_ms: f64,
+    /// `limit.per` stretched by [`WINDOW_MARGIN`], in milliseconds.
+    window_ms: i64,
     /// This replica's grants in the last window, and when the shared bucket
     /// was last found empty — for [`RatePermit::headroom`], which must not
     /// block on the database.
@@ -63,15 +63,11 @@ impl StorePermits {
     pub fn new(store: Store, org_id: i64, limits: RateLimits) -> StorePermits {
         let bucket = |class: EndpointClass| {
             let limit = limits.get(class);
-            let max = limit.max.max(1);
-            let capacity = limit.burst.clamp(1, max);
-            let steady = f64::from((max - capacity).max(1));
             let window_ms = limit.per.as_secs_f64() * 1000.0 * (1.0 + WINDOW_MARGIN);
             ClassBucket {
                 name: format!("codegen:{org_id}:{}", class.as_str()),
                 limit,
-                capacity,
-                refill_per_ms: steady / window_ms.max(1.0),
+                window_ms: window_ms.ceil().max(1.0) as i64,
                 local: Mutex::new(LocalView::default()),
             }
         };
@@ -120,7 +116,7 @@ impl RatePermit for StorePermits {
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 match self
                     .store
-                    .take_rate_token(&bucket.name, bucket.capacity, bucket.refill_per_ms, now_ms)
+                    .take_window_slot(&bucket.name, bucket.limit.max, bucket.window_ms, now_ms)
                     .await
                 {
                     Ok(RateDecision::Granted) => break,
@@ -160,9 +156,10 @@ impl RatePermit for StorePermits {
         })
     }
 
-    /// This replica's calls in the window; when the shared bucket was found
-    /// empty within the last refill interval, the whole budget counts as
-    /// used, so the poller backs off even if other replicas spent it.
+    /// This replica's calls in the window; when the shared window was found
+    /// full within the last slot interval (`per / max`), the whole budget
+    /// counts as used, so the poller backs off even if other replicas spent
+    /// it.
     fn headroom(&self) -> Vec<Headroom> {
         let now = Instant::now();
         EndpointClass::ALL
@@ -171,7 +168,9 @@ impl RatePermit for StorePermits {
                 let bucket = self.bucket(class);
                 let mut view = bucket.view();
                 bucket.forget_old(&mut view, now);
-                let refill = Duration::from_secs_f64(1.0 / bucket.refill_per_ms / 1000.0);
+                let refill = Duration::from_millis(
+                    (bucket.window_ms / i64::from(bucket.limit.max.max(1))) as u64,
+                );
                 let exhausted = view
                     .empty_at
                     .is_some_and(|t| now.duration_since(t) < refill);
@@ -207,14 +206,13 @@ mod tests {
         }
     }
 
-    /// Two permit sets on one store (two replicas) share one burst: the
-    /// second replica's first create has to wait once the first replica
-    /// spent the whole burst.
+    /// Two permit sets on one store (two replicas) share one window: once
+    /// the first replica has spent it, the second must wait.
     #[tokio::test]
-    async fn replicas_share_one_bucket() {
+    async fn replicas_share_one_window() {
         let (_dir, store) = store().await;
         let limit = RateLimit {
-            max: 10,
+            max: 3,
             per: Duration::from_secs(3600),
             burst: 3,
         };
@@ -223,17 +221,17 @@ mod tests {
         for _ in 0..3 {
             a.acquire(EndpointClass::Create).await;
         }
-        // The bucket is empty; the refill takes ~ 3600 s / 7: b must not get
-        // a token now. Ask the store directly with b's bucket settings.
+        // The window is full for an hour: b must not get a slot now. Ask the
+        // store directly with b's window settings.
         let bucket = b.bucket(EndpointClass::Create);
         let now = chrono::Utc::now().timestamp_millis();
         let decision = store
-            .take_rate_token(&bucket.name, bucket.capacity, bucket.refill_per_ms, now)
+            .take_window_slot(&bucket.name, bucket.limit.max, bucket.window_ms, now)
             .await
             .expect("take");
         match decision {
-            RateDecision::WaitMs(ms) => assert!(ms > 500_000, "waits {ms} ms"),
-            RateDecision::Granted => panic!("a fourth create was granted within the burst of 3"),
+            RateDecision::WaitMs(ms) => assert!(ms > 3_000_000, "waits {ms} ms"),
+            RateDecision::Granted => panic!("a fourth create was granted within a window of 3"),
         }
         // Another organization has its own budget.
         let other = StorePermits::new(store, 43, limits(limit));
@@ -242,10 +240,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn headroom_reports_an_exhausted_shared_bucket_as_used_up() {
+    async fn headroom_reports_a_full_shared_window_as_used_up() {
         let (_dir, store) = store().await;
         let limit = RateLimit {
-            max: 4,
+            max: 2,
             per: Duration::from_secs(3600),
             burst: 2,
         };
@@ -261,29 +259,30 @@ mod tests {
         };
         assert_eq!(create(&a).used_in_window, 2);
         assert_eq!(create(&b).used_in_window, 0);
-        // b finds the bucket empty (and would wait ~ 30 min): cancel the
-        // wait after the first answer and look at b's headroom.
+        // b finds the window full (and would wait ~ 1 h): cancel the wait
+        // after the first answer and look at b's headroom.
         let _ =
             tokio::time::timeout(Duration::from_secs(1), b.acquire(EndpointClass::Create)).await;
         assert_eq!(create(&b).remaining(), 0);
     }
 
     #[tokio::test]
-    async fn refill_never_exceeds_the_limit_within_a_window() {
-        // burst + refill × window ≤ max for Codegen's documented limits.
+    async fn windows_are_stretched_by_the_margin_and_keep_the_limits() {
         let (_dir, store) = store().await;
-        let permits = StorePermits::new(store, 42, RateLimits::default());
+        let limits = RateLimits::default();
+        let permits = StorePermits::new(store, 42, limits);
         for class in EndpointClass::ALL {
             let bucket = permits.bucket(class);
-            let window_ms = bucket.limit.per.as_secs_f64() * 1000.0;
-            let granted = f64::from(bucket.capacity) + bucket.refill_per_ms * window_ms;
+            let per_ms = limits.get(class).per.as_millis() as i64;
+            assert_eq!(bucket.limit.max, limits.get(class).max, "{class:?}");
             assert!(
-                granted <= f64::from(bucket.limit.max),
-                "{class:?}: {granted}"
+                bucket.window_ms > per_ms,
+                "{class:?}: {} ms",
+                bucket.window_ms
             );
             assert!(
-                granted > f64::from(bucket.limit.max) - 1.0,
-                "{class:?}: {granted} wastes budget"
+                bucket.window_ms <= per_ms + per_ms / 20,
+                "{class:?}: margin over 5 %"
             );
         }
     }

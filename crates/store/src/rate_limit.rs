@@ -50,3 +50,46 @@ impl Store {
         Ok(decision)
     }
 }
+
+impl Store {
+    /// Takes a slot in `bucket`'s sliding window: granted when fewer than
+    /// `max` slots were granted in the last `window_ms` (the window ends at
+    /// `now`), else `WaitMs` until the oldest of them leaves the window.
+    /// Unlike a token bucket this allows exactly `max` per window — never
+    /// more, and in steady state no fewer — which is how Codegen counts.
+    /// Atomic across replicas.
+    pub async fn take_window_slot(
+        &self,
+        bucket: &str,
+        max: u32,
+        window_ms: i64,
+        now: UnixMillis,
+    ) -> Result<RateDecision> {
+        let lock_key = format!("cyrus:window:{bucket}");
+        let decision = in_write_tx!(self, &lock_key, tx => {
+            sqlx::query("DELETE FROM rate_grants WHERE bucket = $1 AND granted_at <= $2")
+                .bind(bucket)
+                .bind(now.saturating_sub(window_ms))
+                .execute(&mut *tx)
+                .await?;
+            let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), MIN(granted_at) FROM rate_grants WHERE bucket = $1",
+            )
+            .bind(bucket)
+            .fetch_one(&mut *tx)
+            .await?;
+            if count < i64::from(max.max(1)) {
+                sqlx::query("INSERT INTO rate_grants (bucket, granted_at) VALUES ($1, $2)")
+                    .bind(bucket)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                RateDecision::Granted
+            } else {
+                let free_at = oldest.unwrap_or(now).saturating_add(window_ms);
+                RateDecision::WaitMs(free_at.saturating_sub(now).max(1) as u64)
+            }
+        });
+        Ok(decision)
+    }
+}

@@ -286,3 +286,73 @@ pub async fn costs_alerts_followups(db: TestDb) {
     assert_eq!(timings.len(), 1);
     assert_eq!(s.task_outcomes(0, 100).await.unwrap(), vec![(None, 1)]);
 }
+
+pub async fn sliding_window_grants_exactly_max_per_window(db: TestDb) {
+    // 8 replicas race for slots at the same instant: exactly `max` win.
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let store = db.replica().await;
+        handles.push(tokio::spawn(async move {
+            let mut granted = 0;
+            for _ in 0..5 {
+                if store
+                    .take_window_slot("create", 10, 60_000, 1_000)
+                    .await
+                    .unwrap()
+                    == RateDecision::Granted
+                {
+                    granted += 1;
+                }
+            }
+            granted
+        }));
+    }
+    let mut total = 0;
+    for h in handles {
+        total += h.await.unwrap();
+    }
+    assert_eq!(total, 10);
+    // Full until the oldest grant leaves the window.
+    assert_eq!(
+        db.store
+            .take_window_slot("create", 10, 60_000, 30_000)
+            .await
+            .unwrap(),
+        RateDecision::WaitMs(31_000)
+    );
+    assert_eq!(
+        db.store
+            .take_window_slot("create", 10, 60_000, 61_000)
+            .await
+            .unwrap(),
+        RateDecision::Granted
+    );
+    // Steady state: one slot frees per grant that ages out, so a caller that
+    // waits as told gets `max` per window, never more.
+    let mut now = 61_000;
+    let mut grants = vec![61_000i64];
+    while grants.len() < 40 {
+        match db
+            .store
+            .take_window_slot("steady", 10, 60_000, now)
+            .await
+            .unwrap()
+        {
+            RateDecision::Granted => grants.push(now),
+            RateDecision::WaitMs(ms) => now += ms as i64,
+        }
+    }
+    let grants = &grants[1..];
+    for (i, t) in grants.iter().enumerate() {
+        let in_window = grants[..=i].iter().filter(|g| **g > t - 60_000).count();
+        assert!(
+            in_window <= 10,
+            "{in_window} grants in the window ending at {t}"
+        );
+    }
+    let span = grants.last().unwrap() - grants.first().unwrap();
+    assert!(
+        span <= 4 * 60_000,
+        "39 grants took {span} ms: under 10 per window"
+    );
+}

@@ -18,5 +18,6 @@ harness::both!(
     scheduling::settled_task_reopens_for_a_follow_up,
     ledger::reservations_hold_under_concurrency,
     ledger::token_bucket_never_exceeds_capacity,
+    ledger::sliding_window_grants_exactly_max_per_window,
     ledger::costs_alerts_followups,
 );
