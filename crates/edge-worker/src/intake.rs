@@ -84,84 +84,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
     };
     match event {
         WebhookEvent::SessionCreated(created) => {
-            if created.is_self_triggered() {
-                return Ok("ignored: session created by the agent itself".into());
-            }
-            let session = &created.session;
-            let issue = session.issue.as_ref();
-            let issue_id = session
-                .issue_id
-                .clone()
-                .or_else(|| issue.map(|i| i.id.clone()))
-                .unwrap_or_default();
-            let now = ctx.now_ms();
-            // One active run per issue: a second session on an issue that is
-            // already being worked on becomes a follow-up to the live task.
-            let live = ctx
-                .store
-                .find_active_task_for_issue(&issue_id)
-                .await?
-                .filter(|t| t.agent_session_id != session.id);
-            let merged_into = match &live {
-                Some(live) => {
-                    if let Some(text) = created.mention_text() {
-                        ctx.store
-                            .add_followup(&live.id, &format!("merged:{}", session.id), text, now)
-                            .await?;
-                        ctx.store.wake_task(&live.id, now).await?;
-                    }
-                    Some(live.id.clone())
-                }
-                None => None,
-            };
-            let new = NewTask {
-                agent_session_id: session.id.clone(),
-                issue_id,
-                issue_identifier: issue.and_then(|i| i.identifier.clone()).unwrap_or_default(),
-                organization_id: created.organization_id.clone(),
-                state: cyrus_core::lifecycle::TaskState::Received
-                    .as_str()
-                    .to_string(),
-                // Refined from the issue query when the task is prepared.
-                priority: delivery.payload["agentSession"]["issue"]["priority"]
-                    .as_f64()
-                    .map(|p| p as i64)
-                    .unwrap_or(0),
-                created_at: now,
-                run_at: now,
-                max_attempts: MAX_TASK_ATTEMPTS,
-                data: json!({
-                    "prompt_context": created.prompt_context,
-                    "guidance": created.guidance.iter().map(|g| g.body.clone()).collect::<Vec<_>>(),
-                    "mention": created.mention_text(),
-                    "app_user_id": created.app_user_id,
-                    "merged_into": merged_into,
-                }),
-            };
-            let (task, is_new) = ctx.store.create_task_if_absent(&new).await?;
-            // The acknowledgement leaves from here, not behind any queue of
-            // Codegen work: Linear flags agents silent for 10 s.
-            let title = issue.and_then(|i| i.title.clone()).unwrap_or_default();
-            let ack = if task.issue_identifier.is_empty() {
-                "On it — I've picked this up and am getting started.".to_string()
-            } else {
-                format!(
-                    "On it — I've picked up {} ({title}) and am getting started.",
-                    task.issue_identifier
-                )
-            };
-            ctx.enqueue(
-                &session.id,
-                format!("ack:{}", session.id),
-                OutboxOp::activity("thought", ack),
-            )
-            .await?;
-            ctx.scheduler_wake.notify_one();
-            Ok(if is_new {
-                "ok: task created".into()
-            } else {
-                "ok: task already existed".into()
-            })
+            accept_created(ctx, &created, &delivery.payload).await
         }
         WebhookEvent::SessionPrompted(prompted) => {
             let Some(task) = ctx.store.get_task_by_session(&prompted.session.id).await? else {
@@ -250,6 +173,109 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
         }
         _ => Ok("ignored: not acted on".into()),
     }
+}
+
+/// Accepts a `created` session straight from the webhook handler, before the
+/// delivery processor gets to it, so the acknowledgement never queues behind
+/// other deliveries. Idempotent with the processor's later pass over the
+/// same delivery; a failure here is only logged (the stored delivery is the
+/// guarantee).
+pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
+    if delivery.event_type != "AgentSessionEvent" || delivery.action != "created" {
+        return;
+    }
+    if let Ok(WebhookEvent::SessionCreated(created)) = parse_event(delivery) {
+        if let Err(err) = accept_created(ctx, &created, &delivery.payload).await {
+            tracing::warn!(delivery = %delivery.delivery_id, error = %err, "intake: early acceptance failed; the processor will retry");
+        }
+    }
+}
+
+/// A new agent session: its task (one per session, one live task per
+/// issue) and the acknowledgement.
+async fn accept_created(
+    ctx: &Ctx,
+    created: &cyrus_linear::webhook::event::SessionCreated,
+    payload: &serde_json::Value,
+) -> Outcome {
+    if created.is_self_triggered() {
+        return Ok("ignored: session created by the agent itself".into());
+    }
+    let session = &created.session;
+    let issue = session.issue.as_ref();
+    let issue_id = session
+        .issue_id
+        .clone()
+        .or_else(|| issue.map(|i| i.id.clone()))
+        .unwrap_or_default();
+    let now = ctx.now_ms();
+    // One active run per issue: a second session on an issue that is
+    // already being worked on becomes a follow-up to the live task.
+    let live = ctx
+        .store
+        .find_active_task_for_issue(&issue_id)
+        .await?
+        .filter(|t| t.agent_session_id != session.id);
+    let merged_into = match &live {
+        Some(live) => {
+            if let Some(text) = created.mention_text() {
+                ctx.store
+                    .add_followup(&live.id, &format!("merged:{}", session.id), text, now)
+                    .await?;
+                ctx.store.wake_task(&live.id, now).await?;
+            }
+            Some(live.id.clone())
+        }
+        None => None,
+    };
+    let new = NewTask {
+        agent_session_id: session.id.clone(),
+        issue_id,
+        issue_identifier: issue.and_then(|i| i.identifier.clone()).unwrap_or_default(),
+        organization_id: created.organization_id.clone(),
+        state: cyrus_core::lifecycle::TaskState::Received
+            .as_str()
+            .to_string(),
+        // Refined from the issue query when the task is prepared.
+        priority: payload["agentSession"]["issue"]["priority"]
+            .as_f64()
+            .map(|p| p as i64)
+            .unwrap_or(0),
+        created_at: now,
+        run_at: now,
+        max_attempts: MAX_TASK_ATTEMPTS,
+        data: json!({
+            "prompt_context": created.prompt_context,
+            "guidance": created.guidance.iter().map(|g| g.body.clone()).collect::<Vec<_>>(),
+            "mention": created.mention_text(),
+            "app_user_id": created.app_user_id,
+            "merged_into": merged_into,
+        }),
+    };
+    let (task, is_new) = ctx.store.create_task_if_absent(&new).await?;
+    // The acknowledgement leaves from here, not behind any queue of
+    // Codegen work: Linear flags agents silent for 10 s.
+    let title = issue.and_then(|i| i.title.clone()).unwrap_or_default();
+    let ack = if task.issue_identifier.is_empty() {
+        "On it — I've picked this up and am getting started.".to_string()
+    } else {
+        format!(
+            "On it — I've picked up {} ({title}) and am getting started.",
+            task.issue_identifier
+        )
+    };
+    ctx.enqueue(
+        &session.id,
+        format!("ack:{}", session.id),
+        OutboxOp::activity("thought", ack),
+    )
+    .await?;
+    ctx.scheduler_wake.notify_one();
+    Ok(if is_new {
+        "ok: task created".into()
+    } else {
+        "ok: task already existed".into()
+    })
 }
 
 async fn stop_issue_tasks(ctx: &Ctx, issue_id: &str, delivery_id: &str, reason: &str) -> Outcome {

@@ -38,15 +38,19 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
         organization_id: delivery.organization_id.clone(),
         event_type: delivery.event_type.clone(),
         action: Some(delivery.action.clone()).filter(|a| !a.is_empty()),
-        payload: delivery.payload,
+        payload: delivery.payload.clone(),
         received_at: now.timestamp_millis(),
     };
     match ctx.store.insert_delivery(&new).await {
         Ok(Insert::Inserted) => {
             metrics::counter!("cyrus_webhook_deliveries_total", "outcome" => "accepted")
                 .increment(1);
-            // The stored row is the guarantee; waking the processor is only
-            // for latency (the acknowledgement goes out within milliseconds).
+            // The stored row is the guarantee; accepting a new session right
+            // away and waking the processor are only for latency (the
+            // acknowledgement goes out within milliseconds).
+            let early = ctx.clone();
+            let verified = delivery.clone();
+            tokio::spawn(async move { crate::intake::accept_inline(&early, &verified).await });
             ctx.intake_wake.notify_one();
             (StatusCode::OK, Json(json!({"status": "accepted"}))).into_response()
         }
