@@ -184,10 +184,10 @@ pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
     if delivery.event_type != "AgentSessionEvent" || delivery.action != "created" {
         return;
     }
-    if let Ok(WebhookEvent::SessionCreated(created)) = parse_event(delivery) {
-        if let Err(err) = accept_created(ctx, &created, &delivery.payload).await {
-            tracing::warn!(delivery = %delivery.delivery_id, error = %err, "intake: early acceptance failed; the processor will retry");
-        }
+    if let Ok(WebhookEvent::SessionCreated(created)) = parse_event(delivery)
+        && let Err(err) = accept_created(ctx, &created, &delivery.payload).await
+    {
+        tracing::warn!(delivery = %delivery.delivery_id, error = %err, "intake: early acceptance failed; the processor will retry");
     }
 }
 
