@@ -38,7 +38,12 @@ pub async fn run(opts: RunsOptions) -> anyhow::Result<Vec<Figure>> {
         codegen_limits: limits,
         linear_requests_per_hour: 1_000_000,
         max_concurrent_runs: opts.runs as u32,
-        config_patch: json!({"codegen": {"rateLimits": {"createPerMinute": create_per_minute}}}),
+        // The production poll interval (the demo configuration polls every
+        // second, which is what the read budget is measured against here).
+        config_patch: json!({"codegen": {
+            "rateLimits": {"createPerMinute": create_per_minute},
+            "pollIntervalSecs": cyrus_core::config::defaults::POLL_INTERVAL_SECS
+        }}),
         ..Default::default()
     })
     .await?;
