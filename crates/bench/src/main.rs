@@ -53,9 +53,9 @@ struct Args {
     #[arg(long)]
     ack_webhooks: Option<usize>,
     /// Backlog size and time scale of the `creation` scenario.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 50)]
     creation_backlog: usize,
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 1)]
     creation_scale: u32,
     /// Active runs in the `memory` scenario (default 1 000; 100 with --quick).
     #[arg(long)]
