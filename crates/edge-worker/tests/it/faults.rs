@@ -7,10 +7,9 @@
 //! `RATELIMITED` answer tells the client to wait until the window resets,
 //! which with Linear's real one-hour window would outlast any test.
 //!
-//! The simulators are time-scaled ×30 and the client's budgets are scaled by
-//! the same factor (see `SCALED_LIMITS`), so the client keeps Codegen's
-//! documented limits *in simulated time* — the only clock the simulator
-//! enforces them in.
+//! Runs are time-scaled ×30; the client's budgets are Codegen's documented
+//! counts ×30 per real window, and the simulator enforces exactly those
+//! counts over the same real windows (`sim_limits`).
 
 use cyrus_edge_worker::Worker;
 use cyrus_edge_worker::stack::{StackOptions, config_for, merge};
@@ -23,16 +22,32 @@ use std::time::Duration;
 const TASKS: usize = 20;
 const SCALE: f64 = 30.0;
 
-/// Codegen's documented limits (create 10/60 s, reads 60/30 s, logs 60/60 s)
-/// multiplied by `SCALE`, because the client's windows run in real time.
+/// Codegen's documented limits, with the client's windows divided by
+/// `SCALE` like the simulator's clock.
 fn scaled_limits() -> serde_json::Value {
     serde_json::json!({"codegen": {
-        "rateLimits": {
-            "createPerMinute": 10 * SCALE as u32,
-            "readsPer30s": 60 * SCALE as u32,
-            "logsPerMinute": 60 * SCALE as u32
-        }
+        "rateLimits": {"timeScale": SCALE as u32}
     }})
+}
+
+/// The simulator enforces the same budgets as `scaled_limits` over the
+/// same real-time windows (its windows are in simulated time, hence ×SCALE):
+/// the client's limiter is a sliding window, which cannot be time-scaled by
+/// multiplying counts alone, so both sides count the same numbers over the
+/// same real minute — an independent check that the client never exceeds
+/// what it is configured to respect.
+fn sim_limits() -> cyrus_sandbox::codegen::RateLimits {
+    use cyrus_sandbox::codegen::{RateLimits, Window};
+    let scaled = |max: u32, secs: u64| Window {
+        max: max * SCALE as u32,
+        window: Duration::from_secs(secs * SCALE as u64),
+    };
+    RateLimits {
+        enabled: true,
+        create: scaled(10, 60),
+        standard: scaled(60, 30),
+        logs: scaled(60, 60),
+    }
 }
 
 /// What the injector forced, to compare with what the simulators served.
@@ -107,6 +122,7 @@ impl Rig {
     async fn start() -> Rig {
         let codegen = CodegenSim::start(SimOptions {
             time_scale: SCALE,
+            rate_limits: sim_limits(),
             ..SimOptions::default()
         })
         .await
