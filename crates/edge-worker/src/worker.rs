@@ -144,15 +144,15 @@ fn hostname() -> String {
 fn codegen_client(config: &Config, store: &cyrus_store::Store) -> anyhow::Result<CodegenClient> {
     let c = &config.codegen;
     let mut client = ClientConfig::new(c.base_url.clone(), c.org_id, c.api_token.clone());
-    let limit = |max: u32, secs: u64, burst: u32| RateLimit {
+    let limit = |max: u32, per: Duration, burst: u32| RateLimit {
         max,
-        per: Duration::from_secs(secs),
+        per,
         burst: burst.min(max).max(1),
     };
     client.rate_limits = RateLimits {
-        create: limit(c.rate_limits.create_per_minute, 60, 5),
-        read: limit(c.rate_limits.reads_per_30s, 30, 10),
-        logs: limit(c.rate_limits.logs_per_minute, 60, 10),
+        create: limit(c.rate_limits.create_per_minute, c.rate_limits.window(60), 5),
+        read: limit(c.rate_limits.reads_per_30s, c.rate_limits.window(30), 10),
+        logs: limit(c.rate_limits.logs_per_minute, c.rate_limits.window(60), 10),
     };
     let permits =
         crate::shared_rate::StorePermits::new(store.clone(), c.org_id, client.rate_limits);

@@ -2,13 +2,11 @@
 //! per token; a backlog must be drained at close to that rate and never
 //! above it.
 //!
-//! Run in real time by default (`--creation-scale 1`). The worker's limiter
-//! is a sliding window shared through the store (`max` grants in any `per`),
-//! so it cannot be time-scaled by multiplying `createPerMinute` alone: 60
-//! per real minute is not 10 per 10 s. With a scale above 1 the simulator's
-//! windows shrink but the worker's do not, and the figures are not
-//! meaningful. Rates are per (simulated) minute; creation times are observed
-//! every 50 ms real.
+//! Real time by default (`--creation-scale 1`). With a scale N the simulator
+//! runs N× faster and the worker's sliding windows are divided by N
+//! (`codegen.rateLimits.timeScale`), so in simulated time both keep
+//! Codegen's documented 10 per 60 s. Rates are per (simulated) minute;
+//! creation times are observed every 50 ms real.
 
 use crate::report::{Figure, Goal};
 use crate::rig::{Rig, RigOptions, wait_until};
@@ -22,11 +20,8 @@ pub async fn run(backlog: usize, scale: u32) -> anyhow::Result<Vec<Figure>> {
         time_scale: scale as f64,
         linear_requests_per_hour: 1_000_000,
         max_concurrent_runs: backlog as u32,
-        config_patch: json!({"codegen": {"rateLimits": {
-            "createPerMinute": 10 * scale,
-            "readsPer30s": 60 * scale,
-            "logsPerMinute": 60 * scale
-        }}}),
+        // Codegen's documented counts; windows divided like the simulator's clock.
+        config_patch: json!({"codegen": {"rateLimits": {"timeScale": scale}}}),
         ..Default::default()
     })
     .await?;

@@ -87,11 +87,8 @@ pub async fn run(tasks: usize) -> anyhow::Result<Vec<Figure>> {
         // Only forced rate limits; each says "wait until the window resets".
         linear_requests_per_hour: 1_000_000,
         linear_window: Duration::from_secs(2),
-        config_patch: json!({"codegen": {"rateLimits": {
-            "createPerMinute": 10 * SCALE,
-            "readsPer30s": 60 * SCALE,
-            "logsPerMinute": 60 * SCALE
-        }}}),
+        // Codegen's documented counts; windows divided like the simulator's clock.
+        config_patch: json!({"codegen": {"rateLimits": {"timeScale": SCALE}}}),
         ..Default::default()
     })
     .await?;

@@ -14,11 +14,8 @@ pub async fn run(tasks: usize) -> anyhow::Result<Vec<Figure>> {
     const S: &str = "linear requests";
     let mut rig = Rig::prepare(RigOptions {
         time_scale: SCALE,
-        config_patch: json!({"codegen": {"rateLimits": {
-            "createPerMinute": 10 * SCALE as u32,
-            "readsPer30s": 60 * SCALE as u32,
-            "logsPerMinute": 60 * SCALE as u32
-        }}}),
+        // Codegen's documented counts; windows divided like the simulator's clock.
+        config_patch: json!({"codegen": {"rateLimits": {"timeScale": SCALE as u32}}}),
         ..Default::default()
     })
     .await?;

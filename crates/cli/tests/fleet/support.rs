@@ -22,18 +22,14 @@ use std::time::{Duration, Instant};
 /// Simulated Codegen seconds per real second in these tests.
 ///
 /// Codegen's windows are in simulated time: at 60×, its "10 creates per
-/// 60 s" is 10 per real second, "60 reads per 30 s" is 60 per 0.5 real s
-/// and "60 log reads per 60 s" 60 per real second. The worker's limits are
-/// in real time, per minute / per 30 s, with a fixed burst (create 5,
-/// read/log 10). The worker's bucket grants at most
-/// `burst + refill × window` in a window, so the settings below keep every
-/// simulated window under Codegen's limit with room to spare for request
-/// jitter: create 5 + 200/61.2 × 1 s ≈ 8.3 of 10, reads 10 + 1500/30.6 × 0.5 s
-/// ≈ 35 of 60, logs 10 + 1800/61.2 × 1 s ≈ 39 of 60.
+/// 60 s" is 10 per real second. The worker keeps Codegen's documented
+/// counts (10 / 60 s, 60 / 30 s, 60 / 60 s) and divides its sliding windows
+/// by the same factor (`codegen.rateLimits.timeScale`), so in simulated
+/// time it runs exactly its production limits (with the 2 % window margin).
 pub const TIME_SCALE: f64 = 60.0;
-pub const CREATE_PER_MINUTE: u32 = 205;
-pub const READS_PER_30S: u32 = 1_500;
-pub const LOGS_PER_MINUTE: u32 = 1_800;
+pub const CREATE_PER_MINUTE: u32 = 10;
+pub const READS_PER_30S: u32 = 60;
+pub const LOGS_PER_MINUTE: u32 = 60;
 /// Codegen's documented creation limit, in simulated time.
 pub const CODEGEN_CREATES_PER_WINDOW: usize = 10;
 pub const CODEGEN_CREATE_WINDOW_MS: u64 = 60_000;
@@ -186,7 +182,8 @@ impl World {
                 "codegen": {"rateLimits": {
                     "createPerMinute": CREATE_PER_MINUTE,
                     "readsPer30s": READS_PER_30S,
-                    "logsPerMinute": LOGS_PER_MINUTE
+                    "logsPerMinute": LOGS_PER_MINUTE,
+                    "timeScale": TIME_SCALE as u32
                 }}
             }),
         );

@@ -160,6 +160,17 @@ pub struct RateLimits {
     pub create_per_minute: u32,
     pub reads_per_30s: u32,
     pub logs_per_minute: u32,
+    /// Divides every window (1 = real time). Only for a Codegen simulator
+    /// whose clock runs this many times faster (`cyrus sandbox
+    /// --time-scale N`); never set it against the real API.
+    pub time_scale: u32,
+}
+
+impl RateLimits {
+    /// A window of `secs` real seconds at this time scale.
+    pub fn window(&self, secs: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(secs) / self.time_scale.max(1)
+    }
 }
 
 impl Default for RateLimits {
@@ -168,6 +179,7 @@ impl Default for RateLimits {
             create_per_minute: defaults::CREATE_PER_MINUTE,
             reads_per_30s: defaults::READS_PER_30S,
             logs_per_minute: defaults::LOGS_PER_MINUTE,
+            time_scale: 1,
         }
     }
 }

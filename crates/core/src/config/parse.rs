@@ -480,11 +480,13 @@ fn read_codegen(mut o: Obj<'_>, d: &mut Diagnostics) -> Option<CodegenConfig> {
             let create = positive_u32(&mut r, "createPerMinute", defaults.create_per_minute, d);
             let reads = positive_u32(&mut r, "readsPer30s", defaults.reads_per_30s, d);
             let logs = positive_u32(&mut r, "logsPerMinute", defaults.logs_per_minute, d);
+            let time_scale = positive_u32(&mut r, "timeScale", defaults.time_scale, d);
             r.finish(d);
             Some(RateLimits {
                 create_per_minute: create?,
                 reads_per_30s: reads?,
                 logs_per_minute: logs?,
+                time_scale: time_scale?,
             })
         }
         None => Some(RateLimits::default()),

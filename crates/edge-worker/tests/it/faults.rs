@@ -30,12 +30,10 @@ fn scaled_limits() -> serde_json::Value {
     }})
 }
 
-/// The simulator enforces the same budgets as `scaled_limits` over the
-/// same real-time windows (its windows are in simulated time, hence ×SCALE):
-/// the client's limiter is a sliding window, which cannot be time-scaled by
-/// multiplying counts alone, so both sides count the same numbers over the
-/// same real minute — an independent check that the client never exceeds
-/// what it is configured to respect.
+/// The simulator enforces the client's average rate over a real minute
+/// (×SCALE counts over ×SCALE simulated windows). The client, with windows
+/// divided by SCALE, is at least as strict in every such minute, so a 429
+/// here means the client exceeded what it is configured to respect.
 fn sim_limits() -> cyrus_sandbox::codegen::RateLimits {
     use cyrus_sandbox::codegen::{RateLimits, Window};
     let scaled = |max: u32, secs: u64| Window {
