@@ -238,16 +238,20 @@ async fn move_to_started(
     Ok(())
 }
 
+fn label_names(issue: &IssueDetails) -> Vec<String> {
+    issue
+        .label_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
 pub fn issue_view(issue: &IssueDetails, organization_id: &str) -> IssueView {
     IssueView {
         identifier: issue.identifier.clone(),
         title: issue.title.clone(),
         description: issue.description.clone(),
-        labels: issue
-            .label_names()
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
+        labels: label_names(issue),
         team_key: issue.team.as_ref().and_then(|t| t.key.clone()),
         project_name: issue.project.as_ref().and_then(|p| p.name.clone()),
         has_parent: issue.parent.is_some(),
@@ -266,11 +270,7 @@ fn issue_context(issue: &IssueDetails, work: &Work) -> IssueContext {
         identifier: issue.identifier.clone(),
         title: issue.title.clone(),
         description: issue.description.clone(),
-        labels: issue
-            .label_names()
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
+        labels: label_names(issue),
         state: issue.state.as_ref().and_then(|s| s.name.clone()),
         parent: issue.parent.as_ref().map(issue_ref),
         sub_issues: issue.children.nodes.iter().map(issue_ref).collect(),
