@@ -4,7 +4,7 @@
 
 use crate::context::Ctx;
 use crate::outbox::OutboxOp;
-use crate::scheduler::{StepResult, Work, release_money};
+use crate::scheduler::{StepError, StepResult, Work, release_money};
 use chrono::{DateTime, Utc};
 use cyrus_codegen_executor::progress::{LogFollower, ProgressEvent as CodegenEvent};
 use cyrus_codegen_executor::{AgentRun, RunStatus, StatusClass};
@@ -17,6 +17,18 @@ use cyrus_store::{CostEntry, PARKED};
 const MIN_PROGRESS_INTERVAL_MS: i64 = 5_000;
 /// Log pages read per progress step at most.
 const MAX_LOG_PAGES: usize = 3;
+/// How soon a finished run's step retries when the log budget is spent.
+const LOG_BUDGET_RETRY_MS: i64 = 2_000;
+
+/// Whether a log read would go out now rather than wait for the budget.
+fn logs_headroom(ctx: &Ctx) -> bool {
+    ctx.codegen
+        .rate_permit()
+        .headroom()
+        .iter()
+        .find(|h| h.class == cyrus_codegen_executor::EndpointClass::Logs)
+        .is_none_or(|h| h.remaining() > 0)
+}
 
 /// How long a running task sleeps between progress reads: often enough to
 /// feel live, rarely enough that all active runs together stay within half
@@ -71,15 +83,32 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
             output_tokens: work.data.output_tokens,
         },
     );
-    let events = match follower.poll(&ctx.codegen, MAX_LOG_PAGES).await {
-        Ok(events) => events,
-        Err(err) if err.is_retryable() => {
-            tracing::warn!(task = %work.task.id, error = %err, "logs unavailable this time");
-            Vec::new()
+    // A step must not sit on the log-read budget while holding a scheduler
+    // slot (with many runs the budget is the bottleneck, and blocked steps
+    // would starve new tasks): without headroom, a running run skips its
+    // progress read this time, and a finished one comes back shortly for
+    // its last entries (the cost estimate needs them).
+    let can_read_logs = logs_headroom(ctx);
+    if !can_read_logs && (status.is_terminal() || status.needs_input()) {
+        return Err(StepError::Wait {
+            at: now + LOG_BUDGET_RETRY_MS,
+            why: "waiting for Codegen's log-read budget to read the run's last entries".into(),
+        });
+    }
+    let events = if !can_read_logs {
+        Vec::new()
+    } else {
+        let polled = follower.poll(&ctx.codegen, MAX_LOG_PAGES).await;
+        ctx.store.add_api_calls(&work.task.id, 1).await?;
+        match polled {
+            Ok(events) => events,
+            Err(err) if err.is_retryable() => {
+                tracing::warn!(task = %work.task.id, error = %err, "logs unavailable this time");
+                Vec::new()
+            }
+            Err(err) => return Err(err.into()),
         }
-        Err(err) => return Err(err.into()),
     };
-    ctx.store.add_api_calls(&work.task.id, 1).await?;
     let first_cursor = work.data.log_cursor;
     work.data.log_cursor = follower.cursor();
     let tokens = follower.tokens();
