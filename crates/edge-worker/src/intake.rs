@@ -130,6 +130,9 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             } else {
                 None
             };
+            if reason.is_none() && (updated.title_changed() || updated.description_changed()) {
+                forward_edit(ctx, &updated, &delivery.delivery_id).await?;
+            }
             // A state change may resolve a blocker of some parked task.
             let woke = if updated.state_changed() {
                 wake_blocked(ctx).await?
@@ -295,6 +298,55 @@ async fn stop_issue_tasks(ctx: &Ctx, issue_id: &str, delivery_id: &str, reason: 
         .await?;
     }
     Ok(format!("ok: stop requested for {} task(s)", tasks.len()))
+}
+
+/// A title or description edit reaches a live run as a follow-up prompt
+/// (Codegen has no mid-run input: it is delivered with resume when the run
+/// ends or pauses). Tasks whose run has not started yet read the issue
+/// fresh anyway.
+async fn forward_edit(
+    ctx: &Ctx,
+    updated: &cyrus_linear::webhook::event::IssueUpdated,
+    delivery_id: &str,
+) -> Result<(), cyrus_store::StoreError> {
+    use cyrus_core::lifecycle::TaskState;
+    let filter = cyrus_store::TaskFilter {
+        issue_id: Some(updated.issue.id.clone()),
+        active_only: true,
+        ..Default::default()
+    };
+    let mut text = String::from("The issue was edited in Linear while you worked on it.");
+    if updated.title_changed() {
+        text.push_str(&format!(
+            "\n\nNew title: {}",
+            updated.issue.title.clone().unwrap_or_default()
+        ));
+    }
+    if updated.description_changed() {
+        text.push_str(&format!(
+            "\n\nNew description:\n{}",
+            updated.issue.description.clone().unwrap_or_default()
+        ));
+    }
+    let now = ctx.now_ms();
+    for task in ctx.store.list_tasks(&filter).await? {
+        let live = task.state == TaskState::Running.as_str()
+            || task.state == TaskState::AwaitingInput.as_str();
+        if live {
+            ctx.store
+                .add_followup(
+                    &task.id,
+                    &format!("edit:{delivery_id}:{}", task.id),
+                    &text,
+                    now,
+                )
+                .await?;
+            if task.state == TaskState::AwaitingInput.as_str() {
+                ctx.store.wake_task(&task.id, now).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Some issue changed state: tasks parked behind blockers look again (one

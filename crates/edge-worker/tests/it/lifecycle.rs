@@ -494,3 +494,53 @@ async fn a_blocked_issue_waits_and_starts_when_its_blocker_is_done() {
     assert_eq!(stack.codegen.control().runs().len(), 1);
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_edit_during_a_run_reaches_the_run_as_a_follow_up() {
+    let stack = spawn(StackOptions {
+        time_scale: 30.0,
+        ..Default::default()
+    })
+    .await;
+    let (issue, s) = stack
+        .delegate_issue("Old title", "[sim duration=60s]", &[])
+        .unwrap();
+    eventually(
+        T,
+        "the run to start",
+        || (stack.codegen.control().runs().len() == 1).then_some(()),
+        || describe(&stack, &s),
+    )
+    .await;
+    let linear = cyrus_linear::LinearClient::new(cyrus_linear::LinearClientConfig::new(
+        stack.linear.url().parse().unwrap(),
+        cyrus_linear::Credentials::ApiKey(stack.linear.api_key().to_string().into()),
+    ))
+    .unwrap();
+    linear
+        .execute(
+            cyrus_linear::operations::ISSUE_UPDATE,
+            serde_json::json!({"id": issue, "input": {"title": "New title"}}),
+        )
+        .await
+        .unwrap();
+    eventually(
+        T,
+        "the edit to reach the run",
+        || {
+            stack.codegen.control().runs()[0]
+                .follow_ups
+                .iter()
+                .any(|f| f.contains("New title"))
+                .then_some(())
+        },
+        || describe(&stack, &s),
+    )
+    .await;
+    assert_eq!(
+        stack.codegen.control().runs().len(),
+        1,
+        "resumed, not a second run"
+    );
+    stack.shutdown().await;
+}
