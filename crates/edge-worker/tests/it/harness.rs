@@ -114,3 +114,24 @@ pub async fn spawn_with_repos(repositories: serde_json::Value) -> Stack {
     })
     .await
 }
+
+/// Waits until the stack's first Codegen run exists.
+pub async fn first_run_started(stack: &Stack, session_id: &str) {
+    eventually(
+        Duration::from_secs(30),
+        "the run to start",
+        || (stack.codegen.control().runs().len() == 1).then_some(()),
+        || describe(stack, session_id),
+    )
+    .await;
+}
+
+/// Our own Linear client, pointed at the stack's simulator (to act as a
+/// user through GraphQL where the control API has no shortcut).
+pub fn linear_client(stack: &Stack) -> cyrus_linear::LinearClient {
+    cyrus_linear::LinearClient::new(cyrus_linear::LinearClientConfig::new(
+        stack.linear.url().parse().expect("simulator URL"),
+        cyrus_linear::Credentials::ApiKey(stack.linear.api_key().to_string().into()),
+    ))
+    .expect("client builds")
+}

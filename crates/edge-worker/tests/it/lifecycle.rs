@@ -155,13 +155,7 @@ async fn undelegating_stops_the_run() {
     let (issue, s) = stack
         .delegate_issue("Long job", "[sim never_finish]", &[])
         .unwrap();
-    eventually(
-        T,
-        "the run to start",
-        || (stack.codegen.control().runs().len() == 1).then_some(()),
-        || describe(&stack, &s),
-    )
-    .await;
+    first_run_started(&stack, &s).await;
     stack.linear.control().undelegate(&issue).unwrap();
     let (kind, body) = final_activity(&stack, &s, T).await;
     assert_eq!(kind, "response", "{}", describe(&stack, &s));
@@ -186,13 +180,7 @@ async fn issue_moved_to_done_stops_the_run() {
     let (issue, s) = stack
         .delegate_issue("Long job", "[sim never_finish]", &[])
         .unwrap();
-    eventually(
-        T,
-        "the run to start",
-        || (stack.codegen.control().runs().len() == 1).then_some(()),
-        || describe(&stack, &s),
-    )
-    .await;
+    first_run_started(&stack, &s).await;
     stack.linear.control().set_state(&issue, "Done").unwrap();
     let (kind, body) = final_activity(&stack, &s, T).await;
     assert_eq!(kind, "response", "{}", describe(&stack, &s));
@@ -298,13 +286,7 @@ async fn a_restarted_worker_finishes_the_run_without_creating_another() {
     let (_issue, s) = stack
         .delegate_issue("Survive a restart", "[sim duration=120s prs=1]", &[])
         .unwrap();
-    eventually(
-        T,
-        "the run to start",
-        || (stack.codegen.control().runs().len() == 1).then_some(()),
-        || describe(&stack, &s),
-    )
-    .await;
+    first_run_started(&stack, &s).await;
     stack.restart_worker().await.unwrap();
     let (kind, _) = final_activity(&stack, &s, T).await;
     assert_eq!(kind, "response", "{}", describe(&stack, &s));
@@ -332,13 +314,7 @@ async fn reconciliation_stops_a_run_whose_unassignment_webhook_was_lost() {
     let (issue, s) = stack
         .delegate_issue("Long job", "[sim never_finish]", &[])
         .unwrap();
-    eventually(
-        T,
-        "the run to start",
-        || (stack.codegen.control().runs().len() == 1).then_some(()),
-        || describe(&stack, &s),
-    )
-    .await;
+    first_run_started(&stack, &s).await;
     // Linear's webhooks stop arriving (nothing listens there).
     stack
         .linear
@@ -407,13 +383,7 @@ async fn a_mention_during_a_live_run_becomes_a_follow_up_not_a_second_run() {
     let (issue, first) = stack
         .delegate_issue("One run per issue", "[sim duration=60s]", &[])
         .unwrap();
-    eventually(
-        T,
-        "the run to start",
-        || (stack.codegen.control().runs().len() == 1).then_some(()),
-        || describe(&stack, &first),
-    )
-    .await;
+    first_run_started(&stack, &first).await;
     let second = stack
         .linear
         .control()
@@ -458,11 +428,7 @@ async fn a_blocked_issue_waits_and_starts_when_its_blocker_is_done() {
     };
     let blocker = control.create_issue(new("Migrate the schema")).unwrap();
     let blocked = control.create_issue(new("Use the new schema")).unwrap();
-    let linear = cyrus_linear::LinearClient::new(cyrus_linear::LinearClientConfig::new(
-        stack.linear.url().parse().unwrap(),
-        cyrus_linear::Credentials::ApiKey(stack.linear.api_key().to_string().into()),
-    ))
-    .unwrap();
+    let linear = linear_client(&stack);
     linear
         .create_issue_relation(
             &blocker.id,
@@ -505,18 +471,8 @@ async fn an_issue_edit_during_a_run_reaches_the_run_as_a_follow_up() {
     let (issue, s) = stack
         .delegate_issue("Old title", "[sim duration=60s]", &[])
         .unwrap();
-    eventually(
-        T,
-        "the run to start",
-        || (stack.codegen.control().runs().len() == 1).then_some(()),
-        || describe(&stack, &s),
-    )
-    .await;
-    let linear = cyrus_linear::LinearClient::new(cyrus_linear::LinearClientConfig::new(
-        stack.linear.url().parse().unwrap(),
-        cyrus_linear::Credentials::ApiKey(stack.linear.api_key().to_string().into()),
-    ))
-    .unwrap();
+    first_run_started(&stack, &s).await;
+    let linear = linear_client(&stack);
     linear
         .execute(
             cyrus_linear::operations::ISSUE_UPDATE,
