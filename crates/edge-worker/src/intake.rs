@@ -135,7 +135,12 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             }
             // A state change may resolve a blocker of some parked task.
             let woke = if updated.state_changed() {
-                wake_blocked(ctx).await?
+                crate::scheduler::wake_parked(
+                    ctx,
+                    cyrus_core::lifecycle::TaskState::Received,
+                    crate::steps::prepare::BLOCKED_STEP,
+                )
+                .await?
             } else {
                 0
             };
@@ -347,28 +352,6 @@ async fn forward_edit(
         }
     }
     Ok(())
-}
-
-/// Some issue changed state: tasks parked behind blockers look again (one
-/// issue read each; parked tasks are few).
-async fn wake_blocked(ctx: &Ctx) -> Result<usize, cyrus_store::StoreError> {
-    let filter = cyrus_store::TaskFilter {
-        state: Some(cyrus_core::lifecycle::TaskState::Received.as_str().into()),
-        active_only: true,
-        ..Default::default()
-    };
-    let now = ctx.now_ms();
-    let mut woken = 0;
-    for task in ctx.store.list_tasks(&filter).await? {
-        if task.step.as_deref() == Some(crate::steps::prepare::BLOCKED_STEP) {
-            ctx.store.wake_task(&task.id, now).await?;
-            woken += 1;
-        }
-    }
-    if woken > 0 {
-        ctx.scheduler_wake.notify_one();
-    }
-    Ok(woken)
 }
 
 fn agent_user_id(ctx: &Ctx, organization_id: &str) -> Option<String> {

@@ -53,22 +53,16 @@ impl OutboxOp {
     }
 
     pub fn ephemeral_thought(body: impl Into<String>) -> OutboxOp {
-        match OutboxOp::activity("thought", body) {
-            OutboxOp::Activity {
-                kind,
-                body,
-                options,
-                id,
-                ..
-            } => OutboxOp::Activity {
-                kind,
-                body,
-                ephemeral: true,
-                options,
-                id,
-            },
-            _ => unreachable!(),
+        OutboxOp::activity("thought", body).ephemeral(true)
+    }
+
+    /// Marks an activity ephemeral (Linear hides it when the next one
+    /// arrives); other writes are unchanged.
+    pub fn ephemeral(mut self, value: bool) -> OutboxOp {
+        if let OutboxOp::Activity { ephemeral, .. } = &mut self {
+            *ephemeral = value;
         }
+        self
     }
 
     pub fn select(body: impl Into<String>, options: Vec<String>) -> OutboxOp {

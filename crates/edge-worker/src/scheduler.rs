@@ -307,7 +307,16 @@ async fn fail(ctx: &Ctx, mut work: Work, why: String) -> Result<(), StoreError> 
 pub async fn release_money(ctx: &Ctx, work: &Work) {
     let actual = work.task.estimated_cost.unwrap_or_default();
     match ctx.store.settle_reservation(&work.task.id, actual).await {
-        Ok(true) => wake_budget_waiters(ctx).await,
+        Ok(true) => {
+            let waiting = wake_parked(
+                ctx,
+                TaskState::Queued,
+                crate::steps::start::BUDGET_WAIT_STEP,
+            );
+            if let Err(err) = waiting.await {
+                tracing::warn!(error = %err, "waking tasks that wait for budget failed");
+            }
+        }
         Ok(false) => {}
         Err(err) => {
             tracing::warn!(task = %work.task.id, error = %err, "settling the budget hold failed")
@@ -315,23 +324,26 @@ pub async fn release_money(ctx: &Ctx, work: &Work) {
     }
 }
 
-async fn wake_budget_waiters(ctx: &Ctx) {
+/// Makes every active task in `state` whose step is `step` due now (tasks
+/// parked for an outside condition that may have changed). Returns how many.
+pub async fn wake_parked(ctx: &Ctx, state: TaskState, step: &str) -> Result<usize, StoreError> {
     let filter = cyrus_store::TaskFilter {
-        state: Some(TaskState::Queued.as_str().into()),
+        state: Some(state.as_str().into()),
         active_only: true,
         ..Default::default()
     };
-    let Ok(queued) = ctx.store.list_tasks(&filter).await else {
-        return;
-    };
     let now = ctx.now_ms();
-    for task in queued
-        .iter()
-        .filter(|t| t.step.as_deref() == Some("budget_wait"))
-    {
-        let _ = ctx.store.wake_task(&task.id, now).await;
+    let mut woken = 0;
+    for task in ctx.store.list_tasks(&filter).await? {
+        if task.step.as_deref() == Some(step) {
+            ctx.store.wake_task(&task.id, now).await?;
+            woken += 1;
+        }
     }
-    ctx.scheduler_wake.notify_one();
+    if woken > 0 {
+        ctx.scheduler_wake.notify_one();
+    }
+    Ok(woken)
 }
 
 /// Records a stop request (from any replica, without the lease) with its

@@ -227,14 +227,7 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
                 .await
         }
         StatusClass::NotStarted | StatusClass::Running | StatusClass::Unknown => {
-            if let Some(activity) = keepalive(ctx, work, now) {
-                ctx.enqueue(
-                    work.session(),
-                    format!("keepalive:{}:{now}", work.session()),
-                    activity,
-                )
-                .await?;
-            }
+            // The keep-alive came from `plan_progress`'s policy tick above.
             let next = now + progress_interval_ms(ctx).await;
             work.advance(ctx, Event::RunStatus(RunOutcome::InProgress), next)
                 .await
@@ -374,14 +367,6 @@ fn plan_progress(ctx: &Ctx, work: &Work, events: Vec<CodegenEvent>, now_ms: i64)
     out
 }
 
-fn keepalive(ctx: &Ctx, work: &Work, now_ms: i64) -> Option<OutboxOp> {
-    let mut policies = ctx.policies.lock().expect("policies");
-    policies
-        .get_mut(&work.task.id)?
-        .tick(to_utc(now_ms))
-        .map(to_op)
-}
-
 fn to_op(planned: cyrus_linear::activity_policy::PlannedActivity) -> OutboxOp {
     use cyrus_linear::ActivityContent as C;
     let (kind, body) = match planned.content {
@@ -393,11 +378,7 @@ fn to_op(planned: cyrus_linear::activity_policy::PlannedActivity) -> OutboxOp {
         C::Response { body } => ("response".to_string(), body),
         C::Error { body } => ("error".to_string(), body),
     };
-    let mut op = OutboxOp::activity(&kind, body);
-    if let OutboxOp::Activity { ephemeral, .. } = &mut op {
-        *ephemeral = planned.ephemeral;
-    }
-    op
+    OutboxOp::activity(&kind, body).ephemeral(planned.ephemeral)
 }
 
 async fn announce_pull_requests(ctx: &Ctx, work: &mut Work, run: &AgentRun) -> StepResult {

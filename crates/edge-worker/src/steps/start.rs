@@ -10,6 +10,8 @@ use cyrus_core::lifecycle::Event;
 use cyrus_store::{Reservation, RunIntent, RunSlot};
 use serde_json::{Map, Value, json};
 
+/// The `step` of a `queued` task waiting for room in the daily budget.
+pub const BUDGET_WAIT_STEP: &str = "budget_wait";
 /// The metadata key carrying the run intent's marker to Codegen.
 pub const MARKER_KEY: &str = "cyrus_marker";
 /// How far back recovery looks for an orphaned run (list pages of 100).
@@ -79,7 +81,7 @@ pub async fn hold_budget(ctx: &Ctx, work: &mut Work) -> Result<bool, StepError> 
         .await?
     {
         Reservation::Reserved => {
-            if work.task.step.as_deref() == Some("budget_wait") {
+            if work.task.step.as_deref() == Some(BUDGET_WAIT_STEP) {
                 work.task.step = None;
                 work.task.detail = None;
             }
@@ -101,7 +103,7 @@ pub async fn hold_budget(ctx: &Ctx, work: &mut Work) -> Result<bool, StepError> 
                 .await?;
                 work.data.budget_notice_day = Some(day);
             }
-            work.task.step = Some("budget_wait".into());
+            work.task.step = Some(BUDGET_WAIT_STEP.into());
             work.task.detail = Some(format!(
                 "waiting for daily budget (spent {spent}, held {reserved})"
             ));
