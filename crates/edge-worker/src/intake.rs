@@ -84,7 +84,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
     };
     match event {
         WebhookEvent::SessionCreated(created) => {
-            accept_created(ctx, &created, &delivery.payload).await
+            accept_created(ctx, &created, &delivery.payload, None).await
         }
         WebhookEvent::SessionPrompted(prompted) => {
             let Some(task) = ctx.store.get_task_by_session(&prompted.session.id).await? else {
@@ -184,27 +184,78 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
 }
 
 /// Accepts a `created` session straight from the webhook handler, before the
-/// delivery processor gets to it, so the acknowledgement never queues behind
-/// other deliveries. Idempotent with the processor's later pass over the
-/// same delivery; a failure here is only logged (the stored delivery is the
-/// guarantee).
+/// delivery processor gets to it: the acknowledgement is posted to Linear
+/// first, directly (Linear flags agents silent for 10 s, and at a burst of
+/// new sessions the outbox queues behind the store and the scheduler), then
+/// the task is created and the acknowledgement recorded as delivered.
+/// Idempotent with the processor's later pass over the same delivery, which
+/// enqueues the same activity (same id) if the direct post failed; a failure
+/// here is only logged (the stored delivery is the guarantee).
 pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
     if delivery.event_type != "AgentSessionEvent" || delivery.action != "created" {
         return;
     }
-    if let Ok(WebhookEvent::SessionCreated(created)) = parse_event(delivery)
-        && let Err(err) = accept_created(ctx, &created, &delivery.payload).await
-    {
+    let Ok(WebhookEvent::SessionCreated(created)) = parse_event(delivery) else {
+        return;
+    };
+    if created.is_self_triggered() {
+        return;
+    }
+    let acked_at = post_acknowledgement(ctx, &created, delivery.sent_at.timestamp_millis()).await;
+    if let Err(err) = accept_created(ctx, &created, &delivery.payload, acked_at).await {
         tracing::warn!(delivery = %delivery.delivery_id, error = %err, "intake: early acceptance failed; the processor will retry");
     }
 }
 
+/// Posts the acknowledgement now; `Some(when)` if Linear has it.
+async fn post_acknowledgement(
+    ctx: &Ctx,
+    created: &cyrus_linear::webhook::event::SessionCreated,
+    sent_at_ms: i64,
+) -> Option<i64> {
+    let linear = ctx.linear.client(&created.organization_id)?;
+    let session_id = &created.session.id;
+    match crate::outbox::send(&linear, session_id, &acknowledgement(created)).await {
+        Ok(()) => {
+            let now = ctx.now_ms();
+            metrics::counter!("cyrus_outbox_delivered_total", "kind" => "thought").increment(1);
+            metrics::histogram!("cyrus_time_to_ack_seconds")
+                .record((now - sent_at_ms).max(0) as f64 / 1000.0);
+            Some(now)
+        }
+        Err(err) => {
+            tracing::warn!(session = %session_id, error = %err, "intake: direct acknowledgement failed; the outbox will post it");
+            None
+        }
+    }
+}
+
+/// The acknowledgement of a new session. Built from the webhook alone, with
+/// an activity id derived from the session, so the direct post and the
+/// outbox's copy are one activity at Linear whichever lands first.
+fn acknowledgement(created: &cyrus_linear::webhook::event::SessionCreated) -> OutboxOp {
+    let issue = created.session.issue.as_ref();
+    let identifier = issue.and_then(|i| i.identifier.clone()).unwrap_or_default();
+    let title = issue.and_then(|i| i.title.clone()).unwrap_or_default();
+    let body = if identifier.is_empty() {
+        "On it — I've picked this up and am getting started.".to_string()
+    } else {
+        format!("On it — I've picked up {identifier} ({title}) and am getting started.")
+    };
+    let id = uuid::Uuid::new_v5(&ACK_ID_NAMESPACE, created.session.id.as_bytes());
+    OutboxOp::activity("thought", body).with_id(id.to_string())
+}
+
+/// Namespace of acknowledgement activity ids (a fixed random UUID).
+const ACK_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5e1f_0c3a_9b7d_4e21_8a6f_2d4c_1b9e_7a30);
+
 /// A new agent session: its task (one per session, one live task per
-/// issue) and the acknowledgement.
+/// issue) and the acknowledgement (`acked_at`: already posted directly).
 async fn accept_created(
     ctx: &Ctx,
     created: &cyrus_linear::webhook::event::SessionCreated,
     payload: &serde_json::Value,
+    acked_at: Option<i64>,
 ) -> Outcome {
     if created.is_self_triggered() {
         return Ok("ignored: session created by the agent itself".into());
@@ -260,22 +311,12 @@ async fn accept_created(
             "merged_into": merged_into,
         }),
     };
-    let (task, is_new) = ctx.store.create_task_if_absent(&new).await?;
-    // The acknowledgement leaves from here, not behind any queue of
-    // Codegen work: Linear flags agents silent for 10 s.
-    let title = issue.and_then(|i| i.title.clone()).unwrap_or_default();
-    let ack = if task.issue_identifier.is_empty() {
-        "On it — I've picked this up and am getting started.".to_string()
-    } else {
-        format!(
-            "On it — I've picked up {} ({title}) and am getting started.",
-            task.issue_identifier
-        )
-    };
-    ctx.enqueue(
+    let (_, is_new) = ctx.store.create_task_if_absent(&new).await?;
+    ctx.record_write(
         &session.id,
         format!("ack:{}", session.id),
-        OutboxOp::activity("thought", ack),
+        acknowledgement(created),
+        acked_at,
     )
     .await?;
     ctx.scheduler_wake.notify_one();

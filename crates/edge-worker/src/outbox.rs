@@ -65,6 +65,14 @@ impl OutboxOp {
         self
     }
 
+    /// Fixes an activity's client-chosen id (other writes are unchanged).
+    pub fn with_id(mut self, value: String) -> OutboxOp {
+        if let OutboxOp::Activity { id, .. } = &mut self {
+            *id = value;
+        }
+        self
+    }
+
     pub fn select(body: impl Into<String>, options: Vec<String>) -> OutboxOp {
         OutboxOp::Activity {
             kind: "elicitation".to_string(),
@@ -106,6 +114,18 @@ impl Ctx {
         dedupe_key: String,
         op: OutboxOp,
     ) -> Result<Insert, cyrus_store::StoreError> {
+        self.record_write(session_id, dedupe_key, op, None).await
+    }
+
+    /// Stores a write; with `delivered_at` it already reached Linear (sent
+    /// directly) and is kept only as the record, never sent again.
+    pub async fn record_write(
+        &self,
+        session_id: &str,
+        dedupe_key: String,
+        op: OutboxOp,
+        delivered_at: Option<i64>,
+    ) -> Result<Insert, cyrus_store::StoreError> {
         let now = self.now_ms();
         let new = cyrus_store::NewActivity {
             session_id: session_id.to_string(),
@@ -120,9 +140,12 @@ impl Ctx {
             ),
             dedupe_key,
             not_before: now,
+            delivered_at,
         };
         let inserted = self.store.enqueue_activity(&new, now).await?;
-        self.outbox_wake.notify_one();
+        if delivered_at.is_none() {
+            self.outbox_wake.notify_one();
+        }
         Ok(inserted)
     }
 }
@@ -259,7 +282,9 @@ async fn deliver(ctx: &Ctx, item: Activity) {
     }
 }
 
-async fn send(
+/// Posts one write to Linear now (outside the outbox's queue); an activity
+/// whose client-chosen id Linear already has counts as posted.
+pub async fn send(
     linear: &cyrus_linear::LinearClient,
     session_id: &str,
     op: &OutboxOp,

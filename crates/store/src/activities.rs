@@ -34,11 +34,13 @@ const CLAIM_POSTGRES: &str = "UPDATE activities
 
 impl Store {
     /// Enqueues an activity unless one with the same `dedupe_key` exists
-    /// (in any status), so a retried step never posts twice.
+    /// (in any status), so a retried step never posts twice. With
+    /// `delivered_at` set it is recorded as already delivered.
     pub async fn enqueue_activity(&self, a: &NewActivity, now: UnixMillis) -> Result<Insert> {
         let n = on_pool!(self, p => sqlx::query(
-            "INSERT INTO activities (session_id, kind, body, ephemeral, dedupe_key, not_before, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
+            "INSERT INTO activities (session_id, kind, body, ephemeral, dedupe_key, not_before, created_at,
+                                     status, delivered_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dedupe_key) DO NOTHING",
         )
         .bind(&a.session_id)
         .bind(&a.kind)
@@ -47,6 +49,8 @@ impl Store {
         .bind(&a.dedupe_key)
         .bind(a.not_before)
         .bind(now)
+        .bind(if a.delivered_at.is_some() { "delivered" } else { "pending" })
+        .bind(a.delivered_at)
         .execute(p)
         .await?
         .rows_affected());

@@ -192,6 +192,10 @@ pub struct NewActivity {
     /// Idempotency key, unique across the outbox, e.g. `final:<session>`.
     pub dedupe_key: String,
     pub not_before: UnixMillis,
+    /// Set when the write already reached Linear outside the outbox (the
+    /// webhook handler's acknowledgement): the row is stored delivered, as
+    /// the record of what was posted, and never sent again.
+    pub delivered_at: Option<UnixMillis>,
 }
 
 /// A row of the activities outbox.

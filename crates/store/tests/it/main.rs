@@ -15,6 +15,7 @@ harness::both!(
     scheduling::concurrent_claimers_never_share,
     scheduling::run_slots_are_capped_atomically,
     ledger::outbox_is_idempotent,
+    ledger::activity_stored_delivered_is_never_sent,
     scheduling::settled_task_reopens_for_a_follow_up,
     ledger::reservations_hold_under_concurrency,
     ledger::token_bucket_never_exceeds_capacity,
