@@ -28,6 +28,9 @@ pub(crate) enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// SQLite only: read-only connections for reporting queries (dashboard,
+    /// stats, listings), so a long read never holds up the writer.
+    pub(crate) sqlite_readers: Option<SqlitePool>,
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool the store has; the SQL
@@ -41,6 +44,19 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// Like [`on_pool`], for read-only reporting queries: on SQLite they use the
+/// reader connections, leaving the one writer connection to the work.
+macro_rules! on_read_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match (&$store.backend, &$store.sqlite_readers) {
+            (_, Some($pool)) => $body,
+            ($crate::connect::Backend::Sqlite($pool), None) => $body,
+            ($crate::connect::Backend::Postgres($pool), _) => $body,
+        }
+    };
+}
+pub(crate) use on_read_pool;
 
 /// Runs `$body` inside a write transaction that is serialised against every
 /// other one using the same `$key` (across replicas): SQLite takes the
@@ -98,25 +114,36 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
             };
-            // An in-memory database exists per connection: keep exactly one.
-            let max = if memory { 1 } else { 8 };
+            // One writer connection: SQLite writes one transaction at a
+            // time anyway, and several writer connections wait for its lock
+            // in the busy handler's sleeps (up to 100 ms each), which showed
+            // as tail latency on webhook intake; one connection queues them
+            // in order instead. (An in-memory database exists per
+            // connection, so it must be exactly one there as well.)
             let pool = SqlitePoolOptions::new()
-                .max_connections(max)
-                .min_connections(if memory { 1 } else { 0 })
-                .idle_timeout(if memory {
-                    None
-                } else {
-                    Some(Duration::from_secs(600))
-                })
-                .max_lifetime(if memory {
-                    None
-                } else {
-                    Some(Duration::from_secs(1800))
-                })
-                .connect_with(options)
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+                .connect_with(options.clone())
                 .await?;
+            let sqlite_readers = if memory {
+                None
+            } else {
+                Some(
+                    SqlitePoolOptions::new()
+                        .max_connections(4)
+                        .min_connections(0)
+                        .idle_timeout(Some(Duration::from_secs(600)))
+                        .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+                        .connect_with(options.read_only(true))
+                        .await?,
+                )
+            };
             Ok(Store {
                 backend: Backend::Sqlite(pool),
+                sqlite_readers,
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
@@ -136,6 +163,7 @@ impl Store {
             .await?;
         Ok(Store {
             backend: Backend::Postgres(pool),
+            sqlite_readers: None,
         })
     }
 

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use cyrus_core::MicroDollars;
 
-use crate::connect::{in_write_tx, on_pool};
+use crate::connect::{in_write_tx, on_pool, on_read_pool};
 use crate::{
     Alert, CostBucket, CostDimension, CostEntry, Insert, Reservation, Result, Store, UnixMillis,
 };
@@ -87,7 +87,7 @@ impl Store {
             CostDimension::Day => BREAKDOWN_DAY,
         };
         // SUM over BIGINT is NUMERIC on PostgreSQL, hence the casts in SQL.
-        let rows: Vec<(String, i64, i64)> = on_pool!(self, p => sqlx::query_as(sql)
+        let rows: Vec<(String, i64, i64)> = on_read_pool!(self, p => sqlx::query_as(sql)
             .bind(day_key(from))
             .bind(day_key(to))
             .fetch_all(p)
@@ -237,7 +237,7 @@ impl Store {
 
     /// Active alerts, oldest first.
     pub async fn active_alerts(&self) -> Result<Vec<Alert>> {
-        let rows: Vec<(String, String, i64)> = on_pool!(self, p => sqlx::query_as(
+        let rows: Vec<(String, String, i64)> = on_read_pool!(self, p => sqlx::query_as(
             "SELECT key, message, raised_at FROM alerts WHERE cleared_at IS NULL ORDER BY raised_at, key",
         )
         .fetch_all(p)

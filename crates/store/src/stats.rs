@@ -1,6 +1,6 @@
 //! Read-only queries for `cyrus stats`, the dashboard and metrics.
 
-use crate::connect::on_pool;
+use crate::connect::on_read_pool;
 use crate::rows::parse_task_type;
 use crate::{Result, Store, TaskTiming, UnixMillis};
 
@@ -23,7 +23,7 @@ impl Store {
         from: UnixMillis,
         to: UnixMillis,
     ) -> Result<Vec<(Option<String>, i64)>> {
-        Ok(on_pool!(self, p => sqlx::query_as(
+        Ok(on_read_pool!(self, p => sqlx::query_as(
             "SELECT outcome, COUNT(*) AS n FROM tasks WHERE created_at >= $1 AND created_at < $2
              GROUP BY outcome ORDER BY n DESC, outcome",
         )
@@ -36,7 +36,7 @@ impl Store {
     /// Timing of every task created in `[from, to)`, oldest first (start
     /// latency, run duration and API calls derive from it).
     pub async fn task_timings(&self, from: UnixMillis, to: UnixMillis) -> Result<Vec<TaskTiming>> {
-        let rows: Vec<TimingRow> = on_pool!(self, p => sqlx::query_as(
+        let rows: Vec<TimingRow> = on_read_pool!(self, p => sqlx::query_as(
             "SELECT id, issue_identifier, outcome, task_type, created_at, started_at, finished_at, api_calls
              FROM tasks WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id",
         )

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::types::Json;
 
-use crate::connect::on_pool;
+use crate::connect::{on_pool, on_read_pool};
 use crate::rows::{TaskRow, lease_ms, priority_rank, tasks};
 use crate::{DEAD_LETTER_STATE, NewTask, Result, Store, StoreError, Task, TaskFilter, UnixMillis};
 
@@ -301,7 +301,7 @@ impl Store {
     pub async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
         // Every condition is always present and disabled by a NULL flag, so the
         // statement text is static (no string building, no injection).
-        let rows: Vec<TaskRow> = on_pool!(self, p => sqlx::query_as(
+        let rows: Vec<TaskRow> = on_read_pool!(self, p => sqlx::query_as(
             "SELECT * FROM tasks
              WHERE ($1 IS NULL OR state = $1)
                AND ($2 IS NULL OR issue_id = $2)
@@ -325,7 +325,7 @@ impl Store {
 
     /// Number of tasks per state, sorted by state name.
     pub async fn count_tasks_by_state(&self) -> Result<Vec<(String, i64)>> {
-        Ok(on_pool!(self, p => sqlx::query_as::<_, (String, i64)>(
+        Ok(on_read_pool!(self, p => sqlx::query_as::<_, (String, i64)>(
             "SELECT state, COUNT(*) FROM tasks GROUP BY state ORDER BY state",
         )
         .fetch_all(p)

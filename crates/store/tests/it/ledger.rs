@@ -98,17 +98,24 @@ pub async fn activity_stored_delivered_is_never_sent(db: TestDb) {
         delivered_at: Some(5),
         ..activity("ack:sess", 0)
     };
-    assert_eq!(s.enqueue_activity(&posted, 5).await.unwrap(), Insert::Inserted);
+    assert_eq!(
+        s.enqueue_activity(&posted, 5).await.unwrap(),
+        Insert::Inserted
+    );
     s.enqueue_activity(&activity("next", 0), 6).await.unwrap();
     let due = s.claim_due_activities("w", LEASE, 10, 10).await.unwrap();
     // The delivered row neither goes out nor holds back the session's next one.
     assert_eq!(
-        due.iter().map(|a| a.dedupe_key.as_str()).collect::<Vec<_>>(),
+        due.iter()
+            .map(|a| a.dedupe_key.as_str())
+            .collect::<Vec<_>>(),
         ["next"]
     );
     // The outbox's own enqueue of the same write (after a crash) is a duplicate.
     assert_eq!(
-        s.enqueue_activity(&activity("ack:sess", 0), 7).await.unwrap(),
+        s.enqueue_activity(&activity("ack:sess", 0), 7)
+            .await
+            .unwrap(),
         Insert::Duplicate
     );
     assert_eq!(s.activity_counts("sess").await.unwrap().delivered, 1);
