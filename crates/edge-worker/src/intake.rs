@@ -202,8 +202,22 @@ pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
         return;
     }
     let acked_at = post_acknowledgement(ctx, &created, delivery.sent_at.timestamp_millis()).await;
-    if let Err(err) = accept_created(ctx, &created, &delivery.payload, acked_at).await {
-        tracing::warn!(delivery = %delivery.delivery_id, error = %err, "intake: early acceptance failed; the processor will retry");
+    let id = &delivery.delivery_id;
+    match accept_created(ctx, &created, &delivery.payload, acked_at).await {
+        // Done here: the processor need not repeat it (if it already holds
+        // the delivery, its pass changes nothing).
+        Ok(outcome) => {
+            if let Err(err) = ctx
+                .store
+                .mark_delivery_processed(id, &outcome, ctx.now_ms())
+                .await
+            {
+                tracing::warn!(delivery = %id, error = %err, "intake: marking an accepted delivery failed; the processor will repeat it");
+            }
+        }
+        Err(err) => {
+            tracing::warn!(delivery = %id, error = %err, "intake: early acceptance failed; the processor will retry");
+        }
     }
 }
 
@@ -247,7 +261,8 @@ fn acknowledgement(created: &cyrus_linear::webhook::event::SessionCreated) -> Ou
 }
 
 /// Namespace of acknowledgement activity ids (a fixed random UUID).
-const ACK_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5e1f_0c3a_9b7d_4e21_8a6f_2d4c_1b9e_7a30);
+const ACK_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5e1f_0c3a_9b7d_4e21_8a6f_2d4c_1b9e_7a30);
 
 /// A new agent session: its task (one per session, one live task per
 /// issue) and the acknowledgement (`acked_at`: already posted directly).

@@ -4,6 +4,7 @@
 //! running tasks, and every running step re-registers its run.
 
 use crate::context::Ctx;
+use cyrus_codegen_executor::RunStatus;
 use cyrus_codegen_executor::poller::{PollConfig, RunTracker, TrackerEvent};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,8 +12,16 @@ use tokio::sync::mpsc;
 
 #[derive(Clone, Debug)]
 pub enum Command {
-    Track { run_id: i64, task_id: String },
-    Untrack { run_id: i64 },
+    /// Follow a run; `known` is its status as last read (a create or resume
+    /// answer), so an unchanged first poll wakes nobody.
+    Track {
+        run_id: i64,
+        task_id: String,
+        known: Option<RunStatus>,
+    },
+    Untrack {
+        run_id: i64,
+    },
 }
 
 pub async fn run(ctx: Ctx, mut commands: mpsc::UnboundedReceiver<Command>, poll: PollConfig) {
@@ -88,9 +97,13 @@ pub async fn run(ctx: Ctx, mut commands: mpsc::UnboundedReceiver<Command>, poll:
 
 fn apply(tracker: &mut RunTracker, task_of: &mut HashMap<i64, String>, cmd: Command) {
     match cmd {
-        Command::Track { run_id, task_id } => {
+        Command::Track {
+            run_id,
+            task_id,
+            known,
+        } => {
             if !tracker.is_tracking(run_id) {
-                tracker.track(run_id, None);
+                tracker.track(run_id, known);
             }
             task_of.insert(run_id, task_id);
         }

@@ -50,6 +50,7 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
     let _ = ctx.tracker.send(crate::tracker::Command::Track {
         run_id,
         task_id: work.task.id.clone(),
+        known: None,
     });
     let now = ctx.now_ms();
     let cached = ctx

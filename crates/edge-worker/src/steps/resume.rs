@@ -50,7 +50,8 @@ pub async fn settled(ctx: &Ctx, work: &mut Work) -> StepResult {
                         .await?;
                 }
                 work.data.resumes += 1;
-                work.data.last_status = Some(run.status().as_str().to_string());
+                let status = run.status();
+                work.data.last_status = Some(status.as_str().to_string());
                 ctx.runs_seen
                     .lock()
                     .expect("runs cache")
@@ -66,6 +67,7 @@ pub async fn settled(ctx: &Ctx, work: &mut Work) -> StepResult {
                 let _ = ctx.tracker.send(crate::tracker::Command::Track {
                     run_id,
                     task_id: work.task.id.clone(),
+                    known: Some(status),
                 });
                 return Ok(());
             }

@@ -165,9 +165,17 @@ async fn create(ctx: &Ctx, work: &mut Work, intent: RunIntent, fresh: bool) -> S
     }
     let next = now + crate::steps::follow::progress_interval_ms(ctx).await;
     work.advance(ctx, Event::RunAttached, next).await?;
+    // The answer is the run's first view: the first progress step reads it
+    // from the cache, not with a `get run` of its own.
+    let (run_id, status) = (run.id, run.status());
+    ctx.runs_seen
+        .lock()
+        .expect("runs cache")
+        .insert(run_id, run);
     let _ = ctx.tracker.send(crate::tracker::Command::Track {
-        run_id: run.id,
+        run_id,
         task_id: work.task.id.clone(),
+        known: Some(status),
     });
     Ok(())
 }
