@@ -14,6 +14,13 @@ mod ui;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+// jemalloc returns freed memory to the system on its own (dirty pages decay
+// within seconds); with glibc's allocator the worker's RSS stayed near its
+// peak after a burst (BENCHMARKS.md, resident memory).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Cyrus turns Linear issues delegated to the Cyrus agent into Codegen runs
 /// and reports back into Linear.
 #[derive(Debug, Parser)]

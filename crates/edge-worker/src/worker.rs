@@ -70,13 +70,7 @@ impl Worker {
         let mut tasks = JoinSet::new();
         let app = router(state);
         let shutdown = ctx.shutdown.clone();
-        tasks.spawn(async move {
-            let serve = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await });
-            if let Err(err) = serve.await {
-                tracing::error!(error = %err, "HTTP server failed");
-            }
-        });
+        tasks.spawn(crate::http::serve::serve(listener, app, shutdown));
         tasks.spawn(crate::intake::run_processor(ctx.clone()));
         tasks.spawn(crate::scheduler::run(ctx.clone()));
         tasks.spawn(crate::outbox::run_sender(ctx.clone()));

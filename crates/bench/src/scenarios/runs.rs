@@ -131,8 +131,11 @@ pub async fn run(opts: RunsOptions) -> anyhow::Result<Vec<Figure>> {
 
     let per = |n: u64| (run_minutes > 0.0).then(|| n as f64 / run_minutes);
     let note = format!(
-        "{reads} reads (get + list), {logs} log reads over {run_minutes:.0} run-minutes; runs of {}–{} s",
-        opts.min_secs, opts.max_secs
+        "{reads} reads ({} get + {} list), {logs} log reads over {run_minutes:.0} run-minutes; runs of {}–{} s",
+        count(Endpoint::GetRun),
+        count(Endpoint::ListRuns),
+        opts.min_secs,
+        opts.max_secs
     );
     let mut reads_fig = Figure::new(&scenario, "reads per run-minute", per(reads), "").note(note);
     let mut p95 = Figure::new(

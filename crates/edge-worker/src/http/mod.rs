@@ -2,6 +2,7 @@
 //! and the dashboard.
 
 mod health;
+pub mod serve;
 mod webhook;
 
 use crate::context::Ctx;

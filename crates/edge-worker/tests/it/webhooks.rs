@@ -231,3 +231,38 @@ async fn a_delivery_the_simulator_retries_is_processed_once() {
     assert_eq!(stack.codegen.control().runs().len(), 1, "one run");
     stack.shutdown().await;
 }
+
+/// A connection that never sends a request head (or stays idle after one)
+/// is closed, so idle keep-alive pools and slow clients cannot pin memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_silent_connections_are_closed() {
+    use cyrus_edge_worker::http::serve::HEADER_READ_TIMEOUT;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = spawn(StackOptions::default()).await;
+    let addr = stack.worker.addr();
+    let read_to_end = |mut conn: tokio::net::TcpStream| async move {
+        let mut seen = Vec::new();
+        let got = tokio::time::timeout(
+            HEADER_READ_TIMEOUT + Duration::from_secs(5),
+            conn.read_to_end(&mut seen),
+        )
+        .await;
+        (got, String::from_utf8_lossy(&seen).to_string())
+    };
+    // Silent from the start.
+    let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (got, _) = read_to_end(silent).await;
+    assert!(
+        got.is_ok(),
+        "a silent connection was still open after the timeout"
+    );
+    // Idle after one keep-alive request.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, seen) = read_to_end(idle).await;
+    assert!(got.is_ok(), "an idle keep-alive connection was still open");
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    stack.shutdown().await;
+}
