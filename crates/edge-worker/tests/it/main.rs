@@ -9,4 +9,5 @@ mod faults;
 mod harness;
 mod lifecycle;
 mod metrics;
+mod state_props;
 mod webhooks;
