@@ -7,6 +7,11 @@ use cyrus_bench::scenarios::{ack, creation, faults, intake, linear_requests, mem
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// The in-process scenarios run the worker with the allocator `cyrus` ships.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// Webhook → acknowledgement latency at a steady webhook rate.

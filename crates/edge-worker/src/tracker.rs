@@ -25,6 +25,7 @@ pub enum Command {
 }
 
 pub async fn run(ctx: Ctx, mut commands: mpsc::UnboundedReceiver<Command>, poll: PollConfig) {
+    let min_interval = poll.min_interval;
     let mut tracker = RunTracker::new(ctx.codegen.clone(), poll);
     let mut task_of: HashMap<i64, String> = HashMap::new();
     let running = cyrus_store::TaskFilter {
@@ -43,6 +44,10 @@ pub async fn run(ctx: Ctx, mut commands: mpsc::UnboundedReceiver<Command>, poll:
         }
         Err(err) => tracing::error!(error = %err, "tracker: could not load running tasks"),
     }
+    // Ticks keep their own schedule: a command (every progress step sends
+    // one) must not pull the next tick forward, or reads would follow the
+    // number of steps instead of the poller's interval.
+    let mut next_tick = tokio::time::Instant::now();
     loop {
         while let Ok(cmd) = commands.try_recv() {
             apply(&mut tracker, &mut task_of, cmd);
@@ -55,43 +60,57 @@ pub async fn run(ctx: Ctx, mut commands: mpsc::UnboundedReceiver<Command>, poll:
                 },
                 _ = ctx.shutdown.cancelled() => return,
             }
+            // A run just tracked was just read (its create or resume answer);
+            // the schedule of the last tick (an empty tracker waits long)
+            // no longer applies.
+            next_tick = tokio::time::Instant::now() + min_interval;
             continue;
         }
-        match tracker.tick().await {
-            Ok(report) => {
-                for event in report.events {
-                    let run_id = match event {
-                        TrackerEvent::StatusChanged { run_id, run, .. } => {
-                            ctx.runs_seen
-                                .lock()
-                                .expect("runs cache")
-                                .insert(run_id, *run);
-                            run_id
-                        }
-                        TrackerEvent::Vanished { run_id } => {
-                            ctx.runs_seen.lock().expect("runs cache").remove(&run_id);
-                            run_id
-                        }
-                    };
-                    if let Some(task_id) = task_of.get(&run_id) {
-                        if let Err(err) = ctx.store.wake_task(task_id, ctx.now_ms()).await {
-                            tracing::error!(task = %task_id, error = %err, "tracker: waking task failed");
-                        }
-                        ctx.scheduler_wake.notify_one();
-                    }
-                    if !tracker.is_tracking(run_id) {
-                        task_of.remove(&run_id);
-                    }
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "tracker: polling round failed"),
+        if tokio::time::Instant::now() >= next_tick {
+            tick(&ctx, &mut tracker, &mut task_of).await;
+            next_tick = tokio::time::Instant::now() + tracker.next_delay();
         }
-        let delay = tracker.next_delay();
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            cmd = commands.recv() => if let Some(cmd) = cmd { apply(&mut tracker, &mut task_of, cmd) },
+            _ = tokio::time::sleep_until(next_tick) => {}
+            cmd = commands.recv() => match cmd {
+                Some(cmd) => apply(&mut tracker, &mut task_of, cmd),
+                None => return,
+            },
             _ = ctx.shutdown.cancelled() => return,
         }
+    }
+}
+
+/// One polling round: record what changed and wake the tasks concerned.
+async fn tick(ctx: &Ctx, tracker: &mut RunTracker, task_of: &mut HashMap<i64, String>) {
+    match tracker.tick().await {
+        Ok(report) => {
+            for event in report.events {
+                let run_id = match event {
+                    TrackerEvent::StatusChanged { run_id, run, .. } => {
+                        ctx.runs_seen
+                            .lock()
+                            .expect("runs cache")
+                            .insert(run_id, *run);
+                        run_id
+                    }
+                    TrackerEvent::Vanished { run_id } => {
+                        ctx.runs_seen.lock().expect("runs cache").remove(&run_id);
+                        run_id
+                    }
+                };
+                if let Some(task_id) = task_of.get(&run_id) {
+                    if let Err(err) = ctx.store.wake_task(task_id, ctx.now_ms()).await {
+                        tracing::error!(task = %task_id, error = %err, "tracker: waking task failed");
+                    }
+                    ctx.scheduler_wake.notify_one();
+                }
+                if !tracker.is_tracking(run_id) {
+                    task_of.remove(&run_id);
+                }
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "tracker: polling round failed"),
     }
 }
 

@@ -47,11 +47,6 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
             "running without a Codegen run".into(),
         ));
     };
-    let _ = ctx.tracker.send(crate::tracker::Command::Track {
-        run_id,
-        task_id: work.task.id.clone(),
-        known: None,
-    });
     let now = ctx.now_ms();
     let cached = ctx
         .runs_seen
@@ -73,6 +68,15 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
     };
     let status = run.status();
     work.data.last_status = Some(status.as_str().to_string());
+    // Followed until it ends (again after a restart, when the tracker
+    // starts empty); a run already seen ending is not polled again.
+    if status.should_poll() {
+        let _ = ctx.tracker.send(crate::tracker::Command::Track {
+            run_id,
+            task_id: work.task.id.clone(),
+            known: Some(status.clone()),
+        });
+    }
 
     // Progress and the cost estimate from new log entries.
     let mut follower = LogFollower::resume_from(
