@@ -222,7 +222,7 @@ async fn create_run(
 }
 
 /// Looks for a run carrying `marker` in its metadata among the newest runs.
-async fn find_by_marker(
+pub(crate) async fn find_by_marker(
     ctx: &Ctx,
     marker: &str,
 ) -> Result<Option<cyrus_codegen_executor::AgentRun>, StepError> {

@@ -4,7 +4,7 @@
 use crate::context::Ctx;
 use crate::outbox::OutboxOp;
 use crate::scheduler::{STOP_PREFIX, StepResult, Work, release_money};
-use cyrus_core::lifecycle::Event;
+use cyrus_core::lifecycle::{Event, TaskState};
 use cyrus_store::PARKED;
 
 pub async fn stop(ctx: &Ctx, work: &mut Work) -> StepResult {
@@ -20,16 +20,32 @@ pub async fn stop(ctx: &Ctx, work: &mut Work) -> StepResult {
             .mark_followup_delivered(f.id, ctx.now_ms())
             .await?;
     }
-    if let Some(run_id) = work.task.codegen_run_id.filter(|_| {
-        work.state.has_live_run() || work.state == cyrus_core::lifecycle::TaskState::AwaitingInput
-    }) {
+    let intent = ctx.store.find_run_intent(&work.task.id).await?;
+    let attached = work
+        .task
+        .codegen_run_id
+        .filter(|_| work.state.has_live_run() || work.state == TaskState::AwaitingInput);
+    let run_to_stop = match (attached, &intent) {
+        (Some(run_id), _) => Some(run_id),
+        // Stopped while `starting`: the create may have reached Codegen
+        // without its answer reaching us (a lost response, a crash), so the
+        // run is found the way recovery finds it, by the intent's marker.
+        (None, Some(intent)) if work.state == TaskState::Starting => match intent.codegen_run_id {
+            Some(run_id) => Some(run_id),
+            None => crate::steps::start::find_by_marker(ctx, &intent.marker)
+                .await?
+                .map(|run| run.id),
+        },
+        _ => None,
+    };
+    if let Some(run_id) = run_to_stop {
         crate::steps::follow::stop_run(ctx, run_id).await;
         ctx.store.add_api_calls(&work.task.id, 1).await?;
         let _ = ctx
             .tracker
             .send(crate::tracker::Command::Untrack { run_id });
     }
-    if let Some(intent) = ctx.store.find_run_intent(&work.task.id).await? {
+    if let Some(intent) = intent {
         ctx.store
             .finish_run(intent.id, "CANCELLED", &intent.pr_urls, ctx.now_ms())
             .await?;

@@ -13,8 +13,7 @@
 //! 1. No run is created twice: every Codegen run carries the marker of a
 //!    stored run intent, no two runs share a marker, no task has more runs
 //!    than run intents, a task's run is one of its own, and no run is left
-//!    going that no task follows (except for one known bug, left out and
-//!    shown by the ignored test at the end).
+//!    going that no task follows.
 //! 2. Every stored state is a lifecycle state; every state change seen
 //!    between two consecutive versions of a task is one legal
 //!    `lifecycle::transition` (a change across unseen versions must be
@@ -222,7 +221,7 @@ proptest! {
             .enable_all()
             .build()
             .expect("runtime");
-        let outcome = runtime.block_on(run_case(&script, true));
+        let outcome = runtime.block_on(run_case(&script));
         runtime.shutdown_timeout(Duration::from_secs(10));
         if let Err(report) = outcome {
             return Err(TestCaseError::fail(report));
@@ -243,13 +242,6 @@ struct IssueSlot {
 }
 
 struct Case {
-    /// Leave out a known bug (see
-    /// `a_stop_while_starting_stops_the_run_created_for_the_intent`): a task
-    /// stopped in `starting`, before it stored its run's id (the create's
-    /// answer was lost, or the worker died first), stops no Codegen run —
-    /// `steps/stop` only knows a run by its stored id, not by the intent's
-    /// marker — so that run goes on with no task following it.
-    tolerate_stop_gap: bool,
     /// A crash happened (see [`CLAIMS_EXPIRE_WITHIN`]).
     crashed: bool,
     stack: Stack,
@@ -259,7 +251,7 @@ struct Case {
     started: Instant,
 }
 
-async fn run_case(script: &[Step], tolerate_stop_gap: bool) -> Result<(), String> {
+async fn run_case(script: &[Step]) -> Result<(), String> {
     let proxy = Proxy::start().await;
     let stack = Stack::start(StackOptions {
         time_scale: TIME_SCALE,
@@ -271,7 +263,6 @@ async fn run_case(script: &[Step], tolerate_stop_gap: bool) -> Result<(), String
     proxy.set_target(stack.codegen.url());
     let sampler = Sampler::start(&stack).await;
     let mut case = Case {
-        tolerate_stop_gap,
         crashed: false,
         stack,
         proxy,
@@ -479,22 +470,6 @@ impl Case {
         format!("killed {owner}; its {released} task lease(s) expired")
     }
 
-    /// The known gap [`Case::tolerate_stop_gap`] leaves out: `run` was
-    /// created for an intent that never got its run id, of a task that
-    /// is now stopped.
-    async fn stopped_before_attach(&self, run: &RunRecord, tasks: &[Task]) -> bool {
-        let Some(marker) = marker_of(run) else {
-            return false;
-        };
-        let Ok(Some(intent)) = self.store().find_run_by_marker(marker).await else {
-            return false;
-        };
-        intent.codegen_run_id.is_none()
-            && tasks
-                .iter()
-                .any(|t| t.id == intent.task_id && t.state == TaskState::Stopped.as_str())
-    }
-
     fn store(&self) -> &Store {
         &self.stack.worker.context().store
     }
@@ -684,13 +659,10 @@ impl Case {
             if followed {
                 continue;
             }
-            let known_gap = self.tolerate_stop_gap && self.stopped_before_attach(run, &tasks).await;
-            if !known_gap {
-                v.push(format!(
-                    "Codegen run {} ({}) is still going, but no running task follows it",
-                    run.id, run.status
-                ));
-            }
+            v.push(format!(
+                "Codegen run {} ({}) is still going, but no running task follows it",
+                run.id, run.status
+            ));
         }
 
         // 2. Legal states only, at rest.
@@ -1217,11 +1189,12 @@ fn the_lifecycle_graph_helpers_read_the_table() {
     assert!(!reachable(S::DeadLetter, S::Failed));
 }
 
-/// The bug the property leaves out: "stop" while the task is `starting`
+/// A case the property first found: "stop" while the task is `starting`
 /// after Codegen created its run but the answer was lost. The task ends
-/// `stopped`, and the run it never attached goes on (here forever).
+/// `stopped`, and the run it never attached must be stopped too (it was
+/// left going forever until `steps/stop` looked it up by the intent's
+/// marker).
 #[test]
-#[ignore = "known bug: steps/stop.rs does not stop a run it has not attached yet (it could find it by the intent's marker)"]
 fn a_stop_while_starting_stops_the_run_created_for_the_intent() {
     let script = [
         Step {
@@ -1242,7 +1215,7 @@ fn a_stop_while_starting_stops_the_run_created_for_the_intent() {
         .enable_all()
         .build()
         .expect("runtime");
-    let outcome = runtime.block_on(run_case(&script, false));
+    let outcome = runtime.block_on(run_case(&script));
     runtime.shutdown_timeout(Duration::from_secs(10));
     if let Err(report) = outcome {
         panic!("{report}");
