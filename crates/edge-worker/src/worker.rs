@@ -111,16 +111,18 @@ impl Worker {
             tracing::warn!("shutdown: some work did not finish within 20 s; aborting it");
             self.tasks.abort_all();
         }
-        match self.ctx.store.release_lease(&self.ctx.owner).await {
-            Ok(n) => tracing::info!(released = n, "shutdown: leases released"),
-            Err(err) => tracing::warn!(error = %err, "shutdown: releasing leases failed"),
-        }
-        for suffix in ["-intake", "-outbox"] {
-            let _ = self
-                .ctx
-                .store
-                .release_lease(&format!("{}{suffix}", self.ctx.owner))
-                .await;
+        let owners = [
+            self.ctx.owner.clone(),
+            format!("{}-intake", self.ctx.owner),
+            format!("{}-outbox", self.ctx.owner),
+        ];
+        for owner in owners {
+            match self.ctx.store.release_lease(&owner).await {
+                Ok(n) => tracing::info!(%owner, released = n, "shutdown: leases released"),
+                Err(err) => {
+                    tracing::warn!(%owner, error = %err, "shutdown: releasing leases failed")
+                }
+            }
         }
     }
 }

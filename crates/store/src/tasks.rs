@@ -144,16 +144,24 @@ impl Store {
         self.fenced(n, task_id, owner).await
     }
 
-    /// Releases every lease `owner` holds (graceful shutdown), returning how
-    /// many tasks were released; other replicas can claim them at once.
+    /// Releases every lease `owner` holds — on tasks, webhook deliveries and
+    /// outbox items (graceful shutdown) — returning how many rows were
+    /// released; other replicas can claim them at once instead of waiting
+    /// for the leases to expire.
     pub async fn release_lease(&self, owner: &str) -> Result<u64> {
-        Ok(on_pool!(self, p => sqlx::query(
+        let mut released = 0;
+        for sql in [
             "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1",
-        )
-        .bind(owner)
-        .execute(p)
-        .await?
-        .rows_affected()))
+            "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1",
+            "UPDATE activities SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1",
+        ] {
+            released += on_pool!(self, p => sqlx::query(sql)
+                .bind(owner)
+                .execute(p)
+                .await?
+                .rows_affected());
+        }
+        Ok(released)
     }
 
     /// Writes back every mutable field of `task` (state, step, detail,

@@ -58,13 +58,20 @@ pub async fn deliveries_dedupe_and_lease(db: TestDb) {
             .unwrap()
             .is_empty()
     );
+    // A graceful shutdown of w1 hands it over at once.
+    assert_eq!(s.release_lease("w1").await.unwrap(), 1);
+    let handed = s
+        .claim_unprocessed_deliveries("w3", LEASE, 2_002, 10)
+        .await
+        .unwrap();
+    assert_eq!(handed.len(), 1, "released on shutdown: {handed:?}");
     // Lease expired: another worker takes it over.
     let again = s
-        .claim_unprocessed_deliveries("w2", LEASE, 2_000 + 60_000, 10)
+        .claim_unprocessed_deliveries("w2", LEASE, 2_002 + 60_000, 10)
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
-    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].attempts, 3);
     s.mark_delivery_processed("d1", "ok", 70_000).await.unwrap();
     assert!(
         s.claim_unprocessed_deliveries("w3", LEASE, 999_999, 10)
