@@ -26,6 +26,8 @@ pub struct RigOptions {
     pub codegen_limits: cyrus_sandbox::codegen::RateLimits,
     /// The Linear simulator's request budget per hour.
     pub linear_requests_per_hour: u32,
+    /// The Linear simulator's complexity budget per hour (query points).
+    pub linear_complexity_per_hour: u64,
     /// The Linear simulator's rate-limit window (Linear's is an hour). A
     /// `RATELIMITED` answer tells the client to wait until the window ends,
     /// so scenarios that force rate limits shorten it.
@@ -42,6 +44,9 @@ impl Default for RigOptions {
             store_url: None,
             codegen_limits: Default::default(),
             linear_requests_per_hour: LinearSimOptions::default().rate_limits.requests_per_window,
+            linear_complexity_per_hour: LinearSimOptions::default()
+                .rate_limits
+                .complexity_per_window,
             linear_window: LinearSimOptions::default().rate_limits.window,
             max_concurrent_runs: 10,
             config_patch: json!({}),
@@ -72,6 +77,7 @@ impl Rig {
         .context("starting the Codegen simulator")?;
         let mut linear_opts = LinearSimOptions::default();
         linear_opts.rate_limits.requests_per_window = opts.linear_requests_per_hour;
+        linear_opts.rate_limits.complexity_per_window = opts.linear_complexity_per_hour;
         linear_opts.rate_limits.window = opts.linear_window;
         linear_opts.webhook_retry_delays = vec![Duration::from_secs(1), Duration::from_secs(5)];
         let linear = LinearSim::start(linear_opts)

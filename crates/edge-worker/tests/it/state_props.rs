@@ -216,17 +216,22 @@ proptest! {
 
     #[test]
     fn any_script_keeps_the_worker_in_legal_states_with_one_run_per_intent(script in script()) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let outcome = runtime.block_on(run_case(&script));
-        runtime.shutdown_timeout(Duration::from_secs(10));
-        if let Err(report) = outcome {
+        if let Err(report) = run_case_blocking(&script) {
             return Err(TestCaseError::fail(report));
         }
     }
+}
+
+/// Runs one case on a runtime of its own (proptest bodies are synchronous).
+fn run_case_blocking(script: &[Step]) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let outcome = runtime.block_on(run_case(script));
+    runtime.shutdown_timeout(Duration::from_secs(10));
+    outcome
 }
 
 // --------------------------------------------------------------- one case
@@ -1210,14 +1215,7 @@ fn a_stop_while_starting_stops_the_run_created_for_the_intent() {
             pause_ms: 0,
         },
     ];
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let outcome = runtime.block_on(run_case(&script));
-    runtime.shutdown_timeout(Duration::from_secs(10));
-    if let Err(report) = outcome {
+    if let Err(report) = run_case_blocking(&script) {
         panic!("{report}");
     }
 }
