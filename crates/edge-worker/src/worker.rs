@@ -70,7 +70,12 @@ impl Worker {
         let mut tasks = JoinSet::new();
         let app = router(state);
         let shutdown = ctx.shutdown.clone();
-        tasks.spawn(crate::http::serve::serve(listener, app, shutdown));
+        tasks.spawn(crate::http::serve::serve(
+            listener,
+            app,
+            Duration::from_secs(config.server.idle_timeout_secs),
+            shutdown,
+        ));
         tasks.spawn(crate::intake::run_processor(ctx.clone()));
         tasks.spawn(crate::scheduler::run(ctx.clone()));
         tasks.spawn(crate::outbox::run_sender(ctx.clone()));

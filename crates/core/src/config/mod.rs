@@ -45,6 +45,9 @@ pub mod defaults {
     pub const LINEAR_API_URL: &str = "https://api.linear.app/graphql";
     pub const MAX_ACTIVITIES_PER_SESSION_PER_MINUTE: u32 = 6;
     pub const LISTEN: &str = "127.0.0.1:3456";
+    /// `server.idleTimeoutSecs`: a connection with no request head within
+    /// this long (idle keep-alive included) is closed.
+    pub const IDLE_TIMEOUT_SECS: u64 = 5;
     /// `~` is expanded by the CLI.
     pub const STORE_URL: &str = "sqlite://~/.cyrus/cyrus.db";
     /// About 48 000 characters of prompt (see `prompt` for the chars/4 rule).
@@ -227,6 +230,9 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Bearer token for the dashboard; `None` disables the dashboard.
     pub dashboard_token: Option<SecretString>,
+    /// Seconds a connection may go without a complete request head
+    /// (idle keep-alive time included) before it is closed.
+    pub idle_timeout_secs: u64,
 }
 
 /// Where state is kept. The URL can hold a database password, so `Debug`

@@ -795,6 +795,7 @@ fn read_server(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<ServerConfig> 
                 .expect("default listen address parses"),
             public_url: None,
             dashboard_token: None,
+            idle_timeout_secs: defaults::IDLE_TIMEOUT_SECS,
         });
     };
     let listen_text = o
@@ -820,11 +821,13 @@ fn read_server(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<ServerConfig> 
         );
     }
     let dashboard_token = secret(&mut o, "dashboardToken", d);
+    let idle_timeout_secs = positive_u64(&mut o, "idleTimeoutSecs", defaults::IDLE_TIMEOUT_SECS, d);
     o.finish(d);
     Some(ServerConfig {
         listen: listen?,
         public_url,
         dashboard_token,
+        idle_timeout_secs: idle_timeout_secs?,
     })
 }
 

@@ -82,6 +82,7 @@ fn full_example_parses_with_money_in_micros() {
     assert_eq!(ws.webhook_secret.expose_secret(), "whsec_secret");
     assert_eq!(ws.agent_user_id.as_deref(), Some("agent-1"));
     assert_eq!(c.server.public_url, None);
+    assert_eq!(c.server.idle_timeout_secs, 5);
     assert_eq!(c.prompt.token_budget, defaults::PROMPT_TOKEN_BUDGET);
     assert_eq!(c.codegen.rate_limits, RateLimits::default());
     assert_eq!(c.codegen.budget_alert_percent, 80);
@@ -113,6 +114,7 @@ fn collects_every_problem_with_its_path() {
         v["repositories"][0]["teamKeys"] = serde_json::json!(["ENG", 5]);
         v["linear"]["verbosity"] = "loud".into();
         v["store"]["url"] = "mysql://x".into();
+        v["server"]["idleTimeoutSecs"] = 0.into();
     });
     let p = problems(&text, &no_env());
     let expected = [
@@ -123,6 +125,7 @@ fn collects_every_problem_with_its_path() {
         "repositories[0].teamKeys[1]: must be a string (got 5)",
         "linear.verbosity: must be \"quiet\", \"normal\" or \"verbose\" (got \"loud\")",
         "store.url: must start with sqlite:// or postgres://",
+        "server.idleTimeoutSecs: must be greater than 0 (got 0)",
     ];
     for e in expected {
         assert!(

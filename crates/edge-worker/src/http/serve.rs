@@ -7,7 +7,7 @@
 //! 25 MiB of buffers in the worker (measured with heaptrack), and a client
 //! that never finishes its headers would hold a connection forever. Here a
 //! connection that sends no complete request head within
-//! [`HEADER_READ_TIMEOUT`] — including an idle keep-alive connection
+//! `server.idleTimeoutSecs` ([`HEADER_READ_TIMEOUT`] by default) — including an idle keep-alive connection
 //! waiting for its next request — is closed.
 
 use axum::Router;
@@ -19,22 +19,30 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Longest wait for a request head, idle keep-alive time included. Linear
-/// sends each delivery as one quick request; reconnecting after a pause
-/// costs little, idle connections cost memory.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default longest wait for a request head, idle keep-alive time
+/// included (`server.idleTimeoutSecs`). Linear sends each delivery as one
+/// quick request; reconnecting after a pause costs little, idle connections
+/// cost memory.
+pub const HEADER_READ_TIMEOUT: Duration =
+    Duration::from_secs(cyrus_core::config::defaults::IDLE_TIMEOUT_SECS);
 /// How long in-flight requests may take to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown`, then lets in-flight
-/// requests finish (at most [`DRAIN`]).
-pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+/// requests finish (at most [`DRAIN`]). Connections without a complete
+/// request head within `idle_timeout` are closed.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    idle_timeout: Duration,
+    shutdown: CancellationToken,
+) {
     // HTTP/1.1 only: Linear and Prometheus speak it, and it lets the header
     // timer run from the first byte (version sniffing would wait forever).
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(idle_timeout);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, _peer) = tokio::select! {
