@@ -326,7 +326,9 @@ async fn accept_created(
             "merged_into": merged_into,
         }),
     };
-    let (_, is_new) = ctx.store.create_task_if_absent(&new).await?;
+    // The acknowledgement is stored before the task exists, so nothing the
+    // scheduler enqueues for the task can be ahead of it in the session's
+    // outbox order (the outbox waits briefly for a task it cannot see yet).
     ctx.record_write(
         &session.id,
         format!("ack:{}", session.id),
@@ -334,6 +336,7 @@ async fn accept_created(
         acked_at,
     )
     .await?;
+    let (_, is_new) = ctx.store.create_task_if_absent(&new).await?;
     ctx.scheduler_wake.notify_one();
     Ok(if is_new {
         "ok: task created".into()

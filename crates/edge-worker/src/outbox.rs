@@ -15,6 +15,11 @@ use cyrus_store::{Activity, Insert};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// How long an outbox item may wait for its session's task to appear: the
+/// task is created right after the acknowledgement is stored, or by the
+/// delivery processor's retries if that failed (ten attempts, 30 s leases).
+const TASK_APPEARS_WITHIN_MS: i64 = 10 * 60_000;
+
 /// One write to Linear, as stored in the outbox's `body`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -216,10 +221,19 @@ async fn deliver(ctx: &Ctx, item: Activity) {
         .ok()
         .flatten()
     else {
-        let _ = ctx
-            .store
-            .give_up_activity(item.id, "no task for this session")
-            .await;
+        // An acknowledgement is stored a moment before its task; an item
+        // that has waited longer than any retry of the task's creation
+        // never gets one.
+        let now = ctx.now_ms();
+        let _ = if now - item.created_at < TASK_APPEARS_WITHIN_MS {
+            ctx.store
+                .reschedule_activity(item.id, now + 1_000, "waiting for the session's task")
+                .await
+        } else {
+            ctx.store
+                .give_up_activity(item.id, "no task for this session")
+                .await
+        };
         return;
     };
     let Some(linear) = ctx.linear.client(&task.organization_id) else {
