@@ -3,7 +3,10 @@
 //! misconfigured webhook), so every few minutes each live task's issue is
 //! read once and compared with what the task assumes: still delegated to us,
 //! not closed, not deleted. A mismatch becomes the same stop request the
-//! webhook would have made. It costs one Linear read per live task per pass.
+//! webhook would have made. It costs one Linear read per live task per pass,
+//! with a query of plain fields (`IssueStatus`, a few complexity points):
+//! the full `IssueForAgent` costs hundreds, which over 1 000 live tasks and
+//! six passes an hour would be Linear's whole hourly complexity budget.
 
 use crate::context::Ctx;
 use cyrus_core::lifecycle::TaskState;
@@ -47,7 +50,7 @@ pub async fn pass(ctx: &Ctx) -> Result<usize, cyrus_store::StoreError> {
             .workspace(&task.organization_id)
             .and_then(|w| w.agent_user_id.clone())
             .or_else(|| ctx.config.linear.agent_user_id.clone());
-        let reason = match linear.issue_for_agent(&task.issue_id).await {
+        let reason = match linear.issue_status(&task.issue_id).await {
             Ok(issue) => {
                 let _ = ctx.store.add_api_calls(&task.id, 1).await;
                 let closed = issue.state.as_ref().is_some_and(|s| s.is_terminal());

@@ -484,6 +484,17 @@ impl LinearClient {
         .await
     }
 
+    /// Whether the issue is still open and whom it is delegated to (a cheap
+    /// read for periodic checks).
+    pub async fn issue_status(&self, issue_id: &str) -> Result<IssueStatus, LinearError> {
+        self.run(
+            operations::ISSUE_STATUS,
+            json!({"id": issue_id}),
+            &["issue"],
+        )
+        .await
+    }
+
     pub async fn team_workflow(&self, team_id: &str) -> Result<TeamWorkflow, LinearError> {
         self.run(
             operations::TEAM_WORKFLOW,

@@ -182,6 +182,17 @@ pub struct Project {
     pub url: Option<String>,
 }
 
+/// The result of `IssueStatus`: what reconciliation checks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueStatus {
+    pub id: String,
+    #[serde(default)]
+    pub state: Option<WorkflowState>,
+    #[serde(default)]
+    pub delegate: Option<Delegate>,
+}
+
 /// The result of `IssueForAgent`: everything a run needs about its issue.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]

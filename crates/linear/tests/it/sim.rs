@@ -326,3 +326,43 @@ async fn input_error_for_unknown_session_is_permanent() {
     );
     sim.shutdown().await;
 }
+
+/// Reconciliation reads every live task's issue each pass, so its query must
+/// stay cheap: a few complexity points where `IssueForAgent` costs hundreds.
+#[tokio::test]
+async fn issue_status_is_a_cheap_read_of_state_and_delegate() {
+    let sim = LinearSim::start(LinearSimOptions::default()).await.unwrap();
+    let control = sim.control();
+    let client = client_for(&sim);
+    let team = control
+        .create_team(NewTeam {
+            key: "ENG".into(),
+            name: "Engineering".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let issue = control
+        .create_issue(NewIssue {
+            team_id: Some(team.id.clone()),
+            title: "Cheap status".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    control.delegate(&issue.id, None).unwrap();
+
+    let status = client.issue_status(&issue.id).await.unwrap();
+    let status_cost = client.rate_limit().last_complexity.unwrap();
+    assert_eq!(status.id, issue.id);
+    assert_eq!(
+        status.delegate.map(|d| d.id).as_deref(),
+        Some(sim.agent_user_id())
+    );
+    assert!(status.state.is_some_and(|s| !s.is_terminal()));
+
+    client.issue_for_agent(&issue.id).await.unwrap();
+    let full_cost = client.rate_limit().last_complexity.unwrap();
+    assert!(
+        status_cost * 20 <= full_cost,
+        "IssueStatus costs {status_cost}, IssueForAgent {full_cost}"
+    );
+}
