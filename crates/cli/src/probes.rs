@@ -20,6 +20,22 @@ pub fn load_config(flag: Option<&Path>) -> Result<Found, LoadError> {
     config_loader::load(flag, &env)
 }
 
+/// The configuration and a runtime for a read-only command (`status`,
+/// `stats`), or the exit code to return, after telling the user why.
+pub fn config_and_runtime(
+    flag: Option<&Path>,
+) -> Result<(Found, tokio::runtime::Runtime), std::process::ExitCode> {
+    let found = load_config(flag).map_err(|e| {
+        eprintln!("error: {e}");
+        crate::ui::exit(crate::ui::EXIT_USAGE)
+    })?;
+    let runtime = crate::ui::runtime().map_err(|e| {
+        eprintln!("error: {e}");
+        crate::ui::exit(crate::ui::EXIT_FAILURE)
+    })?;
+    Ok((found, runtime))
+}
+
 /// What `/healthz` of a running worker says.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -111,19 +111,9 @@ pub fn run(args: StatsArgs) -> ExitCode {
             return ui::exit(EXIT_USAGE);
         }
     };
-    let found = match probes::load_config(args.config.as_deref()) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ui::exit(EXIT_USAGE);
-        }
-    };
-    let runtime = match ui::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ui::exit(EXIT_FAILURE);
-        }
+    let (found, runtime) = match probes::config_and_runtime(args.config.as_deref()) {
+        Ok(pair) => pair,
+        Err(code) => return code,
     };
     let url = found.loaded.config.store.url.clone();
     let result = runtime.block_on(async {

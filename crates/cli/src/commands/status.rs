@@ -7,7 +7,7 @@
 
 use crate::codegen_probe;
 use crate::probes::{self, RateFigures, WorkerHealth};
-use crate::ui::{self, EXIT_FAILURE, EXIT_USAGE, Style};
+use crate::ui::{self, EXIT_FAILURE, Style};
 use clap::Args;
 use cyrus_store::{Store, TaskFilter};
 use serde::Serialize;
@@ -84,19 +84,9 @@ pub struct SpendToday {
 }
 
 pub fn run(args: StatusArgs) -> ExitCode {
-    let found = match probes::load_config(args.config.as_deref()) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ui::exit(EXIT_USAGE);
-        }
-    };
-    let runtime = match ui::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ui::exit(EXIT_FAILURE);
-        }
+    let (found, runtime) = match probes::config_and_runtime(args.config.as_deref()) {
+        Ok(pair) => pair,
+        Err(code) => return code,
     };
     let spinner = if args.json {
         indicatif::ProgressBar::hidden()
