@@ -61,20 +61,6 @@ pub fn top_up(rig: &Rig, marks: &mut (u64, u64), injected: &mut Injected) -> any
     Ok(())
 }
 
-fn sim_limits() -> cyrus_sandbox::codegen::RateLimits {
-    use cyrus_sandbox::codegen::{RateLimits, Window};
-    let scaled = |max: u32, secs: u64| Window {
-        max: max * SCALE,
-        window: Duration::from_secs(secs * SCALE as u64),
-    };
-    RateLimits {
-        enabled: true,
-        create: scaled(10, 60),
-        standard: scaled(60, 30),
-        logs: scaled(60, 60),
-    }
-}
-
 pub async fn run(tasks: usize) -> anyhow::Result<Vec<Figure>> {
     const S: &str = "faults";
     let mut rig = Rig::prepare(RigOptions {
@@ -82,7 +68,7 @@ pub async fn run(tasks: usize) -> anyhow::Result<Vec<Figure>> {
         // Codegen's documented counts ×SCALE over the same real windows on
         // both sides: the client's sliding window cannot be time-scaled by
         // multiplying counts alone, so the simulator counts over real time too.
-        codegen_limits: sim_limits(),
+        codegen_limits: cyrus_sandbox::codegen::RateLimits::scaled(SCALE),
         max_concurrent_runs: tasks as u32,
         // Only forced rate limits; each says "wait until the window resets".
         linear_requests_per_hour: 1_000_000,

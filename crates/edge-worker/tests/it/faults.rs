@@ -30,24 +30,6 @@ fn scaled_limits() -> serde_json::Value {
     }})
 }
 
-/// The simulator enforces the client's average rate over a real minute
-/// (×SCALE counts over ×SCALE simulated windows). The client, with windows
-/// divided by SCALE, is at least as strict in every such minute, so a 429
-/// here means the client exceeded what it is configured to respect.
-fn sim_limits() -> cyrus_sandbox::codegen::RateLimits {
-    use cyrus_sandbox::codegen::{RateLimits, Window};
-    let scaled = |max: u32, secs: u64| Window {
-        max: max * SCALE as u32,
-        window: Duration::from_secs(secs * SCALE as u64),
-    };
-    RateLimits {
-        enabled: true,
-        create: scaled(10, 60),
-        standard: scaled(60, 30),
-        logs: scaled(60, 60),
-    }
-}
-
 /// What the injector forced, to compare with what the simulators served.
 #[derive(Default)]
 struct Injected {
@@ -120,7 +102,8 @@ impl Rig {
     async fn start() -> Rig {
         let codegen = CodegenSim::start(SimOptions {
             time_scale: SCALE,
-            rate_limits: sim_limits(),
+            // The client's ×SCALE budgets, counted over ×SCALE real windows.
+            rate_limits: cyrus_sandbox::codegen::RateLimits::scaled(SCALE as u32),
             ..SimOptions::default()
         })
         .await

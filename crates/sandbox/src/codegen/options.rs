@@ -28,6 +28,27 @@ pub struct RateLimits {
     pub logs: Window,
 }
 
+impl RateLimits {
+    /// Codegen's documented limits with every count and every window
+    /// multiplied by `factor`: the same average rate, enforced over longer
+    /// windows. A client whose own windows are divided by `factor` (for a
+    /// time-compressed run) is then at least as strict in every such window,
+    /// so a 429 means it exceeded what it was configured to respect.
+    pub fn scaled(factor: u32) -> RateLimits {
+        let documented = RateLimits::default();
+        let scale = |w: Window| Window {
+            max: w.max * factor,
+            window: w.window * factor,
+        };
+        RateLimits {
+            enabled: documented.enabled,
+            create: scale(documented.create),
+            standard: scale(documented.standard),
+            logs: scale(documented.logs),
+        }
+    }
+}
+
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
@@ -133,5 +154,27 @@ mod secs {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_limits_keep_the_average_rate_over_longer_windows() {
+        let s = RateLimits::scaled(30);
+        assert_eq!(
+            s.create,
+            Window {
+                max: 300,
+                window: Duration::from_secs(30 * 60)
+            }
+        );
+        assert_eq!(s.standard.max, 1_800);
+        assert_eq!(s.standard.window, Duration::from_secs(900));
+        assert_eq!(s.logs.max, 1_800);
+        assert_eq!(s.logs.window, Duration::from_secs(1_800));
+        assert!(s.enabled);
     }
 }
