@@ -16,9 +16,22 @@ use cyrus_linear::{
     ActivityContent, ActivitySignal, Credentials, ErrorClass, LinearClient, LinearClientConfig,
     NewActivity, SelectOption,
 };
-use cyrus_sandbox::linear::{Fault, FaultKind, LinearSim, LinearSimOptions, NewIssue, NewTeam};
+use cyrus_sandbox::linear::{
+    Fault, FaultKind, LinearControl, LinearSim, LinearSimOptions, NewIssue, NewTeam, Team,
+};
 use secrecy::SecretString;
 use tokio::sync::mpsc;
+
+/// The team every test's issues live in.
+fn engineering_team(control: &LinearControl) -> Team {
+    control
+        .create_team(NewTeam {
+            key: "ENG".into(),
+            name: "Engineering".into(),
+            ..Default::default()
+        })
+        .unwrap()
+}
 
 fn client_for(sim: &LinearSim) -> LinearClient {
     let mut config = LinearClientConfig::new(
@@ -91,13 +104,7 @@ async fn full_agent_session_round_trip() {
     let viewer = client.viewer().await.unwrap();
     assert_eq!(viewer.id, sim.agent_user_id());
 
-    let team = control
-        .create_team(NewTeam {
-            key: "ENG".into(),
-            name: "Engineering".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    let team = engineering_team(&control);
     let issue = control
         .create_issue(NewIssue {
             team_id: Some(team.id.clone()),
@@ -334,13 +341,7 @@ async fn issue_status_is_a_cheap_read_of_state_and_delegate() {
     let sim = LinearSim::start(LinearSimOptions::default()).await.unwrap();
     let control = sim.control();
     let client = client_for(&sim);
-    let team = control
-        .create_team(NewTeam {
-            key: "ENG".into(),
-            name: "Engineering".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    let team = engineering_team(&control);
     let issue = control
         .create_issue(NewIssue {
             team_id: Some(team.id.clone()),

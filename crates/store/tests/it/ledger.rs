@@ -191,20 +191,21 @@ pub async fn reservations_hold_under_concurrency(db: TestDb) {
     assert!(!db.store.release_reservation("nobody").await.unwrap());
 }
 
-pub async fn token_bucket_never_exceeds_capacity(db: TestDb) {
+/// Eight replicas (own connections) each ask five times at once; how many
+/// of the 40 asks were granted.
+async fn grants_when_replicas_race<F, Fut>(db: &TestDb, ask: F) -> usize
+where
+    F: Fn(Store) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = RateDecision> + Send,
+{
     let mut handles = Vec::new();
     for _ in 0..8 {
         let store = db.replica().await;
+        let ask = ask.clone();
         handles.push(tokio::spawn(async move {
             let mut granted = 0;
             for _ in 0..5 {
-                // No time passes: only the initial capacity can be granted.
-                if store
-                    .take_rate_token("codegen", 10, 0.001, 1_000)
-                    .await
-                    .unwrap()
-                    == RateDecision::Granted
-                {
+                if ask(store.clone()).await == RateDecision::Granted {
                     granted += 1;
                 }
             }
@@ -215,6 +216,18 @@ pub async fn token_bucket_never_exceeds_capacity(db: TestDb) {
     for h in handles {
         total += h.await.unwrap();
     }
+    total
+}
+
+pub async fn token_bucket_never_exceeds_capacity(db: TestDb) {
+    // No time passes: only the initial capacity can be granted.
+    let total = grants_when_replicas_race(&db, |store| async move {
+        store
+            .take_rate_token("codegen", 10, 0.001, 1_000)
+            .await
+            .unwrap()
+    })
+    .await;
     assert_eq!(total, 10);
     assert_eq!(
         db.store
@@ -319,28 +332,13 @@ pub async fn costs_alerts_followups(db: TestDb) {
 
 pub async fn sliding_window_grants_exactly_max_per_window(db: TestDb) {
     // 8 replicas race for slots at the same instant: exactly `max` win.
-    let mut handles = Vec::new();
-    for _ in 0..8 {
-        let store = db.replica().await;
-        handles.push(tokio::spawn(async move {
-            let mut granted = 0;
-            for _ in 0..5 {
-                if store
-                    .take_window_slot("create", 10, 60_000, 1_000)
-                    .await
-                    .unwrap()
-                    == RateDecision::Granted
-                {
-                    granted += 1;
-                }
-            }
-            granted
-        }));
-    }
-    let mut total = 0;
-    for h in handles {
-        total += h.await.unwrap();
-    }
+    let total = grants_when_replicas_race(&db, |store| async move {
+        store
+            .take_window_slot("create", 10, 60_000, 1_000)
+            .await
+            .unwrap()
+    })
+    .await;
     assert_eq!(total, 10);
     // Full until the oldest grant leaves the window.
     assert_eq!(
