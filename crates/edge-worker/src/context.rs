@@ -76,6 +76,20 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The lease owners this process claims under: tasks, webhook
+    /// deliveries, outbox items (one name each, so a shutdown releases all).
+    pub fn lease_owners(&self) -> [String; 3] {
+        [self.owner.clone(), self.intake_owner(), self.outbox_owner()]
+    }
+
+    pub fn intake_owner(&self) -> String {
+        format!("{}-intake", self.owner)
+    }
+
+    pub fn outbox_owner(&self) -> String {
+        format!("{}-outbox", self.owner)
+    }
+
     pub fn now_ms(&self) -> i64 {
         chrono::Utc::now().timestamp_millis()
     }

@@ -20,7 +20,7 @@ pub const MAX_TASK_ATTEMPTS: i64 = 5;
 
 /// Claims and processes stored deliveries until shutdown.
 pub async fn run_processor(ctx: Ctx) {
-    let owner = format!("{}-intake", ctx.owner);
+    let owner = ctx.intake_owner();
     loop {
         if ctx.shutdown.is_cancelled() {
             return;

@@ -157,7 +157,7 @@ impl Ctx {
 
 /// Delivers due outbox items until shutdown.
 pub async fn run_sender(ctx: Ctx) {
-    let owner = format!("{}-outbox", ctx.owner);
+    let owner = ctx.outbox_owner();
     loop {
         if ctx.shutdown.is_cancelled() {
             return;

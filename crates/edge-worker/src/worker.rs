@@ -116,12 +116,7 @@ impl Worker {
             tracing::warn!("shutdown: some work did not finish within 20 s; aborting it");
             self.tasks.abort_all();
         }
-        let owners = [
-            self.ctx.owner.clone(),
-            format!("{}-intake", self.ctx.owner),
-            format!("{}-outbox", self.ctx.owner),
-        ];
-        for owner in owners {
+        for owner in self.ctx.lease_owners() {
             match self.ctx.store.release_lease(&owner).await {
                 Ok(n) => tracing::info!(%owner, released = n, "shutdown: leases released"),
                 Err(err) => {
