@@ -115,6 +115,82 @@ impl FromStr for TaskState {
     }
 }
 
+/// Lets a stored state be compared with its text form (`task.state ==
+/// "queued"`), which keeps tests and status filters readable.
+impl PartialEq<&str> for TaskState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<TaskState> for &str {
+    fn eq(&self, other: &TaskState) -> bool {
+        *self == other.as_str()
+    }
+}
+
+/// Why a task in a non-final state is parked rather than worked on: the
+/// outside condition it waits for. Stored as its `as_str()` text in the
+/// task's `step` column; whoever changes that condition wakes the tasks
+/// waiting for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReason {
+    /// `received`: another issue blocks this one (an `Issue` webhook wakes it).
+    Blocked,
+    /// `queued`: the day's budget cannot hold the task's reserve (a settling
+    /// task or midnight UTC wakes it).
+    BudgetWait,
+    /// `queued`: every run slot (`maxConcurrentRuns`) is taken.
+    WaitingForSlot,
+}
+
+impl WaitReason {
+    pub const ALL: [WaitReason; 3] = [
+        WaitReason::Blocked,
+        WaitReason::BudgetWait,
+        WaitReason::WaitingForSlot,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Blocked => "blocked",
+            WaitReason::BudgetWait => "budget_wait",
+            WaitReason::WaitingForSlot => "waiting_for_slot",
+        }
+    }
+
+    /// The state a task parked for this reason is in.
+    pub fn state(self) -> TaskState {
+        match self {
+            WaitReason::Blocked => TaskState::Received,
+            WaitReason::BudgetWait | WaitReason::WaitingForSlot => TaskState::Queued,
+        }
+    }
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WaitReason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        WaitReason::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown wait reason `{s}`"))
+    }
+}
+
+impl PartialEq<&str> for WaitReason {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// How a Codegen run status reads to the lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RunOutcome {

@@ -180,7 +180,7 @@ async fn ended_conditions(ctx: &Ctx, now_ms: i64, out: &mut Evaluation) {
             run_started_since(ctx, alert.raised_at).await
         } else if let Some(task_id) = alert.key.strip_prefix(DEAD_LETTER_PREFIX) {
             match ctx.store.get_task(task_id).await {
-                Ok(Some(task)) => task.state != TaskState::DeadLetter.as_str(),
+                Ok(Some(task)) => task.state != TaskState::DeadLetter,
                 Ok(None) => true,
                 Err(_) => false,
             }

@@ -93,7 +93,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             let now = ctx.now_ms();
             if prompted.stop || is_stop_message(&prompted.message) {
                 let reason = "You asked me to stop.";
-                crate::scheduler::request_stop(
+                crate::requests::request_stop(
                     ctx,
                     &task,
                     &format!("stop:{}", prompted.activity_id),
@@ -135,12 +135,8 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             }
             // A state change may resolve a blocker of some parked task.
             let woke = if updated.state_changed() {
-                crate::scheduler::wake_parked(
-                    ctx,
-                    cyrus_core::lifecycle::TaskState::Received,
-                    crate::steps::prepare::BLOCKED_STEP,
-                )
-                .await?
+                crate::requests::wake_parked(ctx, cyrus_core::lifecycle::WaitReason::Blocked)
+                    .await?
             } else {
                 0
             };
@@ -257,7 +253,7 @@ fn acknowledgement(created: &cyrus_linear::webhook::event::SessionCreated) -> Ou
         format!("On it — I've picked up {identifier} ({title}) and am getting started.")
     };
     let id = uuid::Uuid::new_v5(&ACK_ID_NAMESPACE, created.session.id.as_bytes());
-    OutboxOp::activity("thought", body).with_id(id.to_string())
+    OutboxOp::activity(crate::outbox::ActivityKind::Thought, body).with_id(id.to_string())
 }
 
 /// Namespace of acknowledgement activity ids (a fixed random UUID).
@@ -307,9 +303,7 @@ async fn accept_created(
         issue_id,
         issue_identifier: issue.and_then(|i| i.identifier.clone()).unwrap_or_default(),
         organization_id: created.organization_id.clone(),
-        state: cyrus_core::lifecycle::TaskState::Received
-            .as_str()
-            .to_string(),
+        state: cyrus_core::lifecycle::TaskState::Received,
         // Refined from the issue query when the task is prepared.
         priority: payload["agentSession"]["issue"]["priority"]
             .as_f64()
@@ -353,7 +347,7 @@ async fn stop_issue_tasks(ctx: &Ctx, issue_id: &str, delivery_id: &str, reason: 
     };
     let tasks = ctx.store.list_tasks(&filter).await?;
     for task in &tasks {
-        crate::scheduler::request_stop(
+        crate::requests::request_stop(
             ctx,
             task,
             &format!("stop:{delivery_id}:{}", task.id),
@@ -394,8 +388,7 @@ async fn forward_edit(
     }
     let now = ctx.now_ms();
     for task in ctx.store.list_tasks(&filter).await? {
-        let live = task.state == TaskState::Running.as_str()
-            || task.state == TaskState::AwaitingInput.as_str();
+        let live = task.state == TaskState::Running || task.state == TaskState::AwaitingInput;
         if live {
             ctx.store
                 .add_followup(
@@ -405,7 +398,7 @@ async fn forward_edit(
                     now,
                 )
                 .await?;
-            if task.state == TaskState::AwaitingInput.as_str() {
+            if task.state == TaskState::AwaitingInput {
                 ctx.store.wake_task(&task.id, now).await?;
             }
         }

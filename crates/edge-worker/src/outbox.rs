@@ -20,13 +20,34 @@ use std::time::Duration;
 /// delivery processor's retries if that failed (ten attempts, 30 s leases).
 const TASK_APPEARS_WITHIN_MS: i64 = 10 * 60_000;
 
+/// What an activity says to the people in the session; stored as its
+/// snake_case name, which is Linear's activity `type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    Thought,
+    Elicitation,
+    Response,
+    Error,
+}
+
+impl ActivityKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::Thought => "thought",
+            ActivityKind::Elicitation => "elicitation",
+            ActivityKind::Response => "response",
+            ActivityKind::Error => "error",
+        }
+    }
+}
+
 /// One write to Linear, as stored in the outbox's `body`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum OutboxOp {
     Activity {
-        /// `thought`, `action`, `elicitation`, `response`, `error`.
-        kind: String,
+        kind: ActivityKind,
         body: String,
         #[serde(default)]
         ephemeral: bool,
@@ -47,9 +68,9 @@ pub enum OutboxOp {
 }
 
 impl OutboxOp {
-    pub fn activity(kind: &str, body: impl Into<String>) -> OutboxOp {
+    pub fn activity(kind: ActivityKind, body: impl Into<String>) -> OutboxOp {
         OutboxOp::Activity {
-            kind: kind.to_string(),
+            kind,
             body: body.into(),
             ephemeral: false,
             options: Vec::new(),
@@ -58,7 +79,7 @@ impl OutboxOp {
     }
 
     pub fn ephemeral_thought(body: impl Into<String>) -> OutboxOp {
-        OutboxOp::activity("thought", body).ephemeral(true)
+        OutboxOp::activity(ActivityKind::Thought, body).ephemeral(true)
     }
 
     /// Marks an activity ephemeral (Linear hides it when the next one
@@ -80,7 +101,7 @@ impl OutboxOp {
 
     pub fn select(body: impl Into<String>, options: Vec<String>) -> OutboxOp {
         OutboxOp::Activity {
-            kind: "elicitation".to_string(),
+            kind: ActivityKind::Elicitation,
             body: body.into(),
             ephemeral: false,
             options,
@@ -88,9 +109,9 @@ impl OutboxOp {
         }
     }
 
-    fn kind_label(&self) -> &str {
+    fn kind_label(&self) -> &'static str {
         match self {
-            OutboxOp::Activity { kind, .. } => kind,
+            OutboxOp::Activity { kind, .. } => kind.as_str(),
             OutboxOp::SessionUrls { .. } => "session_update",
             OutboxOp::IssueState { .. } => "issue_update",
         }
@@ -99,12 +120,15 @@ impl OutboxOp {
     /// How long and how hard delivery is attempted (see the policy's expiry).
     fn item_kind(&self) -> OutboxItemKind {
         match self {
-            OutboxOp::Activity { kind, .. } if kind == "response" || kind == "error" => {
-                OutboxItemKind::Final
-            }
             OutboxOp::Activity {
-                kind, ephemeral, ..
-            } if kind == "thought" && *ephemeral => OutboxItemKind::Routine,
+                kind: ActivityKind::Response | ActivityKind::Error,
+                ..
+            } => OutboxItemKind::Final,
+            OutboxOp::Activity {
+                kind: ActivityKind::Thought,
+                ephemeral: true,
+                ..
+            } => OutboxItemKind::Routine,
             _ => OutboxItemKind::Important,
         }
     }
@@ -311,16 +335,12 @@ pub async fn send(
             options,
             id,
         } => {
-            let content = match kind.as_str() {
-                "thought" => ActivityContent::Thought { body: body.clone() },
-                "elicitation" => ActivityContent::Elicitation { body: body.clone() },
-                "response" => ActivityContent::Response { body: body.clone() },
-                "error" => ActivityContent::Error { body: body.clone() },
-                other => ActivityContent::Action {
-                    action: other.to_string(),
-                    parameter: body.clone(),
-                    result: None,
-                },
+            let body = body.clone();
+            let content = match kind {
+                ActivityKind::Thought => ActivityContent::Thought { body },
+                ActivityKind::Elicitation => ActivityContent::Elicitation { body },
+                ActivityKind::Response => ActivityContent::Response { body },
+                ActivityKind::Error => ActivityContent::Error { body },
             };
             let mut activity = NewActivity::new(session_id, content).with_id(id.clone());
             if *ephemeral {

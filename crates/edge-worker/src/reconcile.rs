@@ -11,7 +11,6 @@
 use crate::context::Ctx;
 use cyrus_core::lifecycle::TaskState;
 use cyrus_linear::LinearError;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// Time between passes; the first runs one interval after start-up.
@@ -37,8 +36,7 @@ pub async fn pass(ctx: &Ctx) -> Result<usize, cyrus_store::StoreError> {
     };
     let mut stopped = 0;
     for task in ctx.store.list_tasks(&filter).await? {
-        let live = TaskState::from_str(&task.state)
-            .is_ok_and(|s| !s.is_settled() && s != TaskState::Received);
+        let live = !task.state.is_settled() && task.state != TaskState::Received;
         if !live || task.cancel_requested_at.is_some() {
             continue;
         }
@@ -79,7 +77,7 @@ pub async fn pass(ctx: &Ctx) -> Result<usize, cyrus_store::StoreError> {
         };
         if let Some(reason) = reason {
             tracing::info!(task = %task.id, issue = %task.issue_identifier, "reconcile: {reason}");
-            crate::scheduler::request_stop(
+            crate::requests::request_stop(
                 ctx,
                 &task,
                 &format!("stop:reconcile:{}", task.id),

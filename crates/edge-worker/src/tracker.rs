@@ -29,7 +29,7 @@ pub async fn run(ctx: Ctx, mut commands: mpsc::UnboundedReceiver<Command>, poll:
     let mut tracker = RunTracker::new(ctx.codegen.clone(), poll);
     let mut task_of: HashMap<i64, String> = HashMap::new();
     let running = cyrus_store::TaskFilter {
-        state: Some(cyrus_core::lifecycle::TaskState::Running.as_str().into()),
+        state: Some(cyrus_core::lifecycle::TaskState::Running),
         active_only: true,
         ..Default::default()
     };

@@ -1,9 +1,9 @@
-//! Follow-up prompts a user sent into a busy session, deduped by Linear's
-//! `agentActivity.id` and delivered to the run in order.
+//! Follow-ups: prompts a user sent into a session and stop requests, deduped
+//! by Linear's `agentActivity.id` (or the caller's key) and acted on in order.
 
 use crate::connect::on_pool;
 use crate::rows::FollowUpRow;
-use crate::{FollowUp, Insert, Result, Store, StoreError, UnixMillis};
+use crate::{FollowUp, FollowUpKind, Insert, Result, Store, StoreError, UnixMillis};
 
 impl Store {
     /// Stores a follow-up prompt unless `activity_id` was stored before.
@@ -14,12 +14,38 @@ impl Store {
         body: &str,
         now: UnixMillis,
     ) -> Result<Insert> {
+        self.add(task_id, activity_id, FollowUpKind::Prompt, body, now)
+            .await
+    }
+
+    /// Stores a stop request with the reason to tell the user, unless `key`
+    /// was stored before. Any replica may call this without the task's lease.
+    pub async fn add_stop_request(
+        &self,
+        task_id: &str,
+        key: &str,
+        reason: &str,
+        now: UnixMillis,
+    ) -> Result<Insert> {
+        self.add(task_id, key, FollowUpKind::Stop, reason, now)
+            .await
+    }
+
+    async fn add(
+        &self,
+        task_id: &str,
+        activity_id: &str,
+        kind: FollowUpKind,
+        body: &str,
+        now: UnixMillis,
+    ) -> Result<Insert> {
         let n = on_pool!(self, p => sqlx::query(
-            "INSERT INTO followups (task_id, activity_id, body, received_at)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (activity_id) DO NOTHING",
+            "INSERT INTO followups (task_id, activity_id, kind, body, received_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_id) DO NOTHING",
         )
         .bind(task_id)
         .bind(activity_id)
+        .bind(kind.as_str())
         .bind(body)
         .bind(now)
         .execute(p)

@@ -2,6 +2,7 @@
 //! milliseconds ([`UnixMillis`]): identical on both backends, trivially
 //! comparable in SQL, and supplied by the caller so tests need no sleeping.
 
+use cyrus_core::lifecycle::{TaskState, WaitReason};
 use cyrus_core::{MicroDollars, TaskType};
 use serde_json::Value;
 
@@ -71,8 +72,8 @@ pub struct NewTask {
     pub issue_id: String,
     pub issue_identifier: String,
     pub organization_id: String,
-    /// Initial state name (core's state machine).
-    pub state: String,
+    /// Initial state (core's state machine).
+    pub state: TaskState,
     /// Linear priority: 1 urgent … 4 low, 0 none (scheduled last).
     pub priority: i64,
     pub created_at: UnixMillis,
@@ -91,9 +92,9 @@ pub struct Task {
     pub issue_id: String,
     pub issue_identifier: String,
     pub organization_id: String,
-    pub state: String,
-    /// Short machine-readable step within the state (e.g. `awaiting_run`).
-    pub step: Option<String>,
+    pub state: TaskState,
+    /// Why the task is parked within its state, when it is.
+    pub step: Option<WaitReason>,
     /// Human-readable detail for status output.
     pub detail: Option<String>,
     pub priority: i64,
@@ -135,7 +136,7 @@ impl Task {
 /// Filter for [`crate::Store::list_tasks`]; every `None` means "any".
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TaskFilter {
-    pub state: Option<String>,
+    pub state: Option<TaskState>,
     pub issue_id: Option<String>,
     pub outcome: Option<String>,
     /// Only tasks with `finished_at IS NULL`.
@@ -293,13 +294,33 @@ pub enum RateDecision {
 
 // ---------------------------------------------------------------- follow-ups
 
-/// A prompt the user sent into a session while its task was busy.
+/// What a [`FollowUp`] asks of the task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FollowUpKind {
+    /// Text from the user for the run.
+    Prompt,
+    /// A stop request; the body is the reason told to the user.
+    Stop,
+}
+
+impl FollowUpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowUpKind::Prompt => "prompt",
+            FollowUpKind::Stop => "stop",
+        }
+    }
+}
+
+/// Something sent into a session for its task to act on, in arrival order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FollowUp {
     pub id: i64,
     pub task_id: String,
-    /// Linear `agentActivity.id`: the dedupe key.
+    /// Linear `agentActivity.id` (or the caller's key): the dedupe key.
     pub activity_id: String,
+    pub kind: FollowUpKind,
+    /// The prompt, or the stop's reason.
     pub body: String,
     pub received_at: UnixMillis,
     pub delivered_at: Option<UnixMillis>,

@@ -5,7 +5,7 @@ use cyrus_core::{MicroDollars, TaskType};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::{Activity, Delivery, FollowUp, Result, RunIntent, StoreError, Task};
+use crate::{Activity, Delivery, FollowUp, FollowUpKind, Result, RunIntent, StoreError, Task};
 
 /// Claim order: Linear priority 1 (urgent) … 4 (low) first, 0 (none) last.
 pub(crate) fn priority_rank(priority: i64) -> i64 {
@@ -67,8 +67,11 @@ impl TryFrom<TaskRow> for Task {
             issue_id: r.issue_id,
             issue_identifier: r.issue_identifier,
             organization_id: r.organization_id,
-            state: r.state,
-            step: r.step,
+            state: r.state.parse().map_err(StoreError::Corrupt)?,
+            step: r
+                .step
+                .map(|s| s.parse().map_err(StoreError::Corrupt))
+                .transpose()?,
             detail: r.detail,
             priority: r.priority,
             created_at: r.created_at,
@@ -196,6 +199,7 @@ pub(crate) struct FollowUpRow {
     id: i64,
     task_id: String,
     activity_id: String,
+    kind: String,
     body: String,
     received_at: i64,
     delivered_at: Option<i64>,
@@ -207,6 +211,12 @@ impl From<FollowUpRow> for FollowUp {
             id: r.id,
             task_id: r.task_id,
             activity_id: r.activity_id,
+            // Written only by this crate; anything but a stop is a prompt.
+            kind: if r.kind == FollowUpKind::Stop.as_str() {
+                FollowUpKind::Stop
+            } else {
+                FollowUpKind::Prompt
+            },
             body: r.body,
             received_at: r.received_at,
             delivered_at: r.delivered_at,

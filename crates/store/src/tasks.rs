@@ -43,7 +43,7 @@ impl Store {
         .bind(&new.issue_id)
         .bind(&new.issue_identifier)
         .bind(&new.organization_id)
-        .bind(&new.state)
+        .bind(new.state.as_str())
         .bind(new.priority)
         .bind(priority_rank(new.priority))
         .bind(new.created_at)
@@ -182,8 +182,8 @@ impl Store {
              WHERE id = $19 AND version = $20 AND lease_owner = $21
              RETURNING *",
         )
-        .bind(&task.state)
-        .bind(&task.step)
+        .bind(task.state.as_str())
+        .bind(task.step.map(|s| s.as_str()))
         .bind(&task.detail)
         .bind(task.priority)
         .bind(priority_rank(task.priority))
@@ -319,7 +319,7 @@ impl Store {
                AND ($6 IS NULL OR created_at < $6)
              ORDER BY created_at DESC, id DESC LIMIT $7",
         )
-        .bind(&filter.state)
+        .bind(filter.state.map(|s| s.as_str()))
         .bind(&filter.issue_id)
         .bind(&filter.outcome)
         .bind(i64::from(filter.active_only))

@@ -3,6 +3,7 @@
 //! point at both.
 
 use crate::support::{Outcome, cyrus};
+use cyrus_core::lifecycle::TaskState;
 use cyrus_sandbox::codegen::{CodegenSim, SimOptions};
 use cyrus_store::{CostEntry, NewTask, Store};
 use serde_json::json;
@@ -87,7 +88,7 @@ pub async fn fill(store_url: &str, seeds: &[Seed]) -> i64 {
                 issue_id: format!("issue-{i}"),
                 issue_identifier: s.issue.to_owned(),
                 organization_id: "org-1".into(),
-                state: "received".into(),
+                state: TaskState::Received,
                 priority: 2,
                 created_at: created,
                 run_at: created,
@@ -111,12 +112,12 @@ pub async fn fill(store_url: &str, seeds: &[Seed]) -> i64 {
         });
         match s.outcome {
             Some(o) => {
-                t.state = o.to_owned();
+                t.state = o.parse().expect("a task state");
                 t.outcome = Some(o.to_owned());
                 t.finished_at = Some(created + s.start_ms + s.run.as_millis() as i64);
                 t.last_error = s.error.map(str::to_owned);
             }
-            None => t.state = "running".into(),
+            None => t.state = TaskState::Running,
         }
         store.update_task(&t, "test").await.unwrap();
         store.release_task(&t.id, "test").await.unwrap();

@@ -119,6 +119,8 @@ pub struct Truncation {
     pub comments_dropped: usize,
     pub description_chars_cut: usize,
     pub prompt_context_chars_cut: usize,
+    /// Cut from the tail of a follow-up message ([`follow_up_prompt`]).
+    pub follow_up_chars_cut: usize,
     /// Still over budget after every allowed cut (the fixed parts alone are
     /// too long); the prompt is sent anyway.
     pub over_budget: bool,
@@ -127,6 +129,52 @@ pub struct Truncation {
 /// Estimated tokens of `text`: characters / 4, rounded up.
 pub fn approx_tokens(text: &str) -> usize {
     char_len(text).div_ceil(4)
+}
+
+/// The prompt that carries a follow-up message to a run: the
+/// `previous_run` and `follow_up` sections, after `base` when a new run
+/// starts from the original prompt (a resumed run already has it). Kept
+/// within `token_budget` by cutting the message's tail; `base` was built
+/// within the budget and is never cut.
+pub fn follow_up_prompt(
+    message: &str,
+    previous: Option<&PreviousRun>,
+    base: Option<&str>,
+    token_budget: usize,
+) -> Prompt {
+    let budget_chars = token_budget.saturating_mul(4);
+    let compose = |message: &str| {
+        let parts = [
+            base.map(str::trim).unwrap_or_default().to_string(),
+            previous.map(sections::previous_run).unwrap_or_default(),
+            sections::follow_up(message),
+        ];
+        let mut text = parts
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        text.push('\n');
+        text
+    };
+    let mut text = compose(message);
+    let mut truncation = Truncation::default();
+    let total = char_len(message.trim());
+    if char_len(&text) > budget_chars && total > 0 {
+        let overflow = char_len(&text) - budget_chars;
+        let marker = char_len(&truncation_marker(total)) + 1;
+        let keep = total.saturating_sub(overflow + marker);
+        let (cut, removed) = keep_head(message.trim(), keep);
+        truncation.follow_up_chars_cut = removed;
+        text = compose(&cut);
+    }
+    truncation.over_budget = char_len(&text) > budget_chars;
+    Prompt {
+        approx_tokens: approx_tokens(&text),
+        text,
+        truncation,
+    }
 }
 
 /// Renders the prompt for `input` within `token_budget` tokens

@@ -2,7 +2,7 @@
 //! as nothing, and the template's blank lines collapse around them.
 
 use super::template::{render, template};
-use super::{Comment, PromptInput};
+use super::{Comment, PreviousRun, PromptInput};
 use std::fmt::Write;
 
 /// The current (possibly cut) state of the variable parts of a prompt.
@@ -140,32 +140,45 @@ impl Parts<'_> {
     }
 
     fn previous_run(&self) -> String {
-        let Some(p) = &self.input.previous_run else {
-            return String::new();
-        };
-        let mut s = String::from("## Previous run\nThis continues earlier work on the issue.\n");
-        if let Some(status) = &p.status {
-            let _ = writeln!(s, "- Status: {status}");
-        }
-        if let Some(pr) = &p.pr_url {
-            let _ = writeln!(
-                s,
-                "- Pull request: {pr} (push to this pull request's branch rather than opening a new one)"
-            );
-        }
-        if let Some(summary) = &p.summary {
-            let _ = writeln!(s, "- Summary: {}", summary.trim());
-        }
-        s
+        self.input
+            .previous_run
+            .as_ref()
+            .map(previous_run)
+            .unwrap_or_default()
     }
 
     fn follow_up(&self) -> String {
-        match self.input.follow_up.as_deref().map(str::trim) {
-            Some(m) if !m.is_empty() => {
-                format!("## New message from the requester\nAct on this message first:\n\n{m}\n")
-            }
-            _ => String::new(),
-        }
+        self.input
+            .follow_up
+            .as_deref()
+            .map(follow_up)
+            .unwrap_or_default()
+    }
+}
+
+/// The `previous_run` section: what the earlier run did, and where to push.
+pub(crate) fn previous_run(p: &PreviousRun) -> String {
+    let mut s = String::from("## Previous run\nThis continues earlier work on the issue.\n");
+    if let Some(status) = &p.status {
+        let _ = writeln!(s, "- Status: {status}");
+    }
+    if let Some(pr) = &p.pr_url {
+        let _ = writeln!(
+            s,
+            "- Pull request: {pr} (push to this pull request's branch rather than opening a new one)"
+        );
+    }
+    if let Some(summary) = &p.summary {
+        let _ = writeln!(s, "- Summary: {}", summary.trim());
+    }
+    s
+}
+
+/// The `follow_up` section: the requester's new message (empty if blank).
+pub(crate) fn follow_up(message: &str) -> String {
+    match message.trim() {
+        "" => String::new(),
+        m => format!("## New message from the requester\nAct on this message first:\n\n{m}\n"),
     }
 }
 

@@ -253,3 +253,39 @@ fn repository_context_from_config() {
     assert_eq!(ctx.allowed_tools, vec!["Read(**)"]);
     assert_eq!(ctx.mcp_servers, vec!["linear"]);
 }
+
+#[test]
+fn follow_up_prompt_for_a_resume_carries_the_message_and_the_pr_branch() {
+    let previous = PreviousRun {
+        status: Some("COMPLETE".to_owned()),
+        summary: None,
+        pr_url: Some("https://github.com/acme/app/pull/7".to_owned()),
+    };
+    let p = follow_up_prompt("Please also cover logout.", Some(&previous), None, 1_000);
+    assert!(p.text.starts_with("## Previous run\n"), "{}", p.text);
+    assert!(
+        p.text
+            .contains("https://github.com/acme/app/pull/7 (push to this pull request's branch"),
+        "{}",
+        p.text
+    );
+    assert!(
+        p.text
+            .ends_with("## New message from the requester\nAct on this message first:\n\nPlease also cover logout.\n"),
+        "{}",
+        p.text
+    );
+    assert_eq!(p.truncation, Truncation::default());
+}
+
+#[test]
+fn follow_up_prompt_for_a_new_run_keeps_the_base_and_cuts_the_message_to_the_budget() {
+    let base = "# Fix the login bug\n\nAll the original context.";
+    let message = "x".repeat(4_000);
+    let p = follow_up_prompt(&message, None, Some(base), 300);
+    assert!(p.text.starts_with(base), "{}", p.text);
+    assert!(p.text.contains("[… truncated"), "{}", p.text);
+    assert!(p.truncation.follow_up_chars_cut > 2_500);
+    assert!(!p.truncation.over_budget);
+    assert!(p.approx_tokens <= 300, "{} tokens", p.approx_tokens);
+}

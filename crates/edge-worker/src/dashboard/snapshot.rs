@@ -281,7 +281,7 @@ impl TaskRow {
             issue_identifier: t.issue_identifier.clone(),
             issue_url: data.issue_url.clone(),
             task_type: t.task_type.map(|k| k.as_str()),
-            state: t.state.clone(),
+            state: t.state.to_string(),
             detail: t.detail.clone(),
             outcome: t.outcome.clone(),
             repository: data.repository_name.clone().or(data.repository.clone()),

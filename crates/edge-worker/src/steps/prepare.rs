@@ -1,23 +1,20 @@
 //! `received` and `awaiting_selection`: read the issue once, move it to
 //! "started", route it and build the prompt.
 
+use super::{StepError, StepResult, Work};
 use crate::context::Ctx;
-use crate::outbox::OutboxOp;
-use crate::scheduler::{StepError, StepResult, Work};
-use cyrus_core::lifecycle::Event;
+use crate::outbox::{ActivityKind, OutboxOp};
+use cyrus_core::lifecycle::{Event, WaitReason};
 use cyrus_core::prompt::{self, IssueContext, IssueRef, PromptInput, RepositoryContext};
 use cyrus_core::routing::{self, IssueView, RepositoryDecision};
 use cyrus_linear::client::IssueDetails;
-use cyrus_store::PARKED;
-
-/// The `step` of a `received` task parked behind open blockers.
-pub const BLOCKED_STEP: &str = "blocked";
+use cyrus_store::{FollowUpKind, PARKED};
 
 /// Most image attachments sent to Codegen per run, and the byte cap of each.
 const MAX_IMAGES: usize = 3;
 const MAX_IMAGE_BYTES: usize = 1024 * 1024;
 
-pub async fn prepare(ctx: &Ctx, work: &mut Work) -> StepResult {
+pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
     if let Some(live) = work.data.merged_into.clone() {
         let other = ctx.store.get_task(&live).await?;
         let still_live = other.as_ref().is_some_and(|t| t.is_active());
@@ -29,7 +26,7 @@ pub async fn prepare(ctx: &Ctx, work: &mut Work) -> StepResult {
             ctx.enqueue(
                 work.session(),
                 format!("final:merged:{}", work.session()),
-                OutboxOp::activity("response", body),
+                OutboxOp::activity(ActivityKind::Response, body),
             )
             .await?;
             return work.advance(ctx, Event::StopRequested, PARKED).await;
@@ -63,17 +60,17 @@ pub async fn prepare(ctx: &Ctx, work: &mut Work) -> StepResult {
             work.session(),
             format!("blocked:{}:{list}", work.session()),
             OutboxOp::activity(
-                "thought",
+                ActivityKind::Thought,
                 format!("Blocked by {list} — I'll start automatically once it is resolved."),
             ),
         )
         .await?;
-        work.task.step = Some(BLOCKED_STEP.into());
+        work.task.step = Some(WaitReason::Blocked);
         work.task.detail = Some(format!("blocked by {list}"));
         work.task.run_at = PARKED;
         return work.save(ctx).await;
     }
-    if work.task.step.as_deref() == Some(BLOCKED_STEP) {
+    if work.task.step == Some(WaitReason::Blocked) {
         work.task.step = None;
         work.task.detail = None;
     }
@@ -117,12 +114,12 @@ pub async fn prepare(ctx: &Ctx, work: &mut Work) -> StepResult {
 }
 
 /// Woken by a follow-up answering the `select` elicitation.
-pub async fn selection(ctx: &Ctx, work: &mut Work) -> StepResult {
+pub(super) async fn awaiting_selection(ctx: &Ctx, work: &mut Work) -> StepResult {
     let pending = ctx.store.pending_followups(&work.task.id).await?;
     let Some(answer) = pending
         .iter()
         .rev()
-        .find(|f| !f.body.starts_with(crate::scheduler::STOP_PREFIX))
+        .find(|f| f.kind == FollowUpKind::Prompt)
     else {
         work.task.run_at = PARKED;
         return work.save(ctx).await;
@@ -246,7 +243,7 @@ fn label_names(issue: &IssueDetails) -> Vec<String> {
         .collect()
 }
 
-pub fn issue_view(issue: &IssueDetails, organization_id: &str) -> IssueView {
+fn issue_view(issue: &IssueDetails, organization_id: &str) -> IssueView {
     IssueView {
         identifier: issue.identifier.clone(),
         title: issue.title.clone(),
@@ -313,7 +310,7 @@ fn issue_context(issue: &IssueDetails, work: &Work) -> IssueContext {
 
 /// Builds and stores the prompt (and image attachments) for the chosen
 /// repository.
-pub async fn build(
+async fn build(
     ctx: &Ctx,
     work: &mut Work,
     issue: &IssueDetails,

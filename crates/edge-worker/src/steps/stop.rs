@@ -1,19 +1,20 @@
 //! A stop request (the user's stop signal or "stop" message, un-delegation,
 //! the issue closing or being deleted): stop the run, say so once, end.
 
+use super::{StepResult, Work};
 use crate::context::Ctx;
-use crate::outbox::OutboxOp;
-use crate::scheduler::{STOP_PREFIX, StepResult, Work, release_money};
+use crate::outbox::{ActivityKind, OutboxOp};
+use crate::runs;
 use cyrus_core::lifecycle::{Event, TaskState};
-use cyrus_store::PARKED;
+use cyrus_store::{FollowUpKind, PARKED};
 
-pub async fn stop(ctx: &Ctx, work: &mut Work) -> StepResult {
+pub(super) async fn stop(ctx: &Ctx, work: &mut Work) -> StepResult {
     let pending = ctx.store.pending_followups(&work.task.id).await?;
     let reason = pending
         .iter()
         .rev()
-        .find_map(|f| f.body.strip_prefix(STOP_PREFIX))
-        .unwrap_or("A stop was requested.")
+        .find(|f| f.kind == FollowUpKind::Stop)
+        .map_or("A stop was requested.", |f| f.body.as_str())
         .to_string();
     for f in &pending {
         ctx.store
@@ -24,33 +25,33 @@ pub async fn stop(ctx: &Ctx, work: &mut Work) -> StepResult {
     let attached = work
         .task
         .codegen_run_id
-        .filter(|_| work.state.has_live_run() || work.state == TaskState::AwaitingInput);
+        .filter(|_| work.state().has_live_run() || work.state() == TaskState::AwaitingInput);
     let run_to_stop = match (attached, &intent) {
         (Some(run_id), _) => Some(run_id),
         // Stopped while `starting`: the create may have reached Codegen
         // without its answer reaching us (a lost response, a crash), so the
         // run is found the way recovery finds it, by the intent's marker.
-        (None, Some(intent)) if work.state == TaskState::Starting => match intent.codegen_run_id {
-            Some(run_id) => Some(run_id),
-            None => crate::steps::start::find_by_marker(ctx, &intent.marker)
-                .await?
-                .map(|run| run.id),
-        },
+        (None, Some(intent)) if work.state() == TaskState::Starting => {
+            match intent.codegen_run_id {
+                Some(run_id) => Some(run_id),
+                None => runs::find_by_marker(ctx, &intent.marker)
+                    .await?
+                    .map(|run| run.id),
+            }
+        }
         _ => None,
     };
     if let Some(run_id) = run_to_stop {
-        crate::steps::follow::stop_run(ctx, run_id).await;
+        runs::stop(ctx, run_id).await;
         ctx.store.add_api_calls(&work.task.id, 1).await?;
-        let _ = ctx
-            .tracker
-            .send(crate::tracker::Command::Untrack { run_id });
+        runs::forget(ctx, run_id);
     }
     if let Some(intent) = intent {
         ctx.store
             .finish_run(intent.id, "CANCELLED", &intent.pr_urls, ctx.now_ms())
             .await?;
     }
-    release_money(ctx, work).await;
+    crate::budget::release(ctx, work).await;
     ctx.policies.lock().expect("policies").remove(&work.task.id);
     let mut body = format!("I've stopped working on this. {reason}");
     if !work.data.pr_urls.is_empty() {
@@ -62,7 +63,7 @@ pub async fn stop(ctx: &Ctx, work: &mut Work) -> StepResult {
     ctx.enqueue(
         work.session(),
         format!("final:stop:{}", work.session()),
-        OutboxOp::activity("response", body),
+        OutboxOp::activity(ActivityKind::Response, body),
     )
     .await?;
     work.advance(ctx, Event::StopRequested, PARKED).await

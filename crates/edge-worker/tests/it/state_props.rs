@@ -33,9 +33,9 @@
 
 use crate::harness::describe;
 use cyrus_core::lifecycle::{Event, RunOutcome, TaskState, transition};
+use cyrus_edge_worker::MARKER_KEY;
 use cyrus_edge_worker::Worker;
 use cyrus_edge_worker::stack::{Stack, StackOptions};
-use cyrus_edge_worker::steps::start::MARKER_KEY;
 use cyrus_sandbox::codegen::RunRecord;
 use cyrus_sandbox::linear::NewIssue;
 use cyrus_store::{PARKED, Store, Task, TaskFilter};
@@ -542,7 +542,7 @@ impl Case {
         let runs = self.stack.codegen.control().runs();
         for t in &tasks {
             // An unknown state is a violation, reported by `check`.
-            let Ok(state) = t.state.parse::<TaskState>() else {
+            let Ok(state) = t.state.as_str().parse::<TaskState>() else {
                 continue;
             };
             if t.lease_owner.is_some() && t.lease_expires_at.is_some_and(|e| e > now) {
@@ -672,7 +672,7 @@ impl Case {
 
         // 2. Legal states only, at rest.
         for t in &tasks {
-            match t.state.parse::<TaskState>() {
+            match t.state.as_str().parse::<TaskState>() {
                 Err(err) => v.push(format!("task {}: {err}", t.id)),
                 Ok(TaskState::DeadLetter) => v.push(format!(
                     "task {} was dead-lettered: {}",
@@ -730,7 +730,7 @@ impl Case {
                 v.push(format!("session {session} reports {:?}", body(a)));
             }
             let deleted = slot.is_some_and(|s| s.deleted);
-            let state = task.and_then(|t| t.state.parse::<TaskState>().ok());
+            let state = task.and_then(|t| t.state.as_str().parse::<TaskState>().ok());
             if let (Some(state), false) = (state, deleted) {
                 let last = agent.last().map(|a| a.kind()).unwrap_or("nothing");
                 if state.is_settled() && !matches!(last, "response" | "error") {
@@ -1006,14 +1006,14 @@ impl Sampled {
         if let Some(err) = t.last_error.as_deref().filter(|e| e.contains("illegal")) {
             self.flag(format!("task {} recorded {err:?}", t.id));
         }
-        let Ok(to) = t.state.parse::<TaskState>() else {
+        let Ok(to) = t.state.as_str().parse::<TaskState>() else {
             self.flag(format!("task {} is in unknown state {:?}", t.id, t.state));
             return;
         };
         let trace = self.traces.entry(t.id.clone()).or_default();
         match last.get(&t.id).copied() {
             None => {
-                trace.push((t.version, t.state.clone()));
+                trace.push((t.version, t.state.to_string()));
                 if !reachable(TaskState::Received, to) {
                     self.flag(format!(
                         "task {} was first seen in {to}, which no task can reach",
@@ -1033,7 +1033,7 @@ impl Sampled {
                         t.id
                     ));
                 } else if to != from {
-                    trace.push((t.version, t.state.clone()));
+                    trace.push((t.version, t.state.to_string()));
                     let consecutive = t.version == version + 1;
                     let legal = if consecutive {
                         one_transition(from, to)

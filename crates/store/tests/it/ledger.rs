@@ -330,6 +330,35 @@ pub async fn costs_alerts_followups(db: TestDb) {
     assert_eq!(s.task_outcomes(0, 100).await.unwrap(), vec![(None, 1)]);
 }
 
+pub async fn stop_requests_are_their_own_kind(db: TestDb) {
+    let s = &db.store;
+    let (t, _) = s.create_task_if_absent(&new_task("k", 1, 0)).await.unwrap();
+    s.add_followup(&t.id, "act-1", "please also add docs", 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.add_stop_request(&t.id, "stop:1", "You un-delegated the issue.", 2)
+            .await
+            .unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(
+        s.add_stop_request(&t.id, "stop:1", "You un-delegated the issue.", 3)
+            .await
+            .unwrap(),
+        Insert::Duplicate
+    );
+    let pending = s.pending_followups(&t.id).await.unwrap();
+    let kinds: Vec<_> = pending.iter().map(|f| (f.kind, f.body.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (FollowUpKind::Prompt, "please also add docs"),
+            (FollowUpKind::Stop, "You un-delegated the issue."),
+        ]
+    );
+}
+
 pub async fn sliding_window_grants_exactly_max_per_window(db: TestDb) {
     // 8 replicas race for slots at the same instant: exactly `max` win.
     let total = grants_when_replicas_race(&db, |store| async move {

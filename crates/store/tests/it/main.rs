@@ -21,4 +21,5 @@ harness::both!(
     ledger::token_bucket_never_exceeds_capacity,
     ledger::sliding_window_grants_exactly_max_per_window,
     ledger::costs_alerts_followups,
+    ledger::stop_requests_are_their_own_kind,
 );

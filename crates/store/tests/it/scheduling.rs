@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use cyrus_core::lifecycle::TaskState;
 use cyrus_store::*;
 use serde_json::json;
 
@@ -16,7 +17,7 @@ pub fn new_task(session: &str, priority: i64, created_at: UnixMillis) -> NewTask
         issue_id: format!("issue-{session}"),
         issue_identifier: format!("ENG-{session}"),
         organization_id: "org".into(),
-        state: "queued".into(),
+        state: TaskState::Queued,
         priority,
         created_at,
         run_at: created_at,
@@ -202,12 +203,12 @@ pub async fn stale_owner_cannot_write(db: TestDb) {
         .await
         .unwrap()
         .remove(0);
-    mine.state = "running".into();
+    mine.state = TaskState::Running;
     assert!(matches!(
         s.update_task(&mine, "a").await,
         Err(StoreError::Conflict(_))
     ));
-    theirs.state = "running".into();
+    theirs.state = TaskState::Running;
     theirs.codegen_run_id = Some(1001);
     theirs.task_type = Some(cyrus_core::TaskType::Builder);
     theirs.estimated_cost = Some(cyrus_core::MicroDollars(1234));
@@ -356,7 +357,7 @@ pub async fn settled_task_reopens_for_a_follow_up(db: TestDb) {
         .await
         .unwrap()
         .remove(0);
-    task.state = "completed".into();
+    task.state = TaskState::Completed;
     task.finished_at = Some(2);
     task.run_at = PARKED;
     s.update_task(&task, "w").await.unwrap();
@@ -376,7 +377,7 @@ pub async fn settled_task_reopens_for_a_follow_up(db: TestDb) {
     assert!(again[0].finished_at.is_none());
     // Final states stay final.
     let mut stopped = again[0].clone();
-    stopped.state = "stopped".into();
+    stopped.state = TaskState::Stopped;
     stopped.finished_at = Some(11);
     s.update_task(&stopped, "w").await.unwrap();
     assert!(!s.reopen_task(&task.id, 12).await.unwrap());

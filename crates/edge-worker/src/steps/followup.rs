@@ -1,44 +1,53 @@
-//! `awaiting_input`, `completed`, `failed` woken by a follow-up prompt: send
-//! it to the run with Codegen's resume (Codegen has no mid-run input), or
-//! queue a new run when there is nothing to resume.
+//! `awaiting_input`, `completed`, `failed`: parked until a follow-up prompt
+//! arrives, then deliver it — with Codegen's resume to the same run (Codegen
+//! has no mid-run input), or as a new run when there is nothing to resume.
+//! The prompt goes through `core::prompt` (its `previous_run` and
+//! `follow_up` sections, within the token budget).
 
+use super::{StepError, StepResult, Work};
 use crate::context::Ctx;
 use crate::outbox::OutboxOp;
-use crate::scheduler::{STOP_PREFIX, StepError, StepResult, Work};
+use crate::runs;
 use cyrus_codegen_executor::{CodegenError, ResumeRun};
 use cyrus_core::lifecycle::Event;
-use cyrus_store::PARKED;
+use cyrus_core::prompt::{PreviousRun, follow_up_prompt};
+use cyrus_store::{FollowUpKind, PARKED};
 
-pub async fn settled(ctx: &Ctx, work: &mut Work) -> StepResult {
+pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
     let pending: Vec<_> = ctx
         .store
         .pending_followups(&work.task.id)
         .await?
         .into_iter()
-        .filter(|f| !f.body.starts_with(STOP_PREFIX))
+        .filter(|f| f.kind == FollowUpKind::Prompt)
         .collect();
     if pending.is_empty() {
         work.task.run_at = PARKED;
-        if work.state.is_settled() {
+        if work.state().is_settled() {
             work.task.finished_at.get_or_insert(ctx.now_ms());
         }
         return work.save(ctx).await;
     }
-    if !crate::steps::start::hold_budget(ctx, work).await? {
+    if !crate::budget::hold(ctx, work).await? {
         return Ok(());
     }
-    let text = pending
+    let message = pending
         .iter()
         .map(|f| f.body.trim())
         .collect::<Vec<_>>()
         .join("\n\n");
-    let prompt = format!("Follow-up from the user in Linear:\n\n{text}");
+    let previous = PreviousRun {
+        status: work.data.last_status.clone(),
+        summary: None,
+        pr_url: work.data.pr_urls.last().cloned(),
+    };
+    let budget = ctx.config.prompt.token_budget;
     let last = pending.last().map(|f| f.id).unwrap_or_default();
 
     if let Some(run_id) = work.task.codegen_run_id {
         let input = ResumeRun {
             agent_run_id: run_id,
-            prompt: prompt.clone(),
+            prompt: follow_up_prompt(&message, Some(&previous), None, budget).text,
             images: None,
         };
         match ctx.codegen.resume_run(&input).await {
@@ -50,25 +59,16 @@ pub async fn settled(ctx: &Ctx, work: &mut Work) -> StepResult {
                         .await?;
                 }
                 work.data.resumes += 1;
-                let status = run.status();
-                work.data.last_status = Some(status.as_str().to_string());
-                ctx.runs_seen
-                    .lock()
-                    .expect("runs cache")
-                    .insert(run_id, run);
+                work.data.last_status = Some(run.status().as_str().to_string());
                 ctx.enqueue(
                     work.session(),
                     format!("resume:{}:{last}", work.session()),
                     OutboxOp::ephemeral_thought("Got it — continuing the run with your follow-up."),
                 )
                 .await?;
-                let next = ctx.now_ms() + crate::steps::follow::progress_interval_ms(ctx).await;
+                let next = ctx.now_ms() + runs::progress_interval_ms(ctx).await;
                 work.advance(ctx, Event::Resumed, next).await?;
-                let _ = ctx.tracker.send(crate::tracker::Command::Track {
-                    run_id,
-                    task_id: work.task.id.clone(),
-                    known: Some(status),
-                });
+                runs::track(ctx, &work.task.id, run);
                 return Ok(());
             }
             // A run Codegen cannot resume (gone, or refused in its state)
@@ -89,7 +89,9 @@ pub async fn settled(ctx: &Ctx, work: &mut Work) -> StepResult {
             .await?;
     }
     let base = work.data.prompt.clone().unwrap_or_default();
-    work.data.prompt = Some(format!("{base}\n\n{prompt}"));
+    let prompt = follow_up_prompt(&message, Some(&previous), Some(&base), budget);
+    work.data.prompt_tokens = Some(prompt.approx_tokens);
+    work.data.prompt = Some(prompt.text);
     work.data.run_attempt += 1;
     work.data.log_cursor = 0;
     work.task.codegen_run_id = None;

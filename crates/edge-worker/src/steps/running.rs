@@ -2,19 +2,18 @@
 //! update the cost estimate (and enforce `maxCostPerTask`), and settle the
 //! task when the run ends.
 
+use super::{StepError, StepResult, Work};
 use crate::context::Ctx;
-use crate::outbox::OutboxOp;
-use crate::scheduler::{StepError, StepResult, Work, release_money};
+use crate::outbox::{ActivityKind, OutboxOp};
+use crate::runs;
 use chrono::{DateTime, Utc};
 use cyrus_codegen_executor::progress::{LogFollower, ProgressEvent as CodegenEvent};
 use cyrus_codegen_executor::{AgentRun, RunStatus, StatusClass};
 use cyrus_core::cost::TokenEstimate;
 use cyrus_core::lifecycle::{Event, RunOutcome};
 use cyrus_linear::activity_policy::{ActivityPolicy, ActivityPolicyConfig, ProgressEvent};
-use cyrus_store::{CostEntry, PARKED};
+use cyrus_store::{CostEntry, FollowUpKind, PARKED};
 
-/// Least time between two progress reads of one run.
-const MIN_PROGRESS_INTERVAL_MS: i64 = 5_000;
 /// Log pages read per progress step at most.
 const MAX_LOG_PAGES: usize = 3;
 /// How soon a finished run's step retries when the log budget is spent.
@@ -30,22 +29,9 @@ fn logs_headroom(ctx: &Ctx) -> bool {
         .is_none_or(|h| h.remaining() > 0)
 }
 
-/// How long a running task sleeps between progress reads: often enough to
-/// feel live, rarely enough that all active runs together stay within half
-/// of the logs rate limit. Status changes wake it earlier.
-pub async fn progress_interval_ms(ctx: &Ctx) -> i64 {
-    let active = ctx.store.count_active_runs().await.unwrap_or(1).max(1);
-    let per_minute = i64::from(ctx.config.codegen.rate_limits.logs_per_minute.max(2)) / 2;
-    let budget_ms = active * 60_000 / per_minute.max(1);
-    let base = (ctx.config.codegen.poll_interval_secs as i64 * 3_000).max(MIN_PROGRESS_INTERVAL_MS);
-    budget_ms.max(base)
-}
-
-pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
+pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
     let Some(run_id) = work.task.codegen_run_id else {
-        return Err(crate::scheduler::StepError::Fatal(
-            "running without a Codegen run".into(),
-        ));
+        return Err(StepError::Fatal("running without a Codegen run".into()));
     };
     let now = ctx.now_ms();
     let cached = ctx
@@ -71,11 +57,7 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
     // Followed until it ends (again after a restart, when the tracker
     // starts empty); a run already seen ending is not polled again.
     if status.should_poll() {
-        let _ = ctx.tracker.send(crate::tracker::Command::Track {
-            run_id,
-            task_id: work.task.id.clone(),
-            known: Some(status.clone()),
-        });
+        runs::follow(ctx, &work.task.id, run_id, status.clone());
     }
 
     // Progress and the cost estimate from new log entries.
@@ -134,20 +116,18 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
 
     // The per-task cost cap.
     let cap = ctx.config.codegen.max_cost_per_task;
-    if work.task.estimated_cost.unwrap_or_default() > cap
-        && status.class() != StatusClass::Succeeded
-    {
-        stop_run(ctx, run_id).await;
+    if crate::budget::over_task_cap(ctx, work) && status.class() != StatusClass::Succeeded {
+        runs::stop(ctx, run_id).await;
         let body = format!(
             "I stopped the run because its estimated cost ({}) passed the per-task limit `maxCostPerTask` ({cap}). The estimate is derived from the run's logs. Raise the limit or split the issue, then reply here to continue.",
-            crate::steps::start::estimate_of(work)
+            crate::budget::estimate_of(work)
         );
         return finish(
             ctx,
             work,
             &run,
             Event::CostCapExceeded,
-            "error",
+            ActivityKind::Error,
             body,
             "cost_cap",
         )
@@ -157,7 +137,7 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
     // The run deadline.
     let deadline_ms = ctx.config.codegen.run_deadline_minutes as i64 * 60_000;
     if status.is_in_progress() && work.task.started_at.is_some_and(|s| now - s > deadline_ms) {
-        stop_run(ctx, run_id).await;
+        runs::stop(ctx, run_id).await;
         let body = format!(
             "I stopped the run after {} minutes (`codegen.runDeadlineMinutes`). The trace is at {}. Reply here to continue where it left off.",
             ctx.config.codegen.run_deadline_minutes,
@@ -168,7 +148,7 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
             work,
             &run,
             Event::RunStatus(RunOutcome::Failed),
-            "error",
+            ActivityKind::Error,
             body,
             "deadline",
         )
@@ -183,7 +163,7 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
                 work,
                 &run,
                 Event::RunStatus(RunOutcome::Succeeded),
-                "response",
+                ActivityKind::Response,
                 body,
                 "done",
             )
@@ -196,7 +176,7 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
                 work,
                 &run,
                 Event::RunStatus(RunOutcome::Failed),
-                "error",
+                ActivityKind::Error,
                 body,
                 "failed",
             )
@@ -209,7 +189,7 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
                 work,
                 &run,
                 Event::RunStatus(RunOutcome::Cancelled),
-                "response",
+                ActivityKind::Response,
                 body,
                 "cancelled",
             )
@@ -224,16 +204,16 @@ pub async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
             ctx.enqueue(
                 work.session(),
                 format!("paused:{}:{}:{}", work.session(), run_id, work.data.resumes),
-                OutboxOp::activity("elicitation", body),
+                OutboxOp::activity(ActivityKind::Elicitation, body),
             )
             .await?;
-            forget(ctx, run_id);
+            runs::forget(ctx, run_id);
             work.advance(ctx, Event::RunStatus(RunOutcome::NeedsInput), PARKED)
                 .await
         }
         StatusClass::NotStarted | StatusClass::Running | StatusClass::Unknown => {
             // The keep-alive came from `plan_progress`'s policy tick above.
-            let next = now + progress_interval_ms(ctx).await;
+            let next = now + runs::progress_interval_ms(ctx).await;
             work.advance(ctx, Event::RunStatus(RunOutcome::InProgress), next)
                 .await
         }
@@ -247,7 +227,7 @@ async fn finish(
     work: &mut Work,
     run: &AgentRun,
     event: Event,
-    kind: &str,
+    kind: ActivityKind,
     body: String,
     why: &str,
 ) -> StepResult {
@@ -258,7 +238,7 @@ async fn finish(
         OutboxOp::activity(kind, body),
     )
     .await?;
-    release_money(ctx, work).await;
+    crate::budget::release(ctx, work).await;
     if let Some(intent) = ctx.store.find_run_intent(&work.task.id).await? {
         ctx.store
             .finish_run(
@@ -273,37 +253,17 @@ async fn finish(
         metrics::histogram!("cyrus_run_duration_seconds", "outcome" => why.to_string())
             .record((ctx.now_ms() - started).max(0) as f64 / 1000.0);
     }
-    forget(ctx, run_id);
+    runs::forget(ctx, run_id);
     ctx.policies.lock().expect("policies").remove(&work.task.id);
     crate::budget::check_day(ctx).await;
     let pending = ctx.store.pending_followups(&work.task.id).await?;
-    let has_prompt = pending
-        .iter()
-        .any(|f| !f.body.starts_with(crate::scheduler::STOP_PREFIX));
+    let has_prompt = pending.iter().any(|f| f.kind == FollowUpKind::Prompt);
     work.advance(ctx, event, PARKED).await?;
-    if has_prompt && !work.state.is_final() {
+    if has_prompt && !work.state().is_final() {
         // A settled task is not claimable; reopen it for the follow-up.
         ctx.store.reopen_task(&work.task.id, ctx.now_ms()).await?;
     }
     Ok(())
-}
-
-fn forget(ctx: &Ctx, run_id: i64) {
-    let _ = ctx
-        .tracker
-        .send(crate::tracker::Command::Untrack { run_id });
-    ctx.runs_seen.lock().expect("runs cache").remove(&run_id);
-}
-
-/// Stops a run; when the deployment has no stop endpoint, the run is only
-/// forgotten here (Codegen lets it finish on its own).
-pub async fn stop_run(ctx: &Ctx, run_id: i64) {
-    match ctx.codegen.stop_run(run_id).await {
-        Ok(_) => {}
-        Err(err) => {
-            tracing::warn!(run = run_id, error = %err, "stopping the Codegen run failed; it is no longer followed")
-        }
-    }
 }
 
 async fn record_cost(ctx: &Ctx, work: &mut Work, total: cyrus_core::MicroDollars) -> StepResult {
@@ -375,15 +335,15 @@ fn plan_progress(ctx: &Ctx, work: &Work, events: Vec<CodegenEvent>, now_ms: i64)
 fn to_op(planned: cyrus_linear::activity_policy::PlannedActivity) -> OutboxOp {
     use cyrus_linear::ActivityContent as C;
     let (kind, body) = match planned.content {
-        C::Thought { body } => ("thought".to_string(), body),
+        C::Thought { body } => (ActivityKind::Thought, body),
         C::Action {
             action, parameter, ..
-        } => ("thought".to_string(), format!("{action}: {parameter}")),
-        C::Elicitation { body } => ("elicitation".to_string(), body),
-        C::Response { body } => ("response".to_string(), body),
-        C::Error { body } => ("error".to_string(), body),
+        } => (ActivityKind::Thought, format!("{action}: {parameter}")),
+        C::Elicitation { body } => (ActivityKind::Elicitation, body),
+        C::Response { body } => (ActivityKind::Response, body),
+        C::Error { body } => (ActivityKind::Error, body),
     };
-    OutboxOp::activity(&kind, body).ephemeral(planned.ephemeral)
+    OutboxOp::activity(kind, body).ephemeral(planned.ephemeral)
 }
 
 async fn announce_pull_requests(ctx: &Ctx, work: &mut Work, run: &AgentRun) -> StepResult {
@@ -414,7 +374,10 @@ async fn announce_pull_requests(ctx: &Ctx, work: &mut Work, run: &AgentRun) -> S
         ctx.enqueue(
             work.session(),
             format!("pr:{}:{url}", work.session()),
-            OutboxOp::activity("thought", format!("Opened a pull request: {url}")),
+            OutboxOp::activity(
+                ActivityKind::Thought,
+                format!("Opened a pull request: {url}"),
+            ),
         )
         .await?;
     }

@@ -1,0 +1,45 @@
+//! What any replica may ask of a task without holding its lease: stop it,
+//! or wake the tasks parked for a condition that may have changed. The
+//! lease holder acts on it (one claim, one writer).
+
+use crate::context::Ctx;
+use cyrus_core::lifecycle::WaitReason;
+use cyrus_store::{StoreError, Task};
+
+/// Records a stop request with the reason to tell the user, and wakes the
+/// task; its next step is the stop (see `steps::dispatch`).
+pub(crate) async fn request_stop(
+    ctx: &Ctx,
+    task: &Task,
+    key: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let now = ctx.now_ms();
+    ctx.store
+        .add_stop_request(&task.id, key, reason, now)
+        .await?;
+    ctx.store.request_cancel(&task.id, now).await?;
+    ctx.scheduler_wake.notify_one();
+    Ok(())
+}
+
+/// Makes every active task parked for `reason` due now. Returns how many.
+pub(crate) async fn wake_parked(ctx: &Ctx, reason: WaitReason) -> Result<usize, StoreError> {
+    let filter = cyrus_store::TaskFilter {
+        state: Some(reason.state()),
+        active_only: true,
+        ..Default::default()
+    };
+    let now = ctx.now_ms();
+    let mut woken = 0;
+    for task in ctx.store.list_tasks(&filter).await? {
+        if task.step == Some(reason) {
+            ctx.store.wake_task(&task.id, now).await?;
+            woken += 1;
+        }
+    }
+    if woken > 0 {
+        ctx.scheduler_wake.notify_one();
+    }
+    Ok(woken)
+}
