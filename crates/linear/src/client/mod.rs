@@ -237,9 +237,8 @@ impl LinearClient {
 
     async fn authorization(&self) -> Result<(SecretString, u64), LinearError> {
         let auth = self.auth.lock().await;
-        let bearer = |token: &SecretString| {
-            SecretString::from(format!("Bearer {}", token.expose_secret()))
-        };
+        let bearer =
+            |token: &SecretString| SecretString::from(format!("Bearer {}", token.expose_secret()));
         match &auth.credentials {
             Credentials::ApiKey(key) => Ok((key.clone(), auth.generation)),
             Credentials::OAuth(oauth) => Ok((bearer(&oauth.tokens.access_token), auth.generation)),

@@ -142,7 +142,10 @@ mod tests {
         assert_eq!(q["scope"], "read,write,app:assignable,app:mentionable");
         assert_eq!(q["state"], "st-1");
         assert_eq!(q["actor"], "app");
-        assert_eq!(q["code_challenge"], "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            q["code_challenge"],
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
         assert_eq!(q["code_challenge_method"], "S256");
         assert!(!q.contains_key("prompt"));
         // The redirect URI is percent-encoded, not spliced in raw.
@@ -162,7 +165,10 @@ mod tests {
     #[test]
     fn endpoints_from_a_simulator_base() {
         let e = OAuthEndpoints::from_base(&"http://127.0.0.1:4000".parse().unwrap()).unwrap();
-        assert_eq!(e.authorize.as_str(), "http://127.0.0.1:4000/oauth/authorize");
+        assert_eq!(
+            e.authorize.as_str(),
+            "http://127.0.0.1:4000/oauth/authorize"
+        );
         assert_eq!(e.token.as_str(), "http://127.0.0.1:4000/oauth/token");
         assert_eq!(e.revoke.as_str(), "http://127.0.0.1:4000/oauth/revoke");
         let nested = OAuthEndpoints::from_base(&"http://h/linear".parse().unwrap()).unwrap();
@@ -177,6 +183,9 @@ mod tests {
         let (a, b) = (random_state(), random_state());
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
     }
 }

@@ -90,7 +90,12 @@ impl OAuthClient {
     }
 
     /// Replaces the retry policy for transient failures.
-    pub fn with_retry(mut self, max_retries: usize, min_delay: Duration, max_delay: Duration) -> Self {
+    pub fn with_retry(
+        mut self,
+        max_retries: usize,
+        min_delay: Duration,
+        max_delay: Duration,
+    ) -> Self {
         self.retry = retry_policy(max_retries, min_delay, max_delay);
         self
     }
@@ -244,7 +249,11 @@ impl OAuthClient {
     }
 }
 
-fn retry_policy(max_retries: usize, min_delay: Duration, max_delay: Duration) -> ExponentialBuilder {
+fn retry_policy(
+    max_retries: usize,
+    min_delay: Duration,
+    max_delay: Duration,
+) -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(min_delay)
         .with_max_delay(max_delay)
@@ -322,7 +331,10 @@ mod tests {
         assert_eq!(g.expires_at, Some(now + chrono::Duration::seconds(86399)));
         assert_eq!(g.scopes, ["read", "write", "app:assignable"]);
         let debug = format!("{g:?}");
-        assert!(!debug.contains("acc-1") && !debug.contains("ref-1"), "{debug}");
+        assert!(
+            !debug.contains("acc-1") && !debug.contains("ref-1"),
+            "{debug}"
+        );
     }
 
     #[test]

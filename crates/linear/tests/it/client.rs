@@ -456,5 +456,7 @@ async fn identity_reads_the_app_user_and_its_workspace() {
 fn personal_api_keys_are_recognised() {
     assert!(cyrus_linear::is_personal_api_key("lin_api_0123abcd"));
     assert!(!cyrus_linear::is_personal_api_key("lin_oauth_0123abcd"));
-    assert!(!cyrus_linear::is_personal_api_key("00a21d8b0c4e2375114e49c067dfb81e"));
+    assert!(!cyrus_linear::is_personal_api_key(
+        "00a21d8b0c4e2375114e49c067dfb81e"
+    ));
 }
