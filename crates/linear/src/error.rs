@@ -9,6 +9,10 @@ pub enum ErrorClass {
     RateLimited { reset_at: Option<DateTime<Utc>> },
     /// Credentials rejected even after a refresh: the workspace needs an admin.
     Auth,
+    /// The installation's refresh token is dead (`invalid_grant`) or the app
+    /// was revoked: nothing is retried until someone reconnects the
+    /// workspace; its work waits, it does not fail.
+    NeedsReconnect,
     /// `INPUT_ERROR` or any other `userError: true`: retrying cannot help.
     Permanent,
     /// 5xx, timeouts, connection failures: retry with backoff.
@@ -33,6 +37,9 @@ pub enum LinearError {
     Refresh(String),
     #[error("could not save refreshed OAuth tokens: {0}")]
     Persist(String),
+    /// See [`ErrorClass::NeedsReconnect`].
+    #[error("this Linear workspace must be reconnected: {message}")]
+    NeedsReconnect { message: String },
 }
 
 impl LinearError {
@@ -43,6 +50,7 @@ impl LinearError {
             },
             Self::Auth { .. } | Self::Refresh(_) => ErrorClass::Auth,
             Self::Permanent { .. } => ErrorClass::Permanent,
+            Self::NeedsReconnect { .. } => ErrorClass::NeedsReconnect,
             // A failed save is retryable: the refreshed token is still held
             // in memory and the next refresh attempt saves again.
             Self::Transient { .. } | Self::Persist(_) => ErrorClass::Transient,
@@ -54,6 +62,7 @@ impl LinearError {
         match self.class() {
             ErrorClass::RateLimited { .. } => "rate_limited",
             ErrorClass::Auth => "auth_error",
+            ErrorClass::NeedsReconnect => "needs_reconnect",
             ErrorClass::Permanent => "permanent_error",
             ErrorClass::Transient => "transient_error",
         }

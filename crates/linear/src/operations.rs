@@ -30,6 +30,7 @@ operation!(ISSUE_FOR_AGENT, "issue_for_agent");
 operation!(ISSUE_STATUS, "issue_status");
 operation!(TEAM_WORKFLOW, "team_workflow");
 operation!(VIEWER, "viewer");
+operation!(IDENTITY, "identity");
 operation!(RATE_LIMIT_STATUS, "rate_limit_status");
 
 /// Every operation, for schema validation and documentation.
@@ -44,5 +45,6 @@ pub const ALL: &[Operation] = &[
     ISSUE_STATUS,
     TEAM_WORKFLOW,
     VIEWER,
+    IDENTITY,
     RATE_LIMIT_STATUS,
 ];

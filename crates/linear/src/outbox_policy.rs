@@ -121,7 +121,9 @@ pub fn decide(item: &OutboxItemView, now: DateTime<Utc>) -> OutboxDecision {
             }
         }
         Some(ErrorClass::Transient) => at_or_now(after(retry_delay(item.attempts))),
-        Some(ErrorClass::Auth) => at_or_now(after(AUTH_RECHECK)),
+        // Both wait for a person (a fixed token, a reconnect); recheck now and
+        // then rather than give up early.
+        Some(ErrorClass::Auth | ErrorClass::NeedsReconnect) => at_or_now(after(AUTH_RECHECK)),
         Some(ErrorClass::Permanent) => unreachable!("handled above"),
     }
 }
@@ -218,6 +220,12 @@ mod tests {
     #[test]
     fn auth_outages_recheck_periodically() {
         let i = item(OutboxItemKind::Final, 1, Some(ErrorClass::Auth));
+        assert_eq!(decide(&i, t0()), OutboxDecision::RetryAt(t0() + secs(900)));
+    }
+
+    #[test]
+    fn a_workspace_needing_reconnect_waits_instead_of_giving_up() {
+        let i = item(OutboxItemKind::Final, 1, Some(ErrorClass::NeedsReconnect));
         assert_eq!(decide(&i, t0()), OutboxDecision::RetryAt(t0() + secs(900)));
     }
 }

@@ -8,6 +8,7 @@
 //! the retry idempotent on Linear's side.
 
 pub mod classify;
+mod token_source;
 pub mod types;
 
 use std::future::Future;
@@ -24,11 +25,21 @@ use url::Url;
 
 use crate::activity::NewActivity;
 use crate::error::{ErrorClass, LinearError};
+use crate::oauth::{OAuthClient, OAuthEndpoints};
 use crate::operations::{self, Operation};
 use crate::rate_limit::{Admission, RateBudget, RateLimitSnapshot};
 
 pub use classify::classify_response;
+pub use token_source::{BoxFuture, TokenSource};
 pub use types::*;
+
+/// Whether `token` is a personal API key (`lin_api_…`). Such a key acts as
+/// the person who created it: it cannot be delegated issues and receives no
+/// `AgentSessionEvent`, so an agent configured with one never gets work.
+/// Only an OAuth app installed with `actor=app` does (`cyrus linear connect`).
+pub fn is_personal_api_key(token: &str) -> bool {
+    token.trim_start().starts_with("lin_api_")
+}
 
 /// OAuth tokens as issued by Linear's token endpoint.
 #[derive(Clone)]
@@ -70,8 +81,13 @@ pub struct OAuthConfig {
 pub enum Credentials {
     /// Personal API key, sent as `Authorization: <key>` (no `Bearer`).
     ApiKey(SecretString),
-    /// App token, sent as `Authorization: Bearer <token>`, refreshed on 401.
+    /// App token, sent as `Authorization: Bearer <token>`, refreshed on 401
+    /// by the client itself (one process, one copy of the tokens).
     OAuth(Box<OAuthConfig>),
+    /// App token owned by a [`TokenSource`] (the worker's store, shared by
+    /// replicas), sent as `Authorization: Bearer <token>`; on a 401 the
+    /// source is asked to refresh once and the call is retried once.
+    Managed(Arc<dyn TokenSource>),
 }
 
 /// Client settings with production defaults via [`LinearClientConfig::new`].
@@ -105,8 +121,12 @@ impl LinearClientConfig {
 
 struct AuthState {
     credentials: Credentials,
-    /// Bumped on every refresh, so concurrent 401s refresh only once.
+    /// Bumped on every refresh, so concurrent 401s refresh only once. For
+    /// [`Credentials::Managed`], every generation below this one is known to
+    /// be refreshed already.
     generation: u64,
+    /// Refreshes [`Credentials::OAuth`] tokens; `None` for the others.
+    oauth: Option<OAuthClient>,
 }
 
 /// A GraphQL client for one token (one workspace installation). Cheap to
@@ -143,12 +163,33 @@ impl LinearClient {
             .with_max_delay(config.retry_max_delay)
             .with_max_times(config.max_retries)
             .with_jitter();
+        let oauth = match &config.credentials {
+            // No retries of its own: a transient refresh failure fails the
+            // attempt, which `execute` retries as a whole.
+            Credentials::OAuth(o) => Some(
+                OAuthClient::new(
+                    o.client_id.clone(),
+                    o.client_secret.clone(),
+                    OAuthEndpoints {
+                        token: o.token_endpoint.clone(),
+                        ..OAuthEndpoints::default()
+                    },
+                )
+                .map_err(|e| LinearError::Permanent {
+                    code: "CLIENT_BUILD".into(),
+                    message: e.to_string(),
+                })?
+                .with_retry(0, Duration::ZERO, Duration::ZERO),
+            ),
+            _ => None,
+        };
         Ok(Self {
             http,
             endpoint: config.endpoint,
             auth: Arc::new(tokio::sync::Mutex::new(AuthState {
                 credentials: config.credentials,
                 generation: 0,
+                oauth,
             })),
             budget: Arc::new(StdMutex::new(RateBudget::new())),
             retry,
@@ -181,29 +222,34 @@ impl LinearClient {
         op: Operation,
         variables: &Value,
     ) -> Result<Value, LinearError> {
-        let (header, generation) = self.authorization().await;
+        let (header, generation) = self.authorization().await?;
         match self.execute_once(op, variables, header).await {
             Err(LinearError::Auth { message }) => {
                 if !self.refresh(generation).await? {
                     return Err(LinearError::Auth { message });
                 }
-                let (header, _) = self.authorization().await;
+                let (header, _) = self.authorization().await?;
                 self.execute_once(op, variables, header).await
             }
             other => other,
         }
     }
 
-    async fn authorization(&self) -> (SecretString, u64) {
+    async fn authorization(&self) -> Result<(SecretString, u64), LinearError> {
         let auth = self.auth.lock().await;
-        let header = match &auth.credentials {
-            Credentials::ApiKey(key) => key.clone(),
-            Credentials::OAuth(oauth) => SecretString::from(format!(
-                "Bearer {}",
-                oauth.tokens.access_token.expose_secret()
-            )),
-        };
-        (header, auth.generation)
+        let bearer =
+            |token: &SecretString| SecretString::from(format!("Bearer {}", token.expose_secret()));
+        match &auth.credentials {
+            Credentials::ApiKey(key) => Ok((key.clone(), auth.generation)),
+            Credentials::OAuth(oauth) => Ok((bearer(&oauth.tokens.access_token), auth.generation)),
+            Credentials::Managed(source) => {
+                // Not under our lock: the source may wait on the store.
+                let source = source.clone();
+                drop(auth);
+                let (token, generation) = source.current().await?;
+                Ok((bearer(&token), generation))
+            }
+        }
     }
 
     async fn execute_once(
@@ -286,62 +332,38 @@ impl LinearClient {
     /// sense.
     async fn refresh(&self, seen_generation: u64) -> Result<bool, LinearError> {
         let mut auth = self.auth.lock().await;
+        if let Credentials::Managed(source) = &auth.credentials {
+            // The lock is held across the source's refresh on purpose: the
+            // other tasks that saw the same 401 wait here, then skip it.
+            if seen_generation < auth.generation {
+                return Ok(true);
+            }
+            let source = source.clone();
+            let refreshed = source.refresh(seen_generation).await?;
+            if refreshed {
+                auth.generation = auth.generation.max(seen_generation + 1);
+            }
+            return Ok(refreshed);
+        }
         if auth.generation != seen_generation {
             return Ok(true); // someone else refreshed while we waited
         }
-        let Credentials::OAuth(oauth) = &mut auth.credentials else {
+        let AuthState {
+            credentials: Credentials::OAuth(oauth),
+            oauth: Some(client),
+            ..
+        } = &mut *auth
+        else {
             return Ok(false); // an API key cannot be refreshed
         };
         let Some(refresh_token) = oauth.tokens.refresh_token.clone() else {
             return Ok(false);
         };
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "refresh_token")
-            .append_pair("refresh_token", refresh_token.expose_secret())
-            .finish();
-        let response = self
-            .http
-            .post(oauth.token_endpoint.clone())
-            .basic_auth(&oauth.client_id, Some(oauth.client_secret.expose_secret()))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| LinearError::Transient {
-                message: format!("token refresh: {e}"),
-            })?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(LinearError::Transient {
-                message: format!("token refresh: HTTP {status}"),
-            });
+        let grant = client.refresh(&refresh_token).await?;
+        let mut tokens = OAuthTokens::from(grant);
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token);
         }
-        if !status.is_success() {
-            return Err(LinearError::Refresh(format!("HTTP {status}")));
-        }
-        #[derive(serde::Deserialize)]
-        struct TokenAnswer {
-            access_token: String,
-            refresh_token: Option<String>,
-            expires_in: Option<i64>,
-        }
-        let answer: TokenAnswer = response
-            .json()
-            .await
-            .map_err(|e| LinearError::Refresh(format!("token answer: {e}")))?;
-        let tokens = OAuthTokens {
-            access_token: SecretString::from(answer.access_token),
-            refresh_token: answer
-                .refresh_token
-                .map(SecretString::from)
-                .or(Some(refresh_token)),
-            expires_at: answer
-                .expires_in
-                .map(|s| Utc::now() + chrono::Duration::seconds(s)),
-        };
         // Keep the new tokens in memory even if saving fails: the old refresh
         // token is already spent, so dropping them would lock us out.
         oauth.tokens = tokens.clone();
@@ -507,6 +529,36 @@ impl LinearClient {
     /// Our own user (its id equals `appUserId` in webhooks).
     pub async fn viewer(&self) -> Result<Viewer, LinearError> {
         self.run(operations::VIEWER, json!({}), &["viewer"]).await
+    }
+
+    /// Who this token is: the app user and its workspace. Asked right after
+    /// an install, so neither id is ever copied by hand.
+    pub async fn identity(&self) -> Result<Identity, LinearError> {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            id: String,
+            name: String,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Org {
+            id: String,
+            name: String,
+            url_key: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            viewer: Named,
+            organization: Org,
+        }
+        let a: Answer = self.run(operations::IDENTITY, json!({}), &[]).await?;
+        Ok(Identity {
+            app_user_id: a.viewer.id,
+            app_user_name: a.viewer.name,
+            organization_id: a.organization.id,
+            organization_name: a.organization.name,
+            url_key: a.organization.url_key,
+        })
     }
 }
 

@@ -305,6 +305,19 @@ pub struct Viewer {
     pub organization: Option<Organization>,
 }
 
+/// The result of `Identity`: who an installation's token acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The app user (equals `appUserId` in webhooks).
+    pub app_user_id: String,
+    pub app_user_name: String,
+    /// The workspace (equals `organizationId` in webhooks).
+    pub organization_id: String,
+    pub organization_name: String,
+    /// The workspace's URL slug (`linear.app/<url_key>`).
+    pub url_key: String,
+}
+
 /// A link shown on the agent session (Codegen run, pull requests).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExternalUrl {

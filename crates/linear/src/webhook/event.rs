@@ -161,6 +161,9 @@ pub struct AgentSession {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionCreated {
     pub organization_id: String,
+    /// The OAuth app the session is for; with `organization_id` it names
+    /// the installation.
+    pub oauth_client_id: Option<String>,
     pub app_user_id: String,
     pub session: AgentSession,
     pub prompt_context: Option<String>,
@@ -187,6 +190,7 @@ impl SessionCreated {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionPrompted {
     pub organization_id: String,
+    pub oauth_client_id: Option<String>,
     pub app_user_id: String,
     pub session: AgentSession,
     /// `agentActivity.id`: the dedupe key for prompts.
@@ -247,6 +251,7 @@ pub struct CommentEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppUserNotification {
     pub organization_id: String,
+    pub oauth_client_id: Option<String>,
     pub app_user_id: Option<String>,
     /// e.g. `issueUnassignedFromYou`, `issueStatusChanged`.
     pub action: String,
@@ -270,6 +275,28 @@ impl AppUserNotification {
     }
 }
 
+/// `PermissionChange` / `teamAccessChanged`: the teams our app user can see
+/// changed (an admin added or removed it from teams).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionChanged {
+    #[serde(skip)]
+    pub organization_id: String,
+    #[serde(default)]
+    pub oauth_client_id: Option<String>,
+    #[serde(default)]
+    pub app_user_id: Option<String>,
+    /// `teamAccessChanged` is the only action Linear documents.
+    #[serde(skip)]
+    pub action: String,
+    #[serde(default)]
+    pub can_access_all_public_teams: Option<bool>,
+    #[serde(default)]
+    pub added_team_ids: Vec<String>,
+    #[serde(default)]
+    pub removed_team_ids: Vec<String>,
+}
+
 /// Every webhook we understand, plus a catch-all.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WebhookEvent {
@@ -285,7 +312,9 @@ pub enum WebhookEvent {
     /// `OAuthApp` / `revoked`: drop that workspace's tokens.
     OAuthRevoked {
         organization_id: String,
+        oauth_client_id: Option<String>,
     },
+    PermissionChanged(Box<PermissionChanged>),
     /// Anything else; recorded, never an error.
     Unknown {
         event_type: String,
@@ -311,7 +340,29 @@ impl WebhookEvent {
                 .as_ref()
                 .map(|at| format!("Comment:{}:{}:{at}", e.action, e.comment.id)),
             Self::IssueRemoved { issue_id, .. } => Some(format!("Issue:remove:{issue_id}")),
-            Self::AppUserNotification(_) | Self::OAuthRevoked { .. } | Self::Unknown { .. } => None,
+            Self::AppUserNotification(_)
+            | Self::OAuthRevoked { .. }
+            | Self::PermissionChanged(_)
+            | Self::Unknown { .. } => None,
+        }
+    }
+
+    /// `oauthClientId`, on the events that carry it (agent sessions, app
+    /// notifications, `OAuthApp`, `PermissionChange`; not data-change
+    /// events). With the organization id it names the installation.
+    pub fn oauth_client_id(&self) -> Option<&str> {
+        match self {
+            Self::SessionCreated(e) => e.oauth_client_id.as_deref(),
+            Self::SessionPrompted(e) => e.oauth_client_id.as_deref(),
+            Self::AppUserNotification(e) => e.oauth_client_id.as_deref(),
+            Self::OAuthRevoked {
+                oauth_client_id, ..
+            } => oauth_client_id.as_deref(),
+            Self::PermissionChanged(e) => e.oauth_client_id.as_deref(),
+            Self::IssueUpdated(_)
+            | Self::IssueRemoved { .. }
+            | Self::Comment(_)
+            | Self::Unknown { .. } => None,
         }
     }
 }
@@ -330,6 +381,8 @@ pub struct ParseError {
 struct SessionEnvelope {
     #[serde(default)]
     app_user_id: Option<String>,
+    #[serde(default)]
+    oauth_client_id: Option<String>,
     agent_session: AgentSession,
     #[serde(default)]
     agent_activity: Option<ActivityPayload>,
@@ -381,6 +434,7 @@ pub fn parse_event(delivery: &VerifiedDelivery) -> Result<WebhookEvent, ParseErr
             if action == "created" {
                 WebhookEvent::SessionCreated(Box::new(SessionCreated {
                     organization_id: org,
+                    oauth_client_id: env.oauth_client_id,
                     app_user_id,
                     session: env.agent_session,
                     prompt_context: env.prompt_context,
@@ -404,6 +458,7 @@ pub fn parse_event(delivery: &VerifiedDelivery) -> Result<WebhookEvent, ParseErr
                     .unwrap_or_default();
                 WebhookEvent::SessionPrompted(Box::new(SessionPrompted {
                     organization_id: org,
+                    oauth_client_id: env.oauth_client_id,
                     app_user_id,
                     session: env.agent_session,
                     activity_id: activity.id,
@@ -440,23 +495,32 @@ pub fn parse_event(delivery: &VerifiedDelivery) -> Result<WebhookEvent, ParseErr
         ("AppUserNotification", _) => {
             WebhookEvent::AppUserNotification(Box::new(AppUserNotification {
                 organization_id: org,
-                app_user_id: payload
-                    .get("appUserId")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned),
+                oauth_client_id: text_field(payload, "oauthClientId"),
+                app_user_id: text_field(payload, "appUserId"),
                 action: action.to_owned(),
                 notification: payload.get("notification").cloned().unwrap_or(Value::Null),
             }))
         }
         ("OAuthApp", "revoked") => WebhookEvent::OAuthRevoked {
             organization_id: org,
+            oauth_client_id: text_field(payload, "oauthClientId"),
         },
+        ("PermissionChange", _) => {
+            let mut e = PermissionChanged::deserialize(payload).map_err(err)?;
+            e.organization_id = org;
+            e.action = action.to_owned();
+            WebhookEvent::PermissionChanged(Box::new(e))
+        }
         _ => WebhookEvent::Unknown {
             event_type: event_type.to_owned(),
             action: action.to_owned(),
         },
     };
     Ok(event)
+}
+
+fn text_field(payload: &Value, key: &str) -> Option<String> {
+    payload.get(key).and_then(|v| v.as_str()).map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -70,6 +70,14 @@ pub struct VerifiedDelivery {
     pub payload: serde_json::Value,
 }
 
+impl VerifiedDelivery {
+    /// Body `oauthClientId`, on the event types that carry it: with
+    /// `organization_id` it names the installation a delivery is for.
+    pub fn oauth_client_id(&self) -> Option<&str> {
+        self.payload.get("oauthClientId").and_then(|v| v.as_str())
+    }
+}
+
 /// Why a delivery was refused. Each variant has an HTTP status and a stable
 /// machine-readable reason (used in the JSON error body and metric labels).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

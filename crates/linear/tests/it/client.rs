@@ -349,7 +349,12 @@ async fn oauth_401_refreshes_once_persists_and_retries_with_the_new_token() {
     assert_eq!(log.len(), 3, "{log:#?}");
     assert_eq!(log[0].authorization, "Bearer old-access");
     assert_eq!(log[1].path, "/oauth/token");
-    assert!(log[1].authorization.starts_with("Basic "), "{log:#?}");
+    // Client authentication by form fields, as Linear documents for every grant.
+    assert!(log[1].body.contains("client_id=client"), "{log:#?}");
+    assert!(
+        log[1].body.contains("client_secret=client-secret"),
+        "{log:#?}"
+    );
     assert!(log[1].body.contains("grant_type=refresh_token"), "{log:#?}");
     assert!(
         log[1].body.contains("refresh_token=old-refresh"),
@@ -383,17 +388,75 @@ async fn oauth_still_unauthorized_after_refresh_is_an_auth_error() {
 }
 
 #[tokio::test]
-async fn refused_refresh_is_an_auth_error() {
+async fn a_spent_refresh_token_means_the_workspace_needs_reconnecting() {
     let fake = Fake::start().await;
     fake.answer(
         401,
         json!({"errors":[{"message":"no","extensions":{"code":"AUTHENTICATION_ERROR"}}]}),
     );
-    fake.token_answer(400, json!({"error": "invalid_grant"}));
+    fake.token_answer(
+        400,
+        json!({"error": "invalid_grant", "error_description": "refresh token already used"}),
+    );
     let saved = Arc::new(Mutex::new(Vec::new()));
     let client = oauth_client(&fake, saved.clone());
     let err = client.viewer().await.unwrap_err();
+    assert!(matches!(err, LinearError::NeedsReconnect { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::NeedsReconnect);
+    assert!(err.to_string().contains("cyrus linear connect"), "{err}");
+    assert!(saved.lock().unwrap().is_empty());
+    // Not retried: one GraphQL call, one refresh.
+    assert_eq!(fake.log().len(), 2, "{:#?}", fake.log());
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_an_auth_error_naming_the_config() {
+    let fake = Fake::start().await;
+    fake.answer(
+        401,
+        json!({"errors":[{"message":"no","extensions":{"code":"AUTHENTICATION_ERROR"}}]}),
+    );
+    fake.token_answer(401, json!({"error": "invalid_client"}));
+    let client = oauth_client(&fake, Arc::default());
+    let err = client.viewer().await.unwrap_err();
     assert!(matches!(err, LinearError::Refresh(_)), "{err:?}");
     assert_eq!(err.class(), ErrorClass::Auth);
-    assert!(saved.lock().unwrap().is_empty());
+    assert!(err.to_string().contains("clientSecret"), "{err}");
+}
+
+#[tokio::test]
+async fn identity_reads_the_app_user_and_its_workspace() {
+    let fake = Fake::start().await;
+    fake.answer(
+        200,
+        json!({"data": {"viewer": {"id": "app-user", "name": "Cyrus"},
+            "organization": {"id": "org-1", "name": "Acme", "urlKey": "acme"}}}),
+    );
+    let identity = fake.api_key_client().identity().await.unwrap();
+    assert_eq!(
+        identity,
+        cyrus_linear::Identity {
+            app_user_id: "app-user".into(),
+            app_user_name: "Cyrus".into(),
+            organization_id: "org-1".into(),
+            organization_name: "Acme".into(),
+            url_key: "acme".into(),
+        }
+    );
+    let log = fake.log();
+    assert!(log[0].body.contains("query Identity"), "{log:#?}");
+
+    // A missing workspace is an unexpected answer, not an empty identity.
+    fake.answer(200, json!({"data": {"viewer": {"id": "u", "name": "n"}}}));
+    let err = fake.api_key_client().identity().await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+}
+
+#[test]
+fn personal_api_keys_are_recognised() {
+    assert!(cyrus_linear::is_personal_api_key("lin_api_0123abcd"));
+    assert!(!cyrus_linear::is_personal_api_key("lin_oauth_0123abcd"));
+    assert!(!cyrus_linear::is_personal_api_key(
+        "00a21d8b0c4e2375114e49c067dfb81e"
+    ));
 }

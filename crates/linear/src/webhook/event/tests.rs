@@ -6,6 +6,7 @@ use super::*;
 const ORG: &str = "0b6c2a54-3f0e-4c1e-9a55-7f1d2e8c9a01";
 const APP: &str = "5d2f7b1e-8c4a-4f3b-9e6d-2a1c0b9e8f7d";
 const DANA: &str = "3b8d0f4a-6e2c-4a1b-b7d9-1f5e3c7a9b2d";
+const CLIENT: &str = "9f3e1c7a5b2d4e6f8a0b1c2d3e4f5a6b";
 
 fn delivery(payload: Value) -> VerifiedDelivery {
     VerifiedDelivery {
@@ -57,7 +58,7 @@ fn created(creator: &str, comment: Value) -> Value {
         "action": "created",
         "createdAt": "2026-03-02T14:05:11.482Z",
         "organizationId": ORG,
-        "oauthClientId": "9f3e1c7a5b2d4e6f8a0b1c2d3e4f5a6b",
+        "oauthClientId": CLIENT,
         "appUserId": APP,
         "webhookId": "e4a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b",
         "webhookTimestamp": 1772460311613_i64,
@@ -83,6 +84,7 @@ fn prompted(activity: Value) -> Value {
         "action": "prompted",
         "createdAt": "2026-03-02T14:31:40.391Z",
         "organizationId": ORG,
+        "oauthClientId": CLIENT,
         "appUserId": APP,
         "webhookId": "e4a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b",
         "webhookTimestamp": 1772461900502_i64,
@@ -99,6 +101,7 @@ fn parses_created_from_a_delegation() {
     };
     assert_eq!(e.session.id, "7c9e6679-7425-40de-944b-e07fc1f90ae7");
     assert_eq!(e.app_user_id, APP);
+    assert_eq!(event.oauth_client_id(), Some(CLIENT));
     let issue = e.session.issue.as_ref().unwrap();
     assert_eq!(issue.identifier.as_deref(), Some("ENG-142"));
     assert_eq!(issue.title.as_deref(), Some("Login test is flaky on CI"));
@@ -175,6 +178,7 @@ fn prompted_reads_content_body_and_keys_on_activity_id() {
         panic!("{event:?}")
     };
     assert_eq!(e.message, "Please also cover the logout test.");
+    assert_eq!(e.oauth_client_id.as_deref(), Some(CLIENT));
     assert!(!e.stop);
     assert_eq!(e.user.as_ref().unwrap().id, DANA);
     assert_eq!(
@@ -301,7 +305,7 @@ fn issue_remove_comment_and_notifications() {
 
     let notification = json!({
         "type": "AppUserNotification", "action": "issueUnassignedFromYou", "organizationId": ORG,
-        "appUserId": APP, "oauthClientId": "x", "webhookTimestamp": 1,
+        "appUserId": APP, "oauthClientId": CLIENT, "webhookTimestamp": 1,
         "notification": { "id": "n-1", "type": "issueUnassignedFromYou", "issueId": "i-9" }
     });
     let WebhookEvent::AppUserNotification(n) = parse_event(&delivery(notification)).unwrap() else {
@@ -310,30 +314,81 @@ fn issue_remove_comment_and_notifications() {
     assert!(n.is_actionable());
     assert_eq!(n.issue_id(), Some("i-9"));
     assert_eq!(n.app_user_id.as_deref(), Some(APP));
+    assert_eq!(n.oauth_client_id.as_deref(), Some(CLIENT));
 }
 
 #[test]
 fn unknown_types_are_not_errors() {
     let event = parse_event(&delivery(json!({
-        "type": "PermissionChange", "action": "teamAccessChanged", "organizationId": ORG
+        "type": "Project", "action": "create", "organizationId": ORG
     })))
     .unwrap();
     assert_eq!(
         event,
         WebhookEvent::Unknown {
-            event_type: "PermissionChange".into(),
-            action: "teamAccessChanged".into()
+            event_type: "Project".into(),
+            action: "create".into()
         }
     );
     assert_eq!(event.semantic_key(), None);
-    let revoked = parse_event(&delivery(json!({
-        "type": "OAuthApp", "action": "revoked", "organizationId": ORG
-    })))
-    .unwrap();
+    assert_eq!(event.oauth_client_id(), None);
+}
+
+#[test]
+fn oauth_app_revoked_names_the_installation() {
+    let payload = json!({
+        "type": "OAuthApp", "action": "revoked", "organizationId": ORG, "oauthClientId": CLIENT,
+        "createdAt": "2026-03-02T16:00:00.000Z", "webhookId": "w-1", "webhookTimestamp": 1772467200000_i64
+    });
+    let d = delivery(payload);
+    assert_eq!(d.oauth_client_id(), Some(CLIENT));
+    let revoked = parse_event(&d).unwrap();
     assert_eq!(
         revoked,
         WebhookEvent::OAuthRevoked {
-            organization_id: ORG.into()
+            organization_id: ORG.into(),
+            oauth_client_id: Some(CLIENT.into())
         }
     );
+    assert_eq!(revoked.oauth_client_id(), Some(CLIENT));
+    assert_eq!(revoked.semantic_key(), None);
+}
+
+#[test]
+fn permission_change_lists_added_and_removed_teams() {
+    let payload = json!({
+        "type": "PermissionChange", "action": "teamAccessChanged", "organizationId": ORG,
+        "oauthClientId": CLIENT, "appUserId": APP, "canAccessAllPublicTeams": false,
+        "addedTeamIds": ["team-design"], "removedTeamIds": ["team-ops", "team-infra"],
+        "createdAt": "2026-03-02T16:00:00.000Z", "webhookId": "w-2", "webhookTimestamp": 1772467200000_i64
+    });
+    let event = parse_event(&delivery(payload)).unwrap();
+    let WebhookEvent::PermissionChanged(p) = &event else {
+        panic!("expected PermissionChanged, got {event:?}")
+    };
+    assert_eq!(p.organization_id, ORG);
+    assert_eq!(p.action, "teamAccessChanged");
+    assert_eq!(p.app_user_id.as_deref(), Some(APP));
+    assert_eq!(p.can_access_all_public_teams, Some(false));
+    assert_eq!(p.added_team_ids, ["team-design"]);
+    assert_eq!(p.removed_team_ids, ["team-ops", "team-infra"]);
+    assert_eq!(event.oauth_client_id(), Some(CLIENT));
+
+    // Lenient like the others: missing lists are empty, not an error.
+    let sparse = parse_event(&delivery(json!({
+        "type": "PermissionChange", "action": "teamAccessChanged", "organizationId": ORG
+    })))
+    .unwrap();
+    let WebhookEvent::PermissionChanged(p) = sparse else {
+        panic!()
+    };
+    assert!(p.added_team_ids.is_empty() && p.removed_team_ids.is_empty());
+    assert_eq!(p.oauth_client_id, None);
+
+    // A wrong shape is a parse error, not a silently empty event.
+    let bad = parse_event(&delivery(json!({
+        "type": "PermissionChange", "action": "teamAccessChanged", "organizationId": ORG,
+        "addedTeamIds": "team-design"
+    })));
+    assert!(bad.is_err());
 }
