@@ -43,7 +43,9 @@ impl Store {
     }
 
     pub(crate) fn keys(&self) -> Result<&Keyring> {
-        self.keys.as_ref().ok_or(StoreError::Secret(SecretError::NoKey))
+        self.keys
+            .as_ref()
+            .ok_or(StoreError::Secret(SecretError::NoKey))
     }
 
     /// Stores what `cyrus linear connect` learned. Connecting a workspace
@@ -59,7 +61,10 @@ impl Store {
     ) -> Result<Installation> {
         let keys = self.keys()?;
         let ws = &new.workspace_id;
-        let access = keys.seal(new.tokens.access_token.expose_secret(), &token_aad(ws, ACCESS));
+        let access = keys.seal(
+            new.tokens.access_token.expose_secret(),
+            &token_aad(ws, ACCESS),
+        );
         let refresh = new
             .tokens
             .refresh_token
@@ -110,7 +115,9 @@ impl Store {
         )
         .fetch_all(p)
         .await?);
-        rows.into_iter().map(|r| self.open_installation(r)).collect()
+        rows.into_iter()
+            .map(|r| self.open_installation(r))
+            .collect()
     }
 
     /// Every installation without its tokens (status output, `doctor`, the
@@ -310,7 +317,11 @@ impl Store {
     /// Records that the app was uninstalled from the workspace (the
     /// `OAuthApp` `revoked` webhook): status `revoked` with a reason that
     /// says how to come back.
-    pub async fn mark_revoked(&self, workspace_id: &str, now: UnixMillis) -> Result<InstallationInfo> {
+    pub async fn mark_revoked(
+        &self,
+        workspace_id: &str,
+        now: UnixMillis,
+    ) -> Result<InstallationInfo> {
         self.set_installation_status(
             workspace_id,
             InstallationStatus::Revoked,

@@ -70,9 +70,9 @@ impl Store {
         .bind(now)
         .fetch_optional(p)
         .await?);
-        if let Some((verifier, redirect_uri, additional_workspace, created_at, expires_at)) = taken {
-            let code_verifier =
-                keys.open(&verifier, &verifier_aad(&hash), "PKCE code verifier")?;
+        if let Some((verifier, redirect_uri, additional_workspace, created_at, expires_at)) = taken
+        {
+            let code_verifier = keys.open(&verifier, &verifier_aad(&hash), "PKCE code verifier")?;
             return Ok(TakeAuthorization::Taken(PendingAuthorization {
                 code_verifier,
                 redirect_uri,

@@ -6,8 +6,8 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use crate::{
-    Activity, Delivery, FollowUp, InstallationInfo, PermissionChange, Result, RunIntent, StoreError,
-    Task,
+    Activity, Delivery, FollowUp, InstallationInfo, PermissionChange, Result, RunIntent,
+    StoreError, Task,
 };
 
 /// Claim order: Linear priority 1 (urgent) … 4 (low) first, 0 (none) last.

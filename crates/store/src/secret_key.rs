@@ -55,7 +55,9 @@ const GENERATE_HINT: &str = "generate one with `openssl rand -base64 32`";
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// The key text is not base64 of exactly 32 bytes.
-    #[error("{origin} is not a valid secret key ({problem}): it must be base64 of 32 random bytes; {GENERATE_HINT}")]
+    #[error(
+        "{origin} is not a valid secret key ({problem}): it must be base64 of 32 random bytes; {GENERATE_HINT}"
+    )]
     MalformedKey { origin: String, problem: String },
     /// An existing key file is readable by group or others.
     #[error("the secret key file {} is readable by group or others (mode {mode:03o}); run `chmod 600 {}`", path.display(), path.display())]
@@ -67,7 +69,9 @@ pub enum SecretError {
         source: std::io::Error,
     },
     /// The store was asked for tokens without a key ([`crate::Store::with_secret_keys`]).
-    #[error("OAuth tokens are encrypted and this store was opened without the secret key; set {SECRET_KEY_ENV} or use the key file beside the database")]
+    #[error(
+        "OAuth tokens are encrypted and this store was opened without the secret key; set {SECRET_KEY_ENV} or use the key file beside the database"
+    )]
     NoKey,
     /// The value was sealed with a key this process does not have.
     #[error("this database was encrypted with key {stored}, {current_origin} is {current}{}; set {SECRET_KEY_ENV} to the key with id {stored} (or {PREVIOUS_SECRET_KEY_ENV}, during a rotation)",
@@ -80,7 +84,9 @@ pub enum SecretError {
     },
     /// The key matches but the value does not authenticate: it was altered
     /// or copied from another row.
-    #[error("the stored {what} does not decrypt with key {key_id}: it was altered or copied from another row; connect the workspace again")]
+    #[error(
+        "the stored {what} does not decrypt with key {key_id}: it was altered or copied from another row; connect the workspace again"
+    )]
     Tampered { what: String, key_id: String },
     /// The stored text is not a sealed value at all.
     #[error("the stored {what} is not an encrypted value (expected `{FORMAT}:<key id>:<data>`)")]
@@ -162,7 +168,10 @@ impl SecretKey {
         key_file: &Path,
     ) -> Result<(SecretKey, KeySource), SecretError> {
         match env_value.filter(|v| !v.trim().is_empty()) {
-            Some(text) => Ok((SecretKey::from_base64(text, SECRET_KEY_ENV)?, KeySource::Env)),
+            Some(text) => Ok((
+                SecretKey::from_base64(text, SECRET_KEY_ENV)?,
+                KeySource::Env,
+            )),
             None => {
                 let (key, created) = load_or_create_key_file(key_file)?;
                 Ok((
@@ -250,7 +259,10 @@ fn load_or_create_key_file(path: &Path) -> Result<(SecretKey, bool), SecretError
         }
     }
     let text = SecretString::from(std::fs::read_to_string(path).map_err(io)?);
-    Ok((SecretKey::from_base64(text.expose_secret(), &origin)?, created))
+    Ok((
+        SecretKey::from_base64(text.expose_secret(), &origin)?,
+        created,
+    ))
 }
 
 /// The current key (seals and opens) and, during a rotation, the previous
@@ -313,7 +325,12 @@ impl Keyring {
     }
 
     /// Decrypts a value sealed for `aad`; `what` names it in errors.
-    pub(crate) fn open(&self, stored: &str, aad: &str, what: &str) -> Result<SecretString, SecretError> {
+    pub(crate) fn open(
+        &self,
+        stored: &str,
+        aad: &str,
+        what: &str,
+    ) -> Result<SecretString, SecretError> {
         let malformed = || SecretError::Malformed {
             what: what.to_string(),
         };
@@ -371,7 +388,9 @@ impl Keyring {
 /// The key id a sealed value names.
 fn sealed_key_id(stored: &str) -> Option<&str> {
     let mut parts = stored.splitn(3, ':');
-    (parts.next() == Some(FORMAT)).then(|| parts.next()).flatten()
+    (parts.next() == Some(FORMAT))
+        .then(|| parts.next())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -385,17 +404,27 @@ mod tests {
         let b = ring.seal("lin_oauth_secret", "installation:org1:access_token");
         assert_ne!(a, b, "a fresh nonce per value");
         assert!(!a.contains("lin_oauth_secret"));
-        let opened = ring.open(&a, "installation:org1:access_token", "token").unwrap();
+        let opened = ring
+            .open(&a, "installation:org1:access_token", "token")
+            .unwrap();
         assert_eq!(opened.expose_secret(), "lin_oauth_secret");
         assert!(matches!(
             ring.open(&a, "installation:org2:access_token", "token"),
             Err(SecretError::Tampered { .. })
         ));
         let other = Keyring::new(SecretKey::generate(), None);
-        let err = other.open(&a, "installation:org1:access_token", "token").unwrap_err();
+        let err = other
+            .open(&a, "installation:org1:access_token", "token")
+            .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains(ring.current().id()) && text.contains(other.current().id()), "{text}");
-        assert!(matches!(ring.open("plain", "x", "token"), Err(SecretError::Malformed { .. })));
+        assert!(
+            text.contains(ring.current().id()) && text.contains(other.current().id()),
+            "{text}"
+        );
+        assert!(matches!(
+            ring.open("plain", "x", "token"),
+            Err(SecretError::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -415,10 +444,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cyrus.db.key");
         let (first, source) = SecretKey::from_value_or_file(None, &path).unwrap();
-        assert_eq!(source, KeySource::File { path: path.clone(), created: true });
+        assert_eq!(
+            source,
+            KeySource::File {
+                path: path.clone(),
+                created: true
+            }
+        );
         let (second, source) = SecretKey::from_value_or_file(Some(""), &path).unwrap();
         assert_eq!(first.id(), second.id(), "the file is reused");
-        assert_eq!(source, KeySource::File { path: path.clone(), created: false });
+        assert_eq!(
+            source,
+            KeySource::File {
+                path: path.clone(),
+                created: false
+            }
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -426,7 +467,11 @@ mod tests {
             assert_eq!(mode, 0o600);
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
             let err = SecretKey::from_value_or_file(None, &path).unwrap_err();
-            assert!(err.to_string().contains(&format!("chmod 600 {}", path.display())), "{err}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("chmod 600 {}", path.display())),
+                "{err}"
+            );
         }
         let env = SecretKey::generate();
         let (from_env, source) =
