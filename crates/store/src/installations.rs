@@ -37,11 +37,6 @@ impl Store {
         self
     }
 
-    /// The keys set by [`Store::with_secret_keys`], if any.
-    pub fn secret_keys(&self) -> Option<&Keyring> {
-        self.keys.as_ref()
-    }
-
     pub(crate) fn keys(&self) -> Result<&Keyring> {
         self.keys
             .as_ref()
