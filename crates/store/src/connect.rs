@@ -7,7 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::{Result, StoreError};
+use crate::{Keyring, Result, StoreError};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -31,6 +31,9 @@ pub struct Store {
     /// SQLite only: read-only connections for reporting queries (dashboard,
     /// stats, listings), so a long read never holds up the writer.
     pub(crate) sqlite_readers: Option<SqlitePool>,
+    /// The keys that seal OAuth tokens; only the installation operations
+    /// need them (see [`Store::with_secret_keys`]).
+    pub(crate) keys: Option<Keyring>,
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool the store has; the SQL
@@ -144,6 +147,7 @@ impl Store {
             Ok(Store {
                 backend: Backend::Sqlite(pool),
                 sqlite_readers,
+                keys: None,
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
@@ -164,6 +168,7 @@ impl Store {
         Ok(Store {
             backend: Backend::Postgres(pool),
             sqlite_readers: None,
+            keys: None,
         })
     }
 

@@ -19,6 +19,10 @@ pub enum StoreError {
     /// unknown task type written by a newer version).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// An encrypted value could not be read or the key is missing or wrong;
+    /// the message says which key is needed.
+    #[error(transparent)]
+    Secret(#[from] crate::SecretError),
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

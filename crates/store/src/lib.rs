@@ -16,10 +16,14 @@ mod costs;
 mod deliveries;
 mod error;
 mod followups;
+mod installations;
+mod oauth_pending;
+mod permission_changes;
 mod rate_limit;
 mod records;
 mod rows;
 mod runs;
+mod secret_key;
 mod stats;
 mod tasks;
 
@@ -27,3 +31,6 @@ pub use connect::Store;
 pub use error::{Result, StoreError};
 pub use records::*;
 pub use runs::INTENT_STATUS;
+pub use secret_key::{
+    KeySource, Keyring, PREVIOUS_SECRET_KEY_ENV, SECRET_KEY_ENV, SecretError, SecretKey,
+};

@@ -4,6 +4,7 @@
 
 use cyrus_core::lifecycle::{TaskState, WaitReason};
 use cyrus_core::{MicroDollars, TaskType};
+use secrecy::SecretString;
 use serde_json::Value;
 
 /// UTC milliseconds since the unix epoch.
@@ -350,4 +351,226 @@ impl TaskTiming {
     pub fn run_duration_ms(&self) -> Option<i64> {
         Some(self.finished_at? - self.started_at?)
     }
+}
+
+// ------------------------------------------------------------ installations
+
+/// Where an installation stands. Stored as text; typed everywhere else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InstallationStatus {
+    /// Tokens work (or can be refreshed): the workspace's tasks run.
+    Active,
+    /// The refresh token is dead (`invalid_grant`): a person must run
+    /// `cyrus linear connect` again; the workspace's tasks wait.
+    NeedsReconnect,
+    /// The app was uninstalled from the workspace (`OAuthApp` `revoked`).
+    Revoked,
+}
+
+impl InstallationStatus {
+    /// The stored name: `active`, `needs_reconnect` or `revoked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallationStatus::Active => "active",
+            InstallationStatus::NeedsReconnect => "needs_reconnect",
+            InstallationStatus::Revoked => "revoked",
+        }
+    }
+}
+
+impl std::fmt::Display for InstallationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for InstallationStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "active" => Ok(InstallationStatus::Active),
+            "needs_reconnect" => Ok(InstallationStatus::NeedsReconnect),
+            "revoked" => Ok(InstallationStatus::Revoked),
+            other => Err(format!("unknown installation status `{other}`")),
+        }
+    }
+}
+
+/// How the installation's tokens were obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GrantKind {
+    /// The OAuth install flow: a 24 h access token and a rotating refresh token.
+    AuthorizationCode,
+    /// The app's own credentials for a single workspace: a 30-day access
+    /// token, no refresh token, requested again before it expires.
+    ClientCredentials,
+}
+
+impl GrantKind {
+    /// The stored name: `authorization_code` or `client_credentials`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::AuthorizationCode => "authorization_code",
+            GrantKind::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+impl std::fmt::Display for GrantKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for GrantKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "authorization_code" => Ok(GrantKind::AuthorizationCode),
+            "client_credentials" => Ok(GrantKind::ClientCredentials),
+            other => Err(format!("unknown OAuth grant kind `{other}`")),
+        }
+    }
+}
+
+/// An access token, the refresh token that comes with it (none for
+/// `client_credentials`) and when the access token expires.
+#[derive(Clone, Debug)]
+pub struct OAuthTokens {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    pub access_expires_at: UnixMillis,
+}
+
+/// What `cyrus linear connect` learned: written by
+/// [`crate::Store::connect_installation`].
+#[derive(Clone, Debug)]
+pub struct NewInstallation {
+    /// Linear's organization id (webhooks' `organizationId`).
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub url_key: String,
+    /// The app user (`viewer`) the installation acts as.
+    pub app_user_id: String,
+    pub app_user_name: String,
+    pub oauth_client_id: String,
+    pub scopes: Vec<String>,
+    pub grant: GrantKind,
+    pub tokens: OAuthTokens,
+}
+
+/// An installation without its tokens: what status output, `doctor` and the
+/// dashboard show (readable without the secret key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstallationInfo {
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub url_key: String,
+    pub app_user_id: String,
+    pub app_user_name: String,
+    pub oauth_client_id: String,
+    pub scopes: Vec<String>,
+    pub grant: GrantKind,
+    pub status: InstallationStatus,
+    /// Why the status is what it is (e.g. Linear's `invalid_grant` text).
+    pub status_reason: Option<String>,
+    pub status_changed_at: UnixMillis,
+    pub access_expires_at: UnixMillis,
+    pub installed_at: UnixMillis,
+    pub refreshed_at: Option<UnixMillis>,
+    pub revoked_at: Option<UnixMillis>,
+    /// Who holds the refresh lease, and until when (single-flight refresh).
+    pub refresh_lease_owner: Option<String>,
+    pub refresh_lease_until: Option<UnixMillis>,
+    /// Bumped on every change of tokens (connect, refresh): a replica that
+    /// sees a newer version than the one it used reloads instead of refreshing.
+    pub token_version: i64,
+}
+
+/// An installation with its tokens decrypted.
+#[derive(Clone, Debug)]
+pub struct Installation {
+    pub info: InstallationInfo,
+    pub tokens: OAuthTokens,
+}
+
+/// An installation's current tokens and their version (see
+/// [`crate::Store::installation_tokens`]).
+#[derive(Clone, Debug)]
+pub struct CurrentTokens {
+    pub tokens: OAuthTokens,
+    pub token_version: i64,
+    pub status: InstallationStatus,
+}
+
+/// Outcome of [`crate::Store::begin_refresh`].
+#[derive(Clone, Debug)]
+pub enum RefreshLease {
+    /// The caller holds the refresh lease until `until`; `installation`
+    /// carries the refresh token as stored at the moment the lease was
+    /// taken (possibly already refreshed by another replica: compare
+    /// `token_version` with the one that failed before refreshing again).
+    Held {
+        installation: Box<Installation>,
+        until: UnixMillis,
+    },
+    /// Another replica is refreshing; reload its tokens after `until` (or
+    /// as soon as `token_version` changes).
+    HeldElsewhere { owner: String, until: UnixMillis },
+    /// The installation is not `active`: there is nothing to refresh.
+    NotActive(InstallationStatus),
+}
+
+/// A `PermissionChange` webhook (`teamAccessChanged`): which teams the app
+/// gained or lost, kept to be shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PermissionChange {
+    /// Idempotency key (the webhook delivery id): recording the same
+    /// delivery twice keeps one row.
+    pub dedupe_key: String,
+    pub workspace_id: String,
+    pub changed_at: UnixMillis,
+    pub added_team_ids: Vec<String>,
+    pub removed_team_ids: Vec<String>,
+}
+
+// ------------------------------------------------------ pending authorizations
+
+/// An OAuth authorization the CLI started and waits to complete: written
+/// when the authorize URL is printed, taken once by the callback.
+#[derive(Clone, Debug)]
+pub struct NewPendingAuthorization {
+    /// The CSRF `state` sent in the authorize URL (stored hashed).
+    pub state: SecretString,
+    /// The PKCE `code_verifier` (stored encrypted).
+    pub code_verifier: SecretString,
+    pub redirect_uri: String,
+    /// A further workspace (`prompt=consent` was sent).
+    pub additional_workspace: bool,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+}
+
+/// A pending authorization taken by its `state`.
+#[derive(Clone, Debug)]
+pub struct PendingAuthorization {
+    pub code_verifier: SecretString,
+    pub redirect_uri: String,
+    pub additional_workspace: bool,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+}
+
+/// Outcome of [`crate::Store::take_pending_authorization`]: each failure is
+/// distinct so the CLI can say what happened and what to do.
+#[derive(Clone, Debug)]
+pub enum TakeAuthorization {
+    /// The state was valid; it cannot be taken again.
+    Taken(PendingAuthorization),
+    /// The state was issued but expired at `expired_at`: start again.
+    Expired { expired_at: UnixMillis },
+    /// The state was already used (a replayed or double-submitted callback).
+    AlreadyUsed { used_at: UnixMillis },
+    /// No such state was issued here (forged, or from another database).
+    Unknown,
 }

@@ -5,7 +5,14 @@ use cyrus_core::{MicroDollars, TaskType};
 use serde_json::Value;
 use sqlx::types::Json;
 
+<<<<<<< HEAD
 use crate::{Activity, Delivery, FollowUp, FollowUpKind, Result, RunIntent, StoreError, Task};
+=======
+use crate::{
+    Activity, Delivery, FollowUp, InstallationInfo, PermissionChange, Result, RunIntent,
+    StoreError, Task,
+};
+>>>>>>> oauth-store
 
 /// Claim order: Linear priority 1 (urgent) … 4 (low) first, 0 (none) last.
 pub(crate) fn priority_rank(priority: i64) -> i64 {
@@ -220,6 +227,78 @@ impl From<FollowUpRow> for FollowUp {
             body: r.body,
             received_at: r.received_at,
             delivered_at: r.delivered_at,
+        }
+    }
+}
+
+/// An installation as stored: token columns still sealed.
+#[derive(sqlx::FromRow)]
+pub(crate) struct InstallationRow {
+    pub(crate) workspace_id: String,
+    workspace_name: String,
+    url_key: String,
+    app_user_id: String,
+    app_user_name: String,
+    oauth_client_id: String,
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: Option<String>,
+    access_expires_at: i64,
+    scopes: Json<Vec<String>>,
+    grant_kind: String,
+    status: String,
+    status_reason: Option<String>,
+    status_changed_at: i64,
+    installed_at: i64,
+    refreshed_at: Option<i64>,
+    revoked_at: Option<i64>,
+    refresh_lease_owner: Option<String>,
+    refresh_lease_until: Option<i64>,
+    pub(crate) token_version: i64,
+}
+
+impl InstallationRow {
+    /// Everything but the tokens.
+    pub(crate) fn info(&self) -> Result<InstallationInfo> {
+        Ok(InstallationInfo {
+            workspace_id: self.workspace_id.clone(),
+            workspace_name: self.workspace_name.clone(),
+            url_key: self.url_key.clone(),
+            app_user_id: self.app_user_id.clone(),
+            app_user_name: self.app_user_name.clone(),
+            oauth_client_id: self.oauth_client_id.clone(),
+            scopes: self.scopes.0.clone(),
+            grant: self.grant_kind.parse().map_err(StoreError::Corrupt)?,
+            status: self.status.parse().map_err(StoreError::Corrupt)?,
+            status_reason: self.status_reason.clone(),
+            status_changed_at: self.status_changed_at,
+            access_expires_at: self.access_expires_at,
+            installed_at: self.installed_at,
+            refreshed_at: self.refreshed_at,
+            revoked_at: self.revoked_at,
+            refresh_lease_owner: self.refresh_lease_owner.clone(),
+            refresh_lease_until: self.refresh_lease_until,
+            token_version: self.token_version,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PermissionChangeRow {
+    dedupe_key: String,
+    workspace_id: String,
+    changed_at: i64,
+    added_team_ids: Json<Vec<String>>,
+    removed_team_ids: Json<Vec<String>>,
+}
+
+impl From<PermissionChangeRow> for PermissionChange {
+    fn from(r: PermissionChangeRow) -> PermissionChange {
+        PermissionChange {
+            dedupe_key: r.dedupe_key,
+            workspace_id: r.workspace_id,
+            changed_at: r.changed_at,
+            added_team_ids: r.added_team_ids.0,
+            removed_team_ids: r.removed_team_ids.0,
         }
     }
 }

@@ -81,6 +81,64 @@ impl TestDb {
         }
     }
 
+    /// The SQLite database file (SQLite only), to inspect its bytes.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self.sqlite_url
+            .as_deref()
+            .and_then(|u| u.strip_prefix("sqlite://"))
+            .map(std::path::PathBuf::from)
+    }
+
+    /// Runs `sql` straight on the database, bypassing the store (to play
+    /// an attacker who edits rows).
+    pub async fn raw_execute(&self, sql: &'static str) {
+        match self.kind {
+            Kind::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(self.sqlite_url.as_deref().unwrap())
+                    .await
+                    .expect("raw sqlite");
+                sqlx::query(sql).execute(&pool).await.expect("raw execute");
+                pool.close().await;
+            }
+            Kind::Postgres => {
+                let pool = sqlx::PgPool::connect_with(self.pg_options.clone().unwrap())
+                    .await
+                    .expect("raw postgres");
+                sqlx::query(sql).execute(&pool).await.expect("raw execute");
+                pool.close().await;
+            }
+        }
+    }
+
+    /// The first column of every row `sql` returns, as text, bypassing the
+    /// store (to see what is really stored).
+    pub async fn raw_strings(&self, sql: &'static str) -> Vec<String> {
+        match self.kind {
+            Kind::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(self.sqlite_url.as_deref().unwrap())
+                    .await
+                    .expect("raw sqlite");
+                let rows: Vec<(String,)> = sqlx::query_as(sql)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("raw query");
+                pool.close().await;
+                rows.into_iter().map(|r| r.0).collect()
+            }
+            Kind::Postgres => {
+                let pool = sqlx::PgPool::connect_with(self.pg_options.clone().unwrap())
+                    .await
+                    .expect("raw postgres");
+                let rows: Vec<(String,)> = sqlx::query_as(sql)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("raw query");
+                pool.close().await;
+                rows.into_iter().map(|r| r.0).collect()
+            }
+        }
+    }
+
     /// Another independent handle (own pool) on the same database, standing
     /// in for a second replica.
     pub async fn replica(&self) -> Store {

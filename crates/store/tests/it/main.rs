@@ -2,6 +2,7 @@
 //! own temp file) and PostgreSQL (its own schema).
 
 mod harness;
+mod installations;
 mod ledger;
 mod scheduling;
 
@@ -22,4 +23,14 @@ harness::both!(
     ledger::sliding_window_grants_exactly_max_per_window,
     ledger::costs_alerts_followups,
     ledger::stop_requests_are_their_own_kind,
+    installations::installation_round_trip,
+    installations::reconnect_replaces_tokens,
+    installations::installation_status_changes,
+    installations::refresh_is_single_flight,
+    installations::refresh_lease_is_fenced,
+    installations::pending_authorization_is_taken_once,
+    installations::tokens_never_stored_in_plain_text,
+    installations::wrong_key_is_reported_clearly,
+    installations::key_rotation_with_previous_key,
+    installations::permission_changes_are_recorded_once,
 );
