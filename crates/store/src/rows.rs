@@ -5,14 +5,10 @@ use cyrus_core::{MicroDollars, TaskType};
 use serde_json::Value;
 use sqlx::types::Json;
 
-<<<<<<< HEAD
-use crate::{Activity, Delivery, FollowUp, FollowUpKind, Result, RunIntent, StoreError, Task};
-=======
 use crate::{
-    Activity, Delivery, FollowUp, InstallationInfo, PermissionChange, Result, RunIntent,
-    StoreError, Task,
+    Activity, Delivery, FollowUp, FollowUpKind, InstallationInfo, PermissionChange, Result,
+    RunIntent, StoreError, Task,
 };
->>>>>>> oauth-store
 
 /// Claim order: Linear priority 1 (urgent) … 4 (low) first, 0 (none) last.
 pub(crate) fn priority_rank(priority: i64) -> i64 {
