@@ -354,45 +354,105 @@ pub const ORGANIZATION_HEADER: &str = "x-sim-organization";
 
 pub fn router(control: LinearControl) -> Router {
     Router::new()
-        .route("/_control/webhook-url", post(|Ctl(c): Ctl, Json(b): Json<WebhookUrl>| async move {
-            c.set_webhook_url(b.url);
-            StatusCode::NO_CONTENT
-        }))
-        .route("/_control/users", post(|Ctl(c): Ctl, Json(b): Json<NewUser>| async move { Json(c.create_user(b)) }))
-        .route("/_control/teams", post(|Ctl(c): Ctl, Json(b): Json<NewTeam>| async move { ok(c.create_team(b)) }))
-        .route("/_control/teams/{id}/states", get(|Ctl(c): Ctl, Path(id): Path<String>| async move { Json(c.team_states(&id)) }))
-        .route("/_control/labels", post(|Ctl(c): Ctl, Json(b): Json<NewLabel>| async move { ok(c.create_label(b)) }))
-        .route("/_control/issues", post(|Ctl(c): Ctl, Json(b): Json<NewIssue>| async move { ok(c.create_issue(b)) }))
+        .route(
+            "/_control/webhook-url",
+            post(|Ctl(c): Ctl, Json(b): Json<WebhookUrl>| async move {
+                c.set_webhook_url(b.url);
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/_control/users",
+            post(|Ctl(c): Ctl, Json(b): Json<NewUser>| async move { Json(c.create_user(b)) }),
+        )
+        .route(
+            "/_control/teams",
+            post(|Ctl(c): Ctl, Json(b): Json<NewTeam>| async move { ok(c.create_team(b)) }),
+        )
+        .route(
+            "/_control/teams/{id}/states",
+            get(|Ctl(c): Ctl, Path(id): Path<String>| async move { Json(c.team_states(&id)) }),
+        )
+        .route(
+            "/_control/labels",
+            post(|Ctl(c): Ctl, Json(b): Json<NewLabel>| async move { ok(c.create_label(b)) }),
+        )
+        .route(
+            "/_control/issues",
+            post(|Ctl(c): Ctl, Json(b): Json<NewIssue>| async move { ok(c.create_issue(b)) }),
+        )
         .route(
             "/_control/issues/{id}",
             get(|Ctl(c): Ctl, Path(id): Path<String>| async move {
-                c.issue(&id).map(Json).ok_or_else(|| not_found("Issue", &id))
+                c.issue(&id)
+                    .map(Json)
+                    .ok_or_else(|| not_found("Issue", &id))
             })
             .delete(|Ctl(c): Ctl, Path(id): Path<String>| async move {
-                c.delete_issue(&id).map(|_| StatusCode::NO_CONTENT).map_err(ApiError)
+                c.delete_issue(&id)
+                    .map(|_| StatusCode::NO_CONTENT)
+                    .map_err(ApiError)
             }),
         )
         .route(
             "/_control/issues/{id}/comments",
-            get(|Ctl(c): Ctl, Path(id): Path<String>| async move { Json(c.comments(&id)) })
-                .post(|Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<NewCommentBody>| async move {
+            get(|Ctl(c): Ctl, Path(id): Path<String>| async move { Json(c.comments(&id)) }).post(
+                |Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<NewCommentBody>| async move {
                     ok(c.add_comment(&id, &b.body, b.user_id.as_deref(), b.parent_id.as_deref()))
-                }),
+                },
+            ),
         )
-        .route("/_control/issues/{id}/delegate", post(|Ctl(c): Ctl, Path(id): Path<String>, b: Option<Json<ByUser>>| async move {
-            let by = b.and_then(|Json(b)| b.by);
-            ok(c.delegate(&id, by.as_deref()).map(|session_id| SessionId { session_id }))
-        }))
-        .route("/_control/issues/{id}/undelegate", post(|Ctl(c): Ctl, Path(id): Path<String>| async move { ok(c.undelegate(&id)) }))
-        .route("/_control/issues/{id}/mention", post(|Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<Mention>| async move {
-            ok(c.mention(&id, &b.body, b.by.as_deref()).map(|session_id| SessionId { session_id }))
-        }))
-        .route("/_control/issues/{id}/state", post(|Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<SetState>| async move { ok(c.set_state(&id, &b.state)) }))
-        .route("/_control/sessions", get(|Ctl(c): Ctl| async move { Json(c.sessions()) }))
-        .route("/_control/sessions/{id}", get(|Ctl(c): Ctl, Path(id): Path<String>| async move {
-            c.session(&id).map(Json).ok_or_else(|| not_found("AgentSession", &id))
-        }))
-        .route("/_control/sessions/{id}/prompt", post(|Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<Prompt>| async move { ok(c.prompt(&id, &b.body, b.stop)) }))
+        .route(
+            "/_control/issues/{id}/delegate",
+            post(
+                |Ctl(c): Ctl, Path(id): Path<String>, b: Option<Json<ByUser>>| async move {
+                    let by = b.and_then(|Json(b)| b.by);
+                    ok(c.delegate(&id, by.as_deref())
+                        .map(|session_id| SessionId { session_id }))
+                },
+            ),
+        )
+        .route(
+            "/_control/issues/{id}/undelegate",
+            post(|Ctl(c): Ctl, Path(id): Path<String>| async move { ok(c.undelegate(&id)) }),
+        )
+        .route(
+            "/_control/issues/{id}/mention",
+            post(
+                |Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<Mention>| async move {
+                    ok(c.mention(&id, &b.body, b.by.as_deref())
+                        .map(|session_id| SessionId { session_id }))
+                },
+            ),
+        )
+        .route(
+            "/_control/issues/{id}/state",
+            post(
+                |Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<SetState>| async move {
+                    ok(c.set_state(&id, &b.state))
+                },
+            ),
+        )
+        .route(
+            "/_control/sessions",
+            get(|Ctl(c): Ctl| async move { Json(c.sessions()) }),
+        )
+        .route(
+            "/_control/sessions/{id}",
+            get(|Ctl(c): Ctl, Path(id): Path<String>| async move {
+                c.session(&id)
+                    .map(Json)
+                    .ok_or_else(|| not_found("AgentSession", &id))
+            }),
+        )
+        .route(
+            "/_control/sessions/{id}/prompt",
+            post(
+                |Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<Prompt>| async move {
+                    ok(c.prompt(&id, &b.body, b.stop))
+                },
+            ),
+        )
         .route(
             "/_control/faults",
             post(|Ctl(c): Ctl, Json(b): Json<Fault>| async move {
@@ -406,11 +466,16 @@ pub fn router(control: LinearControl) -> Router {
         )
         .route(
             "/_control/requests",
-            get(|Ctl(c): Ctl| async move { Json(c.request_stats()) }).delete(|Ctl(c): Ctl| async move {
-                c.reset_request_stats();
-                StatusCode::NO_CONTENT
-            }),
+            get(|Ctl(c): Ctl| async move { Json(c.request_stats()) }).delete(
+                |Ctl(c): Ctl| async move {
+                    c.reset_request_stats();
+                    StatusCode::NO_CONTENT
+                },
+            ),
         )
-        .route("/_control/deliveries", get(|Ctl(c): Ctl| async move { Json(c.deliveries()) }))
+        .route(
+            "/_control/deliveries",
+            get(|Ctl(c): Ctl| async move { Json(c.deliveries()) }),
+        )
         .with_state(control)
 }

@@ -721,8 +721,7 @@ impl OAuthServer {
             .grant_type
             .clone()
             .ok_or_else(|| OAuthError::new("invalid_request", "Missing grant_type."))?;
-        if !["authorization_code", "refresh_token", "client_credentials"]
-            .contains(&grant.as_str())
+        if !["authorization_code", "refresh_token", "client_credentials"].contains(&grant.as_str())
         {
             return Err(OAuthError::new(
                 "unsupported_grant_type",
@@ -830,8 +829,7 @@ impl OAuthServer {
         }
         let mut scopes = token.scopes.clone();
         if let Some(raw) = req.scope.as_deref() {
-            let asked = parse_scopes(Some(raw))
-                .map_err(|e| OAuthError::new("invalid_scope", e))?;
+            let asked = parse_scopes(Some(raw)).map_err(|e| OAuthError::new("invalid_scope", e))?;
             if asked.iter().any(|s| !scopes.contains(s)) {
                 return Err(OAuthError::new(
                     "invalid_scope",
@@ -859,8 +857,8 @@ impl OAuthServer {
                 "The client_credentials grant is not enabled for this application.",
             ));
         }
-        let scopes = parse_scopes(req.scope.as_deref())
-            .map_err(|e| OAuthError::new("invalid_scope", e))?;
+        let scopes =
+            parse_scopes(req.scope.as_deref()).map_err(|e| OAuthError::new("invalid_scope", e))?;
         if scopes.iter().any(|s| s == "admin") {
             return Err(OAuthError::new(
                 "invalid_scope",
@@ -1100,7 +1098,10 @@ mod tests {
         assert!(!redirect_matches(r, "http://evil.example/oauth/callback"));
         let fixed = "https://cyrus.example/oauth/callback";
         assert!(redirect_matches(fixed, fixed));
-        assert!(!redirect_matches(fixed, "https://cyrus.example:8443/oauth/callback"));
+        assert!(!redirect_matches(
+            fixed,
+            "https://cyrus.example:8443/oauth/callback"
+        ));
     }
 
     #[test]

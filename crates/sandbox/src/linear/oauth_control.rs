@@ -40,9 +40,7 @@ impl LinearControl {
     /// be installed there (see [`LinearControl::install_into`]).
     pub fn add_organization(&self, input: NewOrganization) -> Result<Organization, SimError> {
         if input.name.trim().is_empty() {
-            return Err(SimError::Invalid(
-                "an organization needs a name".into(),
-            ));
+            return Err(SimError::Invalid("an organization needs a name".into()));
         }
         let (app_name, client_id, key) = {
             let first = self.inner.first_org();

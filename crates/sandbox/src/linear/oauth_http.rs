@@ -35,7 +35,10 @@ fn redirect(inner: &Inner, r: Redirect) -> Response {
     resp
 }
 
-async fn authorize(State(inner): State<Arc<Inner>>, Query(req): Query<AuthorizeRequest>) -> Response {
+async fn authorize(
+    State(inner): State<Arc<Inner>>,
+    Query(req): Query<AuthorizeRequest>,
+) -> Response {
     let org = inner.install_target().id();
     let now = inner.clock.now();
     let outcome = inner
@@ -134,7 +137,8 @@ fn basic_client(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthEr
     let bad = || OAuthError {
         status: 401,
         error: "invalid_client",
-        description: "The Basic Authorization header is not base64(client_id:client_secret).".into(),
+        description: "The Basic Authorization header is not base64(client_id:client_secret)."
+            .into(),
     };
     let decoded = STANDARD.decode(encoded).map_err(|_| bad())?;
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
@@ -162,8 +166,8 @@ fn client_auth(
         (Some(_), Some(_)) => Err(OAuthError {
             status: 400,
             error: "invalid_request",
-            description: "Send the client credentials either by HTTP Basic or in the form, not both."
-                .into(),
+            description:
+                "Send the client credentials either by HTTP Basic or in the form, not both.".into(),
         }),
         (b, f) => Ok(b.or(f)),
     }
@@ -230,8 +234,9 @@ async fn revoke(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         return oauth_error(OAuthError {
             status: 400,
             error: "invalid_request",
-            description: "Send the token to revoke as the form field token or as Authorization: Bearer."
-                .into(),
+            description:
+                "Send the token to revoke as the form field token or as Authorization: Bearer."
+                    .into(),
         });
     };
     let client = match client_auth(&headers, &fields) {

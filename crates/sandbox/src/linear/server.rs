@@ -10,11 +10,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::clock::LinearClock;
 use super::exec::{Request, complexity, operation_label};
 use super::faults::{Fault, FaultKind, RequestStats, take_fault};
-use super::operations::{execute, unknown_root_fields};
-use super::clock::LinearClock;
 use super::oauth::OAuthServer;
+use super::operations::{execute, unknown_root_fields};
 use super::options::RateLimits;
 use super::organizations::Org;
 use super::status::SessionTiming;
@@ -185,7 +185,12 @@ impl Inner {
 
     /// The organization the next install goes to.
     pub fn install_target(&self) -> Arc<Org> {
-        let target = self.oauth.lock().expect("oauth lock").install_target.clone();
+        let target = self
+            .oauth
+            .lock()
+            .expect("oauth lock")
+            .install_target
+            .clone();
         target
             .and_then(|id| self.org(&id))
             .unwrap_or_else(|| self.first_org())
