@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::faults::{Fault, RequestStats};
 use super::inputs::{IssueChanges, NewIssue, NewLabel, NewTeam, NewUser};
 use super::model::{Activity, Comment, ExternalUrl, Issue, Label, Team, User, WorkflowState};
+use super::organizations::Org;
 use super::server::Inner;
 use super::status::{SessionStatus, is_unresponsive};
 use super::webhooks::Delivery;
@@ -45,10 +47,13 @@ pub struct IssueView {
     pub state: WorkflowState,
 }
 
-/// Cheap to clone; every clone controls the same simulator.
+/// Cheap to clone; every clone controls the same simulator. Workspace
+/// calls (teams, issues, delegation, …) act in one organization: the first
+/// for `sim.control()`, another through [`LinearControl::organization`].
 #[derive(Clone)]
 pub struct LinearControl {
     pub(crate) inner: Arc<Inner>,
+    pub(crate) org: Arc<Org>,
 }
 
 impl LinearControl {
@@ -57,7 +62,7 @@ impl LinearControl {
         f: impl FnOnce(&mut World) -> Result<T, SimError>,
     ) -> Result<T, SimError> {
         let (result, outbox) = {
-            let mut world = self.inner.world.lock().expect("world lock");
+            let mut world = self.org.world.lock().expect("world lock");
             let result = f(&mut world);
             (result, world.take_outbox())
         };
@@ -66,7 +71,7 @@ impl LinearControl {
     }
 
     fn default_user(&self) -> String {
-        self.inner
+        self.org
             .world
             .lock()
             .expect("world lock")
@@ -90,7 +95,7 @@ impl LinearControl {
         self.with_world(|w| w.create_team(input))
     }
     pub fn team_states(&self, team_id: &str) -> Vec<WorkflowState> {
-        let w = self.inner.world.lock().expect("world lock");
+        let w = self.org.world.lock().expect("world lock");
         let Some(team) = w.team(team_id) else {
             return vec![];
         };
@@ -197,14 +202,14 @@ impl LinearControl {
         self.with_world(|w| w.delete_issue(issue_id, &by))
     }
     pub fn issue(&self, issue_id: &str) -> Option<IssueView> {
-        let w = self.inner.world.lock().expect("world lock");
+        let w = self.org.world.lock().expect("world lock");
         let issue = w.issue(issue_id)?.clone();
         let state = w.state(&issue.state_id)?.clone();
         Some(IssueView { issue, state })
     }
     /// The issue's comments, oldest first.
     pub fn comments(&self, issue_id: &str) -> Vec<Comment> {
-        let w = self.inner.world.lock().expect("world lock");
+        let w = self.org.world.lock().expect("world lock");
         let Some(issue) = w.issue(issue_id) else {
             return vec![];
         };
@@ -215,7 +220,7 @@ impl LinearControl {
             .collect()
     }
     pub fn session(&self, session_id: &str) -> Option<SessionView> {
-        let w = self.inner.world.lock().expect("world lock");
+        let w = self.org.world.lock().expect("world lock");
         let s = w.session(session_id)?;
         let now = Utc::now();
         Some(SessionView {
@@ -230,7 +235,7 @@ impl LinearControl {
     }
     /// Session ids, oldest first.
     pub fn sessions(&self) -> Vec<String> {
-        let w = self.inner.world.lock().expect("world lock");
+        let w = self.org.world.lock().expect("world lock");
         w.sessions.iter().map(|s| s.id.clone()).collect()
     }
     pub fn inject_fault(&self, fault: Fault) {
@@ -258,7 +263,7 @@ impl LinearControl {
 
 // ---- HTTP mirror ---------------------------------------------------------------
 
-struct ApiError(SimError);
+pub(crate) struct ApiError(pub SimError);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -274,9 +279,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<Json<T>, ApiError>;
+pub(crate) type ApiResult<T> = Result<Json<T>, ApiError>;
 
-fn ok<T>(r: Result<T, SimError>) -> ApiResult<T> {
+pub(crate) fn ok<T>(r: Result<T, SimError>) -> ApiResult<T> {
     r.map(Json).map_err(ApiError)
 }
 
@@ -318,69 +323,159 @@ struct SessionId {
     session_id: String,
 }
 
-fn not_found(entity: &'static str, id: &str) -> ApiError {
+pub(crate) fn not_found(entity: &'static str, id: &str) -> ApiError {
     ApiError(SimError::not_found(entity, id))
 }
 
+/// The control handle a control request addresses: the first organization,
+/// or the one named by the `X-Sim-Organization` header (id or url key).
+pub(crate) struct Ctl(pub LinearControl);
+
+impl FromRequestParts<LinearControl> for Ctl {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &LinearControl,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(ORGANIZATION_HEADER) else {
+            return Ok(Ctl(state.clone()));
+        };
+        let id = value.to_str().unwrap_or_default();
+        state
+            .organization(id)
+            .map(Ctl)
+            .ok_or_else(|| not_found("Organization", id).into_response())
+    }
+}
+
+/// Names the organization a control request acts in.
+pub const ORGANIZATION_HEADER: &str = "x-sim-organization";
+
 pub fn router(control: LinearControl) -> Router {
     Router::new()
-        .route("/_control/webhook-url", post(|State(c): State<LinearControl>, Json(b): Json<WebhookUrl>| async move {
-            c.set_webhook_url(b.url);
-            StatusCode::NO_CONTENT
-        }))
-        .route("/_control/users", post(|State(c): State<LinearControl>, Json(b): Json<NewUser>| async move { Json(c.create_user(b)) }))
-        .route("/_control/teams", post(|State(c): State<LinearControl>, Json(b): Json<NewTeam>| async move { ok(c.create_team(b)) }))
-        .route("/_control/teams/{id}/states", get(|State(c): State<LinearControl>, Path(id): Path<String>| async move { Json(c.team_states(&id)) }))
-        .route("/_control/labels", post(|State(c): State<LinearControl>, Json(b): Json<NewLabel>| async move { ok(c.create_label(b)) }))
-        .route("/_control/issues", post(|State(c): State<LinearControl>, Json(b): Json<NewIssue>| async move { ok(c.create_issue(b)) }))
+        .route(
+            "/_control/webhook-url",
+            post(|Ctl(c): Ctl, Json(b): Json<WebhookUrl>| async move {
+                c.set_webhook_url(b.url);
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/_control/users",
+            post(|Ctl(c): Ctl, Json(b): Json<NewUser>| async move { Json(c.create_user(b)) }),
+        )
+        .route(
+            "/_control/teams",
+            post(|Ctl(c): Ctl, Json(b): Json<NewTeam>| async move { ok(c.create_team(b)) }),
+        )
+        .route(
+            "/_control/teams/{id}/states",
+            get(|Ctl(c): Ctl, Path(id): Path<String>| async move { Json(c.team_states(&id)) }),
+        )
+        .route(
+            "/_control/labels",
+            post(|Ctl(c): Ctl, Json(b): Json<NewLabel>| async move { ok(c.create_label(b)) }),
+        )
+        .route(
+            "/_control/issues",
+            post(|Ctl(c): Ctl, Json(b): Json<NewIssue>| async move { ok(c.create_issue(b)) }),
+        )
         .route(
             "/_control/issues/{id}",
-            get(|State(c): State<LinearControl>, Path(id): Path<String>| async move {
-                c.issue(&id).map(Json).ok_or_else(|| not_found("Issue", &id))
+            get(|Ctl(c): Ctl, Path(id): Path<String>| async move {
+                c.issue(&id)
+                    .map(Json)
+                    .ok_or_else(|| not_found("Issue", &id))
             })
-            .delete(|State(c): State<LinearControl>, Path(id): Path<String>| async move {
-                c.delete_issue(&id).map(|_| StatusCode::NO_CONTENT).map_err(ApiError)
+            .delete(|Ctl(c): Ctl, Path(id): Path<String>| async move {
+                c.delete_issue(&id)
+                    .map(|_| StatusCode::NO_CONTENT)
+                    .map_err(ApiError)
             }),
         )
         .route(
             "/_control/issues/{id}/comments",
-            get(|State(c): State<LinearControl>, Path(id): Path<String>| async move { Json(c.comments(&id)) })
-                .post(|State(c): State<LinearControl>, Path(id): Path<String>, Json(b): Json<NewCommentBody>| async move {
+            get(|Ctl(c): Ctl, Path(id): Path<String>| async move { Json(c.comments(&id)) }).post(
+                |Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<NewCommentBody>| async move {
                     ok(c.add_comment(&id, &b.body, b.user_id.as_deref(), b.parent_id.as_deref()))
-                }),
+                },
+            ),
         )
-        .route("/_control/issues/{id}/delegate", post(|State(c): State<LinearControl>, Path(id): Path<String>, b: Option<Json<ByUser>>| async move {
-            let by = b.and_then(|Json(b)| b.by);
-            ok(c.delegate(&id, by.as_deref()).map(|session_id| SessionId { session_id }))
-        }))
-        .route("/_control/issues/{id}/undelegate", post(|State(c): State<LinearControl>, Path(id): Path<String>| async move { ok(c.undelegate(&id)) }))
-        .route("/_control/issues/{id}/mention", post(|State(c): State<LinearControl>, Path(id): Path<String>, Json(b): Json<Mention>| async move {
-            ok(c.mention(&id, &b.body, b.by.as_deref()).map(|session_id| SessionId { session_id }))
-        }))
-        .route("/_control/issues/{id}/state", post(|State(c): State<LinearControl>, Path(id): Path<String>, Json(b): Json<SetState>| async move { ok(c.set_state(&id, &b.state)) }))
-        .route("/_control/sessions", get(|State(c): State<LinearControl>| async move { Json(c.sessions()) }))
-        .route("/_control/sessions/{id}", get(|State(c): State<LinearControl>, Path(id): Path<String>| async move {
-            c.session(&id).map(Json).ok_or_else(|| not_found("AgentSession", &id))
-        }))
-        .route("/_control/sessions/{id}/prompt", post(|State(c): State<LinearControl>, Path(id): Path<String>, Json(b): Json<Prompt>| async move { ok(c.prompt(&id, &b.body, b.stop)) }))
+        .route(
+            "/_control/issues/{id}/delegate",
+            post(
+                |Ctl(c): Ctl, Path(id): Path<String>, b: Option<Json<ByUser>>| async move {
+                    let by = b.and_then(|Json(b)| b.by);
+                    ok(c.delegate(&id, by.as_deref())
+                        .map(|session_id| SessionId { session_id }))
+                },
+            ),
+        )
+        .route(
+            "/_control/issues/{id}/undelegate",
+            post(|Ctl(c): Ctl, Path(id): Path<String>| async move { ok(c.undelegate(&id)) }),
+        )
+        .route(
+            "/_control/issues/{id}/mention",
+            post(
+                |Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<Mention>| async move {
+                    ok(c.mention(&id, &b.body, b.by.as_deref())
+                        .map(|session_id| SessionId { session_id }))
+                },
+            ),
+        )
+        .route(
+            "/_control/issues/{id}/state",
+            post(
+                |Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<SetState>| async move {
+                    ok(c.set_state(&id, &b.state))
+                },
+            ),
+        )
+        .route(
+            "/_control/sessions",
+            get(|Ctl(c): Ctl| async move { Json(c.sessions()) }),
+        )
+        .route(
+            "/_control/sessions/{id}",
+            get(|Ctl(c): Ctl, Path(id): Path<String>| async move {
+                c.session(&id)
+                    .map(Json)
+                    .ok_or_else(|| not_found("AgentSession", &id))
+            }),
+        )
+        .route(
+            "/_control/sessions/{id}/prompt",
+            post(
+                |Ctl(c): Ctl, Path(id): Path<String>, Json(b): Json<Prompt>| async move {
+                    ok(c.prompt(&id, &b.body, b.stop))
+                },
+            ),
+        )
         .route(
             "/_control/faults",
-            post(|State(c): State<LinearControl>, Json(b): Json<Fault>| async move {
+            post(|Ctl(c): Ctl, Json(b): Json<Fault>| async move {
                 c.inject_fault(b);
                 StatusCode::NO_CONTENT
             })
-            .delete(|State(c): State<LinearControl>| async move {
+            .delete(|Ctl(c): Ctl| async move {
                 c.clear_faults();
                 StatusCode::NO_CONTENT
             }),
         )
         .route(
             "/_control/requests",
-            get(|State(c): State<LinearControl>| async move { Json(c.request_stats()) }).delete(|State(c): State<LinearControl>| async move {
-                c.reset_request_stats();
-                StatusCode::NO_CONTENT
-            }),
+            get(|Ctl(c): Ctl| async move { Json(c.request_stats()) }).delete(
+                |Ctl(c): Ctl| async move {
+                    c.reset_request_stats();
+                    StatusCode::NO_CONTENT
+                },
+            ),
         )
-        .route("/_control/deliveries", get(|State(c): State<LinearControl>| async move { Json(c.deliveries()) }))
+        .route(
+            "/_control/deliveries",
+            get(|Ctl(c): Ctl| async move { Json(c.deliveries()) }),
+        )
         .with_state(control)
 }

@@ -5,8 +5,11 @@
 //! Linear's shapes, errors and rate-limit headers; behaves like Linear towards
 //! an agent (delegation → signed `created` webhook, replies → `prompted`,
 //! un-delegation and state changes → `Issue` webhooks, retries with the same
-//! `Linear-Delivery`); derives session status from activities; and exposes a
-//! control API (in-process [`LinearControl`], HTTP under `/_control`).
+//! `Linear-Delivery`); derives session status from activities; serves
+//! Linear's OAuth server (`/oauth/authorize`, `/oauth/token`,
+//! `/oauth/revoke`) for several organizations, each with its own app user,
+//! with token lifetimes on a compressible clock; and exposes a control API
+//! (in-process [`LinearControl`], HTTP under `/_control`).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -17,13 +20,18 @@
 //! # Ok(()) }
 //! ```
 
+mod clock;
 mod control;
 mod exec;
 mod faults;
 mod inputs;
 mod model;
+mod oauth;
+mod oauth_control;
+mod oauth_http;
 mod operations;
 mod options;
+mod organizations;
 mod payloads;
 mod schema;
 mod server;
@@ -32,28 +40,36 @@ mod webhooks;
 mod world;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
 use axum::routing::post;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use control::{IssueView, LinearControl, SessionView};
+pub use control::{IssueView, LinearControl, ORGANIZATION_HEADER, SessionView};
 pub use faults::{Fault, FaultKind, RequestStats};
 pub use inputs::{NewAttachment, NewComment, NewIssue, NewLabel, NewState, NewTeam, NewUser};
 pub use model::{
     Activity, Attachment, Comment, ExternalUrl, Issue, Label, Project, Relation, Session, Team,
     User, WorkflowState,
 };
+pub use oauth::{
+    ACCESS_TOKEN_LIFETIME, CLIENT_CREDENTIALS_LIFETIME, CODE_LIFETIME, Consent, GrantCalls,
+    Installation, NewOAuthApp, OAuthApp, PendingAuthorization, TokenStats,
+};
 pub use options::{LinearSimOptions, RateLimits};
+pub use organizations::{NewOrganization, Organization};
 pub use status::{SessionStatus, SessionTiming, derive_status};
 pub use webhooks::{Attempt, Delivery, sign};
 pub use world::SimError;
 
+use clock::LinearClock;
+use oauth::OAuthServer;
+use organizations::Org;
 use server::{Inner, RateWindow};
 use webhooks::WebhookSender;
-use world::{Identity, World};
+use world::Identity;
 
 /// A running simulator. Call [`LinearSim::shutdown`] to stop the server and
 /// pending webhook retries.
@@ -63,6 +79,7 @@ pub struct LinearSim {
     webhook_secret: String,
     organization_id: String,
     agent_user_id: String,
+    oauth_app: OAuthApp,
     control: LinearControl,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
@@ -79,17 +96,20 @@ impl LinearSim {
         let addr = tcp.local_addr()?;
         let identity = Identity {
             organization_id: opts.organization_id.clone(),
-            organization_name: "Acme".into(),
+            organization_name: opts.organization_name.clone(),
             url_key: opts.organization_url_key.clone(),
             agent_user_id: opts.agent_user_id.clone(),
             agent_name: opts.agent_name.clone(),
             default_user_id: uuid::Uuid::new_v4().to_string(),
-            oauth_client_id: uuid::Uuid::new_v4().simple().to_string(),
+            oauth_client_id: opts.oauth_app.client_id.clone(),
             webhook_id: uuid::Uuid::new_v4().to_string(),
         };
+        let first = Org::new(identity, Some(opts.api_key.clone()), opts.session_timing);
         let inner = Arc::new(Inner {
-            api_key: opts.api_key.clone(),
-            world: Mutex::new(World::new(identity, opts.session_timing)),
+            orgs: RwLock::new(vec![Arc::new(first)]),
+            oauth: Mutex::new(OAuthServer::new(opts.oauth_app.clone())),
+            clock: LinearClock::new(opts.time_scale),
+            timing: opts.session_timing,
             webhooks: WebhookSender::new(
                 opts.webhook_url.clone(),
                 &opts.webhook_secret,
@@ -102,11 +122,14 @@ impl LinearSim {
         });
         let control = LinearControl {
             inner: inner.clone(),
+            org: inner.first_org(),
         };
         let app = Router::new()
             .route("/graphql", post(server::graphql))
-            .with_state(inner)
-            .merge(control::router(control.clone()));
+            .with_state(inner.clone())
+            .merge(oauth_http::router(inner))
+            .merge(control::router(control.clone()))
+            .merge(oauth_control::router(control.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(tcp, app)
@@ -121,6 +144,7 @@ impl LinearSim {
             webhook_secret: opts.webhook_secret,
             organization_id: opts.organization_id,
             agent_user_id: opts.agent_user_id,
+            oauth_app: opts.oauth_app,
             control,
             stop,
             task,
@@ -147,13 +171,40 @@ impl LinearSim {
     pub fn agent_user_id(&self) -> &str {
         &self.agent_user_id
     }
+    /// The default OAuth app's client id (the `oauthClientId` of webhooks).
+    pub fn oauth_client_id(&self) -> &str {
+        &self.oauth_app.client_id
+    }
+    pub fn oauth_client_secret(&self) -> &str {
+        &self.oauth_app.client_secret
+    }
+    /// `…/oauth/authorize` (on Linear: `https://linear.app/oauth/authorize`).
+    pub fn authorize_url(&self) -> String {
+        format!("http://{}/oauth/authorize", self.addr)
+    }
+    /// `…/oauth/token` (on Linear: `https://api.linear.app/oauth/token`).
+    pub fn token_url(&self) -> String {
+        format!("http://{}/oauth/token", self.addr)
+    }
+    /// `…/oauth/revoke` (on Linear: `https://api.linear.app/oauth/revoke`).
+    pub fn revoke_url(&self) -> String {
+        format!("http://{}/oauth/revoke", self.addr)
+    }
+    /// Controls the first organization (and, through it, everything else).
     pub fn control(&self) -> LinearControl {
         self.control.clone()
     }
 
-    /// Stops serving and abandons pending webhook retries.
+    /// Stops serving and abandons pending webhook retries and held
+    /// consents.
     pub async fn shutdown(self) {
         self.control.inner.webhooks.abort_all();
+        self.control
+            .inner
+            .oauth
+            .lock()
+            .expect("oauth lock")
+            .release_waiters();
         let _ = self.stop.send(());
         let _ = self.task.await;
     }

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::oauth::OAuthApp;
 use super::status::SessionTiming;
 
 /// Linear's request and complexity budget (`linear-agent-api.md` §9). The
@@ -28,7 +29,9 @@ impl Default for RateLimits {
 pub struct LinearSimOptions {
     /// `None`: 127.0.0.1 on a free port.
     pub addr: Option<SocketAddr>,
-    /// Accepted as `Authorization: <key>` or `Bearer <key>`.
+    /// The first organization's static API key, accepted as
+    /// `Authorization: <key>` or `Bearer <key>`; it keeps working whatever
+    /// happens to OAuth installations.
     pub api_key: String,
     pub webhook_secret: String,
     /// Where webhooks go; settable later through the control API.
@@ -37,7 +40,14 @@ pub struct LinearSimOptions {
     /// The app's display name (used in the session root comment).
     pub agent_name: String,
     pub organization_id: String,
+    pub organization_name: String,
     pub organization_url_key: String,
+    /// The default OAuth app (its client id is the `oauthClientId` of every
+    /// webhook). More apps can be registered through the control API.
+    pub oauth_app: OAuthApp,
+    /// How fast the OAuth clock (token and code lifetimes) runs: 1 = real
+    /// time, 0 = frozen (only `advance` moves it).
+    pub time_scale: f64,
     /// Delays before retries 1, 2, 3: Linear's ~1 min, 1 h, 6 h.
     pub webhook_retry_delays: Vec<Duration>,
     /// A receiver slower than this failed the attempt (Linear: 5 s).
@@ -56,7 +66,10 @@ impl Default for LinearSimOptions {
             agent_user_id: "5d2f7b1e-8c4a-4f3b-9e6d-2a1c0b9e8f7d".into(),
             agent_name: "cyrus".into(),
             organization_id: "0b6c2a54-3f0e-4c1e-9a55-7f1d2e8c9a01".into(),
+            organization_name: "Acme".into(),
             organization_url_key: "acme".into(),
+            oauth_app: OAuthApp::default(),
+            time_scale: 1.0,
             webhook_retry_delays: vec![
                 Duration::from_secs(60),
                 Duration::from_secs(3600),
@@ -71,10 +84,12 @@ impl Default for LinearSimOptions {
 
 impl LinearSimOptions {
     /// Divides every Linear timing (webhook retries and timeout, the 10 s
-    /// unresponsive and 30 min stale thresholds) by `factor`, so tests see
-    /// an hour of Linear behaviour in milliseconds.
+    /// unresponsive and 30 min stale thresholds) by `factor`, and runs the
+    /// OAuth clock `factor` times faster, so tests see an hour of Linear
+    /// behaviour in milliseconds.
     pub fn time_scaled(mut self, factor: u32) -> Self {
         let factor = factor.max(1);
+        self.time_scale *= f64::from(factor);
         self.webhook_retry_delays = self
             .webhook_retry_delays
             .iter()

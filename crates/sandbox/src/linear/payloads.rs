@@ -342,4 +342,46 @@ impl World {
             body,
         }
     }
+
+    /// `OAuthApp` `revoked` (`OAuthAppWebhookPayload`): the app was
+    /// uninstalled from this organization.
+    pub(crate) fn oauth_app_revoked(&self, client_id: &str) -> Outgoing {
+        Outgoing {
+            event: "OAuthApp".into(),
+            body: json!({
+                "type": "OAuthApp",
+                "action": "revoked",
+                "createdAt": Utc::now(),
+                "organizationId": self.identity.organization_id,
+                "oauthClientId": client_id,
+                "webhookId": self.identity.webhook_id,
+            }),
+        }
+    }
+
+    /// `PermissionChange` `teamAccessChanged`
+    /// (`AppUserTeamAccessChangedWebhookPayload`). That `type` repeats the
+    /// `Linear-Event` name is inferred from the other events.
+    pub(crate) fn team_access_changed(
+        &self,
+        added: &[String],
+        removed: &[String],
+        all_public: bool,
+    ) -> Outgoing {
+        Outgoing {
+            event: "PermissionChange".into(),
+            body: json!({
+                "type": "PermissionChange",
+                "action": "teamAccessChanged",
+                "createdAt": Utc::now(),
+                "organizationId": self.identity.organization_id,
+                "oauthClientId": self.identity.oauth_client_id,
+                "appUserId": self.identity.agent_user_id,
+                "canAccessAllPublicTeams": all_public,
+                "addedTeamIds": added,
+                "removedTeamIds": removed,
+                "webhookId": self.identity.webhook_id,
+            }),
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! `POST /graphql`: authentication, rate limits, injected faults, request
 //! counting, then execution under the workspace lock.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -10,17 +10,25 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::clock::LinearClock;
 use super::exec::{Request, complexity, operation_label};
 use super::faults::{Fault, FaultKind, RequestStats, take_fault};
+use super::oauth::OAuthServer;
 use super::operations::{execute, unknown_root_fields};
 use super::options::RateLimits;
+use super::organizations::Org;
+use super::status::SessionTiming;
 use super::webhooks::WebhookSender;
-use super::world::World;
 
 /// Everything the endpoints share.
 pub struct Inner {
-    pub api_key: String,
-    pub world: Mutex<World>,
+    /// Never empty: the first is the default organization.
+    pub orgs: RwLock<Vec<Arc<Org>>>,
+    pub oauth: Mutex<OAuthServer>,
+    /// Token and code lifetimes run on this clock.
+    pub clock: LinearClock,
+    /// Timing for organizations added later.
+    pub timing: SessionTiming,
     pub webhooks: WebhookSender,
     pub faults: Mutex<Vec<Fault>>,
     pub stats: Mutex<RequestStats>,
@@ -161,18 +169,62 @@ fn server_error(status: u16) -> Value {
     }]})
 }
 
-fn authorized(headers: &HeaderMap, key: &str) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let value = value.trim();
-    value == key
-        || value
-            .strip_prefix("Bearer ")
-            .is_some_and(|t| t.trim() == key)
+impl Inner {
+    pub fn org(&self, id: &str) -> Option<Arc<Org>> {
+        self.orgs
+            .read()
+            .expect("orgs lock")
+            .iter()
+            .find(|o| o.id() == id)
+            .cloned()
+    }
+
+    pub fn first_org(&self) -> Arc<Org> {
+        self.orgs.read().expect("orgs lock")[0].clone()
+    }
+
+    /// The organization the next install goes to.
+    pub fn install_target(&self) -> Arc<Org> {
+        let target = self
+            .oauth
+            .lock()
+            .expect("oauth lock")
+            .install_target
+            .clone();
+        target
+            .and_then(|id| self.org(&id))
+            .unwrap_or_else(|| self.first_org())
+    }
+
+    /// The organization the request's credential reaches: a static API key
+    /// (`Authorization: <key>` or `Bearer <key>`), or a live OAuth access
+    /// token (`Bearer <token>` only, as Linear documents).
+    fn authenticate(&self, headers: &HeaderMap) -> Option<Arc<Org>> {
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())?
+            .trim();
+        let bearer = value.strip_prefix("Bearer ").map(str::trim);
+        let key = bearer.unwrap_or(value);
+        let by_key = self
+            .orgs
+            .read()
+            .expect("orgs lock")
+            .iter()
+            .find(|o| o.api_key.as_deref() == Some(key))
+            .cloned();
+        if by_key.is_some() {
+            return by_key;
+        }
+        let token = bearer?;
+        let now = self.clock.now();
+        let org = self
+            .oauth
+            .lock()
+            .expect("oauth lock")
+            .authenticate(token, now)?;
+        self.org(&org)
+    }
 }
 
 pub async fn graphql(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -229,9 +281,9 @@ pub async fn graphql(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: 
         None => {}
     }
 
-    if !authorized(&headers, &inner.api_key) {
+    let Some(org) = inner.authenticate(&headers) else {
         return json_response(StatusCode::UNAUTHORIZED, auth_error(), vec![]);
-    }
+    };
 
     let (req, op_name) = match request {
         None => {
@@ -297,7 +349,7 @@ pub async fn graphql(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: 
     }
 
     let (executed, outbox) = {
-        let mut world = inner.world.lock().expect("world lock");
+        let mut world = org.world.lock().expect("world lock");
         let executed = execute(&mut world, &req, op);
         (executed, world.take_outbox())
     };

@@ -69,6 +69,10 @@ pub struct World {
     pub sessions: Vec<Session>,
     pub activities: Vec<Activity>,
     pub outbox: Vec<Outgoing>,
+    /// The app is installed here. Revoking it stops this organization's
+    /// webhooks (Linear sends an uninstalled app nothing) until it is
+    /// installed again.
+    pub app_installed: bool,
 }
 
 fn new_id(given: Option<String>) -> String {
@@ -122,11 +126,14 @@ impl World {
             sessions: vec![],
             activities: vec![],
             outbox: vec![],
+            app_installed: true,
         }
     }
 
+    /// The webhooks to send now; dropped while the app is not installed.
     pub fn take_outbox(&mut self) -> Vec<Outgoing> {
-        std::mem::take(&mut self.outbox)
+        let outbox = std::mem::take(&mut self.outbox);
+        if self.app_installed { outbox } else { vec![] }
     }
 
     // ---- lookups ----------------------------------------------------------

@@ -17,19 +17,19 @@ use tokio::sync::mpsc;
 
 /// One webhook as the receiver saw it.
 #[derive(Debug)]
-struct Received {
-    headers: HeaderMap,
-    raw: Bytes,
+pub(crate) struct Received {
+    pub(crate) headers: HeaderMap,
+    pub(crate) raw: Bytes,
 }
 
 impl Received {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_else(|| panic!("no {name} in {:?}", self.headers))
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.raw).expect("JSON body")
     }
 }
@@ -42,12 +42,12 @@ type ReceiverState = (
 
 /// A receiver on its own port that answers the scripted statuses in turn,
 /// then 200, and forwards every request.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     rx: mpsc::UnboundedReceiver<Received>,
 }
 
-async fn receiver(statuses: Vec<u16>) -> Receiver {
+pub(crate) async fn receiver(statuses: Vec<u16>) -> Receiver {
     let (tx, rx) = mpsc::unbounded_channel();
     let script = Arc::new(Mutex::new(statuses.into_iter()));
     let app = Router::new()
@@ -73,14 +73,14 @@ async fn receiver(statuses: Vec<u16>) -> Receiver {
 impl Receiver {
     /// The next webhook (a generous bound; a missing webhook fails the test
     /// instead of hanging it).
-    async fn next(&mut self) -> Received {
+    pub(crate) async fn next(&mut self) -> Received {
         tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
             .await
             .expect("a webhook within 10 s")
             .expect("receiver open")
     }
     /// The next webhook with this `Linear-Event`, skipping others.
-    async fn next_event(&mut self, event: &str) -> Received {
+    pub(crate) async fn next_event(&mut self, event: &str) -> Received {
         loop {
             let r = self.next().await;
             if r.header("linear-event") == event {
@@ -100,7 +100,7 @@ fn signature_ok(secret: &str, r: &Received) -> bool {
 }
 
 #[track_caller]
-fn verify(secret: &str, r: &Received) {
+pub(crate) fn verify(secret: &str, r: &Received) {
     assert!(
         signature_ok(secret, r),
         "signature mismatch for {}",

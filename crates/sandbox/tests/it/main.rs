@@ -2,5 +2,6 @@
 
 mod codegen;
 mod linear;
+mod linear_oauth;
 mod linear_sdk;
 mod linear_webhooks;
