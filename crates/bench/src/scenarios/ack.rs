@@ -16,11 +16,11 @@ pub struct AckOptions {
 
 pub async fn run(opts: AckOptions) -> anyhow::Result<Vec<Figure>> {
     const S: &str = "ack latency";
-    let mut opts = rig::options();
+    let mut stack = rig::options();
     // Every delegation makes a Linear request or more; the documented
     // hourly budget would throttle the acknowledgements themselves.
-    opts.linear.rate_limits.requests_per_window = 1_000_000;
-    let mut rig = Rig::prepare(opts).await?;
+    stack.linear.rate_limits.requests_per_window = 1_000_000;
+    let mut rig = Rig::prepare(stack).await?;
     let worker = rig.start_worker().await?;
     let issues = rig.create_issues(opts.webhooks, "[sim never_finish]")?;
 
