@@ -1,57 +1,29 @@
-//! A benchmark rig: both simulators on loopback and a worker pointed at them,
-//! either in this process ([`Rig::start_worker`]) or as a real `cyrus start`
-//! child (what the memory scenario measures).
-//!
-//! Unlike `edge_worker::stack::Stack`, the rig chooses the store (SQLite or
-//! PostgreSQL) and the simulators' limits, which the scenarios need to state
-//! explicitly.
+//! A benchmark rig: the stack's simulators and configuration
+//! (`cyrus-stack`), with the worker either in this process
+//! ([`Rig::start_worker`]) or as a real `cyrus start` child (what the memory
+//! scenario measures).
 
 use anyhow::Context as _;
 use cyrus_edge_worker::Worker;
-use cyrus_edge_worker::stack::{StackOptions, config_for, merge};
-use cyrus_sandbox::codegen::{CodegenSim, SimOptions};
-use cyrus_sandbox::linear::{LinearSim, LinearSimOptions, NewIssue, NewTeam};
-use serde_json::{Value, json};
+use cyrus_sandbox::codegen::CodegenSim;
+use cyrus_sandbox::linear::{LinearSim, NewIssue};
+use cyrus_stack::{Simulators, StackOptions};
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
-pub struct RigOptions {
-    /// Simulated Codegen seconds per real second.
-    pub time_scale: f64,
-    /// `None` = SQLite in a temporary directory.
-    pub store_url: Option<String>,
-    /// The Codegen simulator's limits (documented ones by default).
-    pub codegen_limits: cyrus_sandbox::codegen::RateLimits,
-    /// The Linear simulator's request budget per hour.
-    pub linear_requests_per_hour: u32,
-    /// The Linear simulator's complexity budget per hour (query points).
-    pub linear_complexity_per_hour: u64,
-    /// The Linear simulator's rate-limit window (Linear's is an hour). A
-    /// `RATELIMITED` answer tells the client to wait until the window ends,
-    /// so scenarios that force rate limits shorten it.
-    pub linear_window: Duration,
-    pub max_concurrent_runs: u32,
-    /// Merged into the worker's configuration.
-    pub config_patch: Value,
-}
-
-impl Default for RigOptions {
-    fn default() -> Self {
-        RigOptions {
-            time_scale: 1.0,
-            store_url: None,
-            codegen_limits: Default::default(),
-            linear_requests_per_hour: LinearSimOptions::default().rate_limits.requests_per_window,
-            linear_complexity_per_hour: LinearSimOptions::default()
-                .rate_limits
-                .complexity_per_window,
-            linear_window: LinearSimOptions::default().rate_limits.window,
-            max_concurrent_runs: 10,
-            config_patch: json!({}),
-        }
-    }
+/// The benchmarks' starting point: the demo's stack with the daily budget
+/// out of the way (1 000 reservations must not wait) and Linear's webhook
+/// retries after 1 s and 5 s.
+pub fn options() -> StackOptions {
+    let mut opts = StackOptions {
+        max_cost_per_task: 2.0,
+        max_cost_per_day: 1_000_000.0,
+        ..StackOptions::default()
+    };
+    opts.linear.webhook_retry_delays = vec![Duration::from_secs(1), Duration::from_secs(5)];
+    opts
 }
 
 pub struct Rig {
@@ -62,78 +34,42 @@ pub struct Rig {
     pub addr: SocketAddr,
     pub store_url: String,
     listener: Option<tokio::net::TcpListener>,
+    /// The child's configuration file and log.
     pub dir: tempfile::TempDir,
+    _store_dir: Option<tempfile::TempDir>,
 }
 
 impl Rig {
     /// Starts both simulators and prepares the configuration; no worker yet.
-    pub async fn prepare(opts: RigOptions) -> anyhow::Result<Rig> {
-        let codegen = CodegenSim::start(SimOptions {
-            time_scale: opts.time_scale,
-            rate_limits: opts.codegen_limits.clone(),
-            ..SimOptions::default()
-        })
-        .await
-        .context("starting the Codegen simulator")?;
-        let mut linear_opts = LinearSimOptions::default();
-        linear_opts.rate_limits.requests_per_window = opts.linear_requests_per_hour;
-        linear_opts.rate_limits.complexity_per_window = opts.linear_complexity_per_hour;
-        linear_opts.rate_limits.window = opts.linear_window;
-        linear_opts.webhook_retry_delays = vec![Duration::from_secs(1), Duration::from_secs(5)];
-        let linear = LinearSim::start(linear_opts)
-            .await
-            .context("starting the Linear simulator")?;
-        let dir = tempfile::tempdir()?;
-        let db_path = dir.path().join("cyrus.db");
+    pub async fn prepare(opts: StackOptions) -> anyhow::Result<Rig> {
+        let sims = Simulators::start(&opts).await?;
+        let (store_url, store_dir) = opts.store.resolve()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let stack_opts = StackOptions {
-            time_scale: opts.time_scale,
-            max_cost_per_task: 2.0,
-            // Budgets are not under test: 1 000 reservations must not wait.
-            max_cost_per_day: 1_000_000.0,
-            max_concurrent_runs: opts.max_concurrent_runs,
-            ..StackOptions::default()
-        };
-        let mut config_json = config_for(&codegen, &linear, &db_path, addr, &stack_opts);
-        merge(&mut config_json, &opts.config_patch);
-        let store_url = opts
-            .store_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", db_path.display()));
-        config_json["store"]["url"] = json!(store_url);
-        linear
-            .control()
-            .set_webhook_url(Some(format!("http://{addr}/webhooks/linear")));
-        let team = linear
-            .control()
-            .create_team(NewTeam {
-                key: "ENG".into(),
-                name: "Engineering".into(),
-                ..Default::default()
-            })
-            .map_err(|e| anyhow::anyhow!("creating the team: {e:?}"))?;
+        let config_json = sims.config(&store_url, addr, &opts);
+        sims.send_webhooks_to(addr);
+        let Simulators {
+            codegen,
+            linear,
+            team_id,
+        } = sims;
         Ok(Rig {
             codegen,
             linear,
-            team_id: team.id,
+            team_id,
             config_json,
             addr,
             store_url,
             listener: Some(listener),
-            dir,
+            dir: tempfile::tempdir()?,
+            _store_dir: store_dir,
         })
     }
 
     /// Starts the worker in this process.
     pub async fn start_worker(&mut self) -> anyhow::Result<Worker> {
-        let loaded = cyrus_core::config::parse(&self.config_json.to_string(), &Default::default())
-            .map_err(|e| anyhow::anyhow!("bench configuration is invalid: {e}"))?;
-        let store = cyrus_store::Store::connect(&self.store_url)
-            .await
-            .context("opening the store")?;
         let listener = self.listener.take().context("worker already started")?;
-        Worker::start(loaded.config, store, listener).await
+        cyrus_stack::start_worker(&self.config_json, &self.store_url, listener).await
     }
 
     /// Writes the configuration and starts `cyrus start` on the rig's port.

@@ -5,7 +5,7 @@
 //! the same wall clock.
 
 use crate::report::{Figure, Goal};
-use crate::rig::{Rig, RigOptions, wait_until};
+use crate::rig::{self, Rig, wait_until};
 use crate::stats::{Samples, ms};
 use std::time::Duration;
 
@@ -16,13 +16,11 @@ pub struct AckOptions {
 
 pub async fn run(opts: AckOptions) -> anyhow::Result<Vec<Figure>> {
     const S: &str = "ack latency";
-    let mut rig = Rig::prepare(RigOptions {
-        // Every delegation makes a Linear request or more; the documented
-        // hourly budget would throttle the acknowledgements themselves.
-        linear_requests_per_hour: 1_000_000,
-        ..Default::default()
-    })
-    .await?;
+    let mut stack = rig::options();
+    // Every delegation makes a Linear request or more; the documented
+    // hourly budget would throttle the acknowledgements themselves.
+    stack.linear.rate_limits.requests_per_window = 1_000_000;
+    let mut rig = Rig::prepare(stack).await?;
     let worker = rig.start_worker().await?;
     let issues = rig.create_issues(opts.webhooks, "[sim never_finish]")?;
 

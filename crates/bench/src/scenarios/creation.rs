@@ -9,22 +9,20 @@
 //! creation times are observed every 50 ms real.
 
 use crate::report::{Figure, Goal};
-use crate::rig::{Rig, RigOptions, wait_until};
+use crate::rig::{self, Rig, wait_until};
 use cyrus_sandbox::codegen::Endpoint;
 use serde_json::json;
 use std::time::Duration;
 
 pub async fn run(backlog: usize, scale: u32) -> anyhow::Result<Vec<Figure>> {
     const S: &str = "creation";
-    let mut rig = Rig::prepare(RigOptions {
-        time_scale: scale as f64,
-        linear_requests_per_hour: 1_000_000,
-        max_concurrent_runs: backlog as u32,
-        // Codegen's documented counts; windows divided like the simulator's clock.
-        config_patch: json!({"codegen": {"rateLimits": {"timeScale": scale}}}),
-        ..Default::default()
-    })
-    .await?;
+    // Codegen's documented counts; windows divided like the simulator's clock.
+    let mut opts = rig::options()
+        .time_scale(scale as f64)
+        .patch(json!({"codegen": {"rateLimits": {"timeScale": scale}}}));
+    opts.linear.rate_limits.requests_per_window = 1_000_000;
+    opts.max_concurrent_runs = backlog as u32;
+    let mut rig = Rig::prepare(opts).await?;
     let worker = rig.start_worker().await?;
     let issues = rig.create_issues(backlog, "[sim outcome=COMPLETE duration=2m logs=2]")?;
     let codegen = rig.codegen.control();

@@ -5,7 +5,7 @@
 //! `crates/edge-worker/tests/it/faults.rs`.
 
 use crate::report::{Figure, Goal};
-use crate::rig::{Rig, RigOptions};
+use crate::rig::{self, Rig};
 use cyrus_sandbox::codegen::{DroppedConnections, Faults, ForcedFailure};
 use cyrus_sandbox::linear::{Fault, FaultKind};
 use serde_json::json;
@@ -63,21 +63,19 @@ pub fn top_up(rig: &Rig, marks: &mut (u64, u64), injected: &mut Injected) -> any
 
 pub async fn run(tasks: usize) -> anyhow::Result<Vec<Figure>> {
     const S: &str = "faults";
-    let mut rig = Rig::prepare(RigOptions {
-        time_scale: SCALE as f64,
-        // Codegen's documented counts ×SCALE over the same real windows on
-        // both sides: the client's sliding window cannot be time-scaled by
-        // multiplying counts alone, so the simulator counts over real time too.
-        codegen_limits: cyrus_sandbox::codegen::RateLimits::scaled(SCALE),
-        max_concurrent_runs: tasks as u32,
-        // Only forced rate limits; each says "wait until the window resets".
-        linear_requests_per_hour: 1_000_000,
-        linear_window: Duration::from_secs(2),
-        // Codegen's documented counts; windows divided like the simulator's clock.
-        config_patch: json!({"codegen": {"rateLimits": {"timeScale": SCALE}}}),
-        ..Default::default()
-    })
-    .await?;
+    // Codegen's documented counts; windows divided like the simulator's clock.
+    let mut opts = rig::options()
+        .time_scale(SCALE as f64)
+        .patch(json!({"codegen": {"rateLimits": {"timeScale": SCALE}}}));
+    // Codegen's documented counts ×SCALE over the same real windows on
+    // both sides: the client's sliding window cannot be time-scaled by
+    // multiplying counts alone, so the simulator counts over real time too.
+    opts.codegen.rate_limits = cyrus_sandbox::codegen::RateLimits::scaled(SCALE);
+    opts.max_concurrent_runs = tasks as u32;
+    // Only forced rate limits; each says "wait until the window resets".
+    opts.linear.rate_limits.requests_per_window = 1_000_000;
+    opts.linear.rate_limits.window = Duration::from_secs(2);
+    let mut rig = Rig::prepare(opts).await?;
     let worker = rig.start_worker().await?;
     rig.codegen
         .control()

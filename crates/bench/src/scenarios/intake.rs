@@ -5,7 +5,8 @@
 //! processor (running meanwhile, as in production) has little work per row.
 
 use crate::report::Figure;
-use crate::rig::{Rig, RigOptions};
+use crate::rig::{self, Rig};
+use cyrus_stack::StoreLocation;
 use futures::StreamExt as _;
 use secrecy::SecretString;
 use serde_json::json;
@@ -24,11 +25,11 @@ pub async fn run(opts: IntakeOptions) -> anyhow::Result<Vec<Figure>> {
         "SQLite"
     };
     let scenario = format!("intake {backend}");
-    let mut rig = Rig::prepare(RigOptions {
-        store_url: opts.store_url.clone(),
-        ..Default::default()
-    })
-    .await?;
+    let store = match &opts.store_url {
+        Some(url) => StoreLocation::Url(url.clone()),
+        None => StoreLocation::TempSqlite,
+    };
+    let mut rig = Rig::prepare(rig::options().store(store)).await?;
     let worker = rig.start_worker().await?;
     let url = format!("http://{}/webhooks/linear", rig.addr);
     let secret = SecretString::from(rig.linear.webhook_secret().to_string());

@@ -4,7 +4,7 @@
 //! Codegen time-scaled ×20 and the client's Codegen budgets scaled equally.
 
 use crate::report::{Figure, Goal};
-use crate::rig::{Rig, RigOptions, wait_until};
+use crate::rig::{self, Rig, wait_until};
 use serde_json::json;
 use std::time::Duration;
 
@@ -12,13 +12,11 @@ const SCALE: f64 = 20.0;
 
 pub async fn run(tasks: usize) -> anyhow::Result<Vec<Figure>> {
     const S: &str = "linear requests";
-    let mut rig = Rig::prepare(RigOptions {
-        time_scale: SCALE,
-        // Codegen's documented counts; windows divided like the simulator's clock.
-        config_patch: json!({"codegen": {"rateLimits": {"timeScale": SCALE as u32}}}),
-        ..Default::default()
-    })
-    .await?;
+    // Codegen's documented counts; windows divided like the simulator's clock.
+    let opts = rig::options()
+        .time_scale(SCALE)
+        .patch(json!({"codegen": {"rateLimits": {"timeScale": SCALE as u32}}}));
+    let mut rig = Rig::prepare(opts).await?;
     let worker = rig.start_worker().await?;
     let issues = rig.create_issues(
         tasks,

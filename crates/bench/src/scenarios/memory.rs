@@ -4,7 +4,7 @@
 //! memory held per run does not depend on how fast they were created.
 
 use crate::report::{Figure, Goal};
-use crate::rig::{Rig, RigOptions, wait_healthy, wait_until};
+use crate::rig::{self, Rig, wait_healthy, wait_until};
 use cyrus_sandbox::codegen::Window;
 use serde_json::json;
 use std::path::Path;
@@ -13,20 +13,15 @@ use std::time::Duration;
 pub async fn run(cyrus_bin: &Path, active_runs: usize) -> anyhow::Result<Vec<Figure>> {
     const S: &str = "memory";
     let create = (active_runs as u32 * 2).max(10);
-    let mut rig = Rig::prepare(RigOptions {
-        codegen_limits: cyrus_sandbox::codegen::RateLimits {
-            create: Window {
-                max: create,
-                window: Duration::from_secs(60),
-            },
-            ..Default::default()
-        },
-        linear_requests_per_hour: 1_000_000,
-        max_concurrent_runs: active_runs as u32,
-        config_patch: json!({"codegen": {"rateLimits": {"createPerMinute": create}}}),
-        ..Default::default()
-    })
-    .await?;
+    let mut opts =
+        rig::options().patch(json!({"codegen": {"rateLimits": {"createPerMinute": create}}}));
+    opts.codegen.rate_limits.create = Window {
+        max: create,
+        window: Duration::from_secs(60),
+    };
+    opts.linear.rate_limits.requests_per_window = 1_000_000;
+    opts.max_concurrent_runs = active_runs as u32;
+    let mut rig = Rig::prepare(opts).await?;
     let mut child = rig.spawn_cli(cyrus_bin)?;
     if !wait_healthy(rig.addr, Duration::from_secs(30)).await {
         let log = child.log_tail();

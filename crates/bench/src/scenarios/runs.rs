@@ -8,7 +8,7 @@
 //! `creation` scenario; reads and logs keep Codegen's documented limits.
 
 use crate::report::{Figure, Goal};
-use crate::rig::{Rig, RigOptions};
+use crate::rig::{self, Rig};
 use crate::stats::{Samples, ms};
 use cyrus_sandbox::codegen::{Endpoint, Window};
 use serde_json::json;
@@ -27,30 +27,23 @@ const FINAL: [&str; 5] = ["COMPLETE", "FAILED", "ERROR", "CANCELLED", "PAUSED"];
 pub async fn run(opts: RunsOptions) -> anyhow::Result<Vec<Figure>> {
     let scenario = format!("runs ×{}", opts.runs);
     let create_per_minute = (opts.runs as u32 + 10).max(10);
-    let limits = cyrus_sandbox::codegen::RateLimits {
-        create: Window {
-            max: create_per_minute,
-            window: Duration::from_secs(60),
-        },
-        ..Default::default()
+    // The production poll interval (the demo configuration polls every
+    // second, which is what the read budget is measured against here).
+    let mut stack = rig::options().patch(json!({"codegen": {
+        "rateLimits": {"createPerMinute": create_per_minute},
+        "pollIntervalSecs": cyrus_core::config::defaults::POLL_INTERVAL_SECS
+    }}));
+    stack.codegen.rate_limits.create = Window {
+        max: create_per_minute,
+        window: Duration::from_secs(60),
     };
-    let mut rig = Rig::prepare(RigOptions {
-        codegen_limits: limits,
-        // Linear's hourly budgets (requests and query complexity) would
-        // hold back the answers of 1 000 tasks within the hour; what is
-        // measured here is Codegen's side.
-        linear_requests_per_hour: 1_000_000,
-        linear_complexity_per_hour: 1_000_000_000,
-        max_concurrent_runs: opts.runs as u32,
-        // The production poll interval (the demo configuration polls every
-        // second, which is what the read budget is measured against here).
-        config_patch: json!({"codegen": {
-            "rateLimits": {"createPerMinute": create_per_minute},
-            "pollIntervalSecs": cyrus_core::config::defaults::POLL_INTERVAL_SECS
-        }}),
-        ..Default::default()
-    })
-    .await?;
+    // Linear's hourly budgets (requests and query complexity) would
+    // hold back the answers of 1 000 tasks within the hour; what is
+    // measured here is Codegen's side.
+    stack.linear.rate_limits.requests_per_window = 1_000_000;
+    stack.linear.rate_limits.complexity_per_window = 1_000_000_000;
+    stack.max_concurrent_runs = opts.runs as u32;
+    let mut rig = Rig::prepare(stack).await?;
     let worker = rig.start_worker().await?;
     let spread = opts.max_secs.saturating_sub(opts.min_secs);
     let mut issues = Vec::new();

@@ -2,7 +2,7 @@
 //! simulators, with a summary table; exit 0 only if every scenario ended as
 //! it should.
 
-use cyrus_edge_worker::demo::{self, DemoOptions};
+use cyrus_stack::demo::{self, DemoOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

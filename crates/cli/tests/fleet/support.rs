@@ -1,15 +1,16 @@
-//! The fleet harness: in-process simulators, real `cyrus start` processes
-//! (each logging to its own file), a round-robin forwarder in front of them
-//! standing in for the load balancer, and a driver that delegates a planned
-//! mix of tasks and checks that each one ends exactly as often as it should.
+//! The fleet harness: the stack's in-process simulators and configuration
+//! (`cyrus-stack`), real `cyrus start` processes (each logging to its own
+//! file), a round-robin forwarder in front of them standing in for the load
+//! balancer, and a driver that delegates a planned mix of tasks and checks
+//! that each one ends exactly as often as it should.
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cyrus_edge_worker::stack::{StackOptions, config_for, merge};
-use cyrus_sandbox::codegen::{CodegenSim, RunRecord, SimOptions};
-use cyrus_sandbox::linear::{LinearSim, LinearSimOptions, NewIssue, NewTeam, SessionView};
+use cyrus_sandbox::codegen::{CodegenSim, RunRecord};
+use cyrus_sandbox::linear::{LinearSim, NewIssue, SessionView};
+use cyrus_stack::{Simulators, StackOptions};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -109,42 +110,43 @@ pub struct World {
     pub dir: tempfile::TempDir,
 }
 
+/// The stack options of these tests: time-compressed Codegen, Linear's
+/// budgets out of the way, Codegen's documented counts on the client.
+fn options() -> StackOptions {
+    let mut opts = StackOptions {
+        max_cost_per_task: 2.0,
+        max_cost_per_day: 100_000.0,
+        config_patch: Some(json!({
+            "codegen": {"rateLimits": {
+                "createPerMinute": CREATE_PER_MINUTE,
+                "readsPer30s": READS_PER_30S,
+                "logsPerMinute": LOGS_PER_MINUTE,
+                "timeScale": TIME_SCALE as u32
+            }}
+        })),
+        ..StackOptions::default().time_scale(TIME_SCALE)
+    };
+    // Linear retries a failed webhook after ~1 min, 1 h, 6 h; here quickly
+    // (the stack's default), so a delivery that hit a dead replica is
+    // retried while the test runs. Hundreds of tasks in minutes are far
+    // above Linear's hourly budget, which is not what these tests are about.
+    opts.linear.rate_limits = cyrus_sandbox::linear::RateLimits {
+        requests_per_window: 1_000_000,
+        complexity_per_window: 1_000_000_000,
+        window: Duration::from_secs(3600),
+    };
+    opts
+}
+
 impl World {
     pub async fn start() -> World {
-        let codegen = CodegenSim::start(SimOptions {
-            time_scale: TIME_SCALE,
-            ..SimOptions::default()
-        })
-        .await
-        .expect("Codegen simulator starts");
-        let linear = LinearSim::start(LinearSimOptions {
-            // Linear retries a failed webhook after ~1 min, 1 h, 6 h; here
-            // quickly, so a delivery that hit a dead replica is retried
-            // while the test runs.
-            webhook_retry_delays: vec![
-                Duration::from_millis(500),
-                Duration::from_secs(2),
-                Duration::from_secs(5),
-            ],
-            // Hundreds of tasks in minutes: far above Linear's hourly
-            // budget, which is not what these tests are about.
-            rate_limits: cyrus_sandbox::linear::RateLimits {
-                requests_per_window: 1_000_000,
-                complexity_per_window: 1_000_000_000,
-                window: Duration::from_secs(3600),
-            },
-            ..LinearSimOptions::default()
-        })
-        .await
-        .expect("Linear simulator starts");
-        let team = linear
-            .control()
-            .create_team(NewTeam {
-                key: "ENG".into(),
-                name: "Engineering".into(),
-                ..Default::default()
-            })
-            .expect("team");
+        let Simulators {
+            codegen,
+            linear,
+            team_id,
+        } = Simulators::start(&options())
+            .await
+            .expect("the simulators start");
         let balancer = Balancer::start().await;
         linear
             .control()
@@ -152,7 +154,7 @@ impl World {
         World {
             codegen,
             linear,
-            team_id: team.id,
+            team_id,
             balancer,
             dir: tempfile::tempdir().expect("tempdir"),
         }
@@ -163,31 +165,10 @@ impl World {
     pub fn config(&self, store_url: &str, max_concurrent_runs: u32) -> Value {
         let placeholder: SocketAddr = "127.0.0.1:9".parse().expect("addr");
         let opts = StackOptions {
-            max_cost_per_task: 2.0,
-            max_cost_per_day: 100_000.0,
             max_concurrent_runs,
-            ..StackOptions::default()
+            ..options()
         };
-        let mut config = config_for(
-            &self.codegen,
-            &self.linear,
-            Path::new("unused.db"),
-            placeholder,
-            &opts,
-        );
-        merge(
-            &mut config,
-            &json!({
-                "store": {"url": store_url},
-                "codegen": {"rateLimits": {
-                    "createPerMinute": CREATE_PER_MINUTE,
-                    "readsPer30s": READS_PER_30S,
-                    "logsPerMinute": LOGS_PER_MINUTE,
-                    "timeScale": TIME_SCALE as u32
-                }}
-            }),
-        );
-        config
+        cyrus_stack::config_for(&self.codegen, &self.linear, store_url, placeholder, &opts)
     }
 
     pub fn delegate(&self, title: &str, description: &str) -> String {

@@ -48,10 +48,9 @@ fn about(got: &Received, needle: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_high_failure_rate_is_raised_once_then_resolved_and_posted() {
     let (hook, got) = receiver().await;
-    let stack = spawn(cyrus_edge_worker::stack::StackOptions {
-        time_scale: 60.0,
+    let stack = spawn(cyrus_stack::StackOptions {
         config_patch: Some(json!({"alerts": {"webhookUrl": hook}})),
-        ..Default::default()
+        ..cyrus_stack::StackOptions::default().time_scale(60.0)
     })
     .await;
     let ctx = stack.worker.context().clone();
@@ -160,10 +159,9 @@ async fn a_high_failure_rate_is_raised_once_then_resolved_and_posted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letter_and_402_alerts_clear_when_their_condition_ends() {
     let (hook, got) = receiver().await;
-    let stack = spawn(cyrus_edge_worker::stack::StackOptions {
-        time_scale: 60.0,
+    let stack = spawn(cyrus_stack::StackOptions {
         config_patch: Some(json!({"alerts": {"webhookUrl": hook}})),
-        ..Default::default()
+        ..cyrus_stack::StackOptions::default().time_scale(60.0)
     })
     .await;
     let ctx = stack.worker.context().clone();

@@ -2,7 +2,7 @@
 //! states, and the token gate over real HTTP.
 
 use crate::harness::{describe, final_activity, spawn};
-use cyrus_edge_worker::stack::{Stack, StackOptions};
+use cyrus_stack::{Stack, StackOptions};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -16,9 +16,8 @@ pub struct Mixed {
 
 pub async fn mixed_stack(patch: Option<Value>) -> Mixed {
     let stack = spawn(StackOptions {
-        time_scale: 30.0,
         config_patch: patch,
-        ..Default::default()
+        ..StackOptions::default().time_scale(30.0)
     })
     .await;
     let (_, done) = stack

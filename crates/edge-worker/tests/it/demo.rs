@@ -1,6 +1,6 @@
 //! The demo's scenarios are the README's main job: they must all pass.
 
-use cyrus_edge_worker::demo::{self, DemoOptions};
+use cyrus_stack::demo::{self, DemoOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_demo_scenario_ends_as_it_should() {

@@ -11,10 +11,10 @@
 //! counts ×30 per real window, and the simulator enforces exactly those
 //! counts over the same real windows (`sim_limits`).
 
-use cyrus_edge_worker::Worker;
-use cyrus_edge_worker::stack::{StackOptions, config_for, merge};
-use cyrus_sandbox::codegen::{CodegenSim, DroppedConnections, Faults, ForcedFailure, SimOptions};
-use cyrus_sandbox::linear::{Fault, FaultKind, LinearSim, LinearSimOptions, NewIssue, NewTeam};
+use crate::harness::describe;
+use cyrus_sandbox::codegen::{DroppedConnections, Faults, ForcedFailure, SimOptions};
+use cyrus_sandbox::linear::{Fault, FaultKind, NewIssue};
+use cyrus_stack::{Stack, StackOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -42,7 +42,7 @@ struct Injected {
 /// Keeps the fault rates up as traffic flows: for every 25 Codegen requests
 /// one 429, one 503 and one dropped connection are queued (12 %) on top of a
 /// random 8 % of 500s; for every 10 Linear requests one `RATELIMITED`.
-async fn inject(stack: &Rig, stop: Arc<AtomicBool>, injected: Arc<Injected>) {
+async fn inject(stack: &Stack, stop: Arc<AtomicBool>, injected: Arc<Injected>) {
     let codegen = stack.codegen.control();
     let linear = stack.linear.control();
     codegen
@@ -88,108 +88,55 @@ async fn inject(stack: &Rig, stop: Arc<AtomicBool>, injected: Arc<Injected>) {
     linear.clear_faults();
 }
 
-/// Both simulators and a worker; like `stack::Stack`, but with the Linear
-/// window above.
-struct Rig {
-    codegen: CodegenSim,
-    linear: LinearSim,
-    worker: Worker,
-    team_id: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Rig {
-    async fn start() -> Rig {
-        let codegen = CodegenSim::start(SimOptions {
+/// The stack under test: Codegen's limits scaled with its clock, and the
+/// Linear window above.
+async fn start() -> Stack {
+    let mut opts = StackOptions {
+        codegen: SimOptions {
             time_scale: SCALE,
             // The client's ×SCALE budgets, counted over ×SCALE real windows.
             rate_limits: cyrus_sandbox::codegen::RateLimits::scaled(SCALE as u32),
             ..SimOptions::default()
-        })
-        .await
-        .unwrap();
-        let mut opts = LinearSimOptions::default();
-        opts.rate_limits.requests_per_window = 1_000_000;
-        opts.rate_limits.window = Duration::from_secs(2);
-        opts.webhook_retry_delays = vec![Duration::from_secs(1), Duration::from_secs(3)];
-        let linear = LinearSim::start(opts).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stack_opts = StackOptions {
-            time_scale: SCALE,
-            max_concurrent_runs: TASKS as u32,
+        },
+        max_concurrent_runs: TASKS as u32,
+        config_patch: Some(scaled_limits()),
+        ..StackOptions::default()
+    };
+    opts.linear.rate_limits.requests_per_window = 1_000_000;
+    opts.linear.rate_limits.window = Duration::from_secs(2);
+    opts.linear.webhook_retry_delays = vec![Duration::from_secs(1), Duration::from_secs(3)];
+    Stack::start(opts).await.unwrap()
+}
+
+fn delegate(stack: &Stack, title: &str, description: &str) -> String {
+    let control = stack.linear.control();
+    let issue = control
+        .create_issue(NewIssue {
+            team_id: Some(stack.team_id.clone()),
+            title: title.into(),
+            description: Some(description.into()),
             ..Default::default()
-        };
-        let db = dir.path().join("cyrus.db");
-        let mut config = config_for(&codegen, &linear, &db, addr, &stack_opts);
-        merge(&mut config, &scaled_limits());
-        let loaded = cyrus_core::config::parse(&config.to_string(), &Default::default()).unwrap();
-        let store = cyrus_store::Store::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        let worker = Worker::start(loaded.config, store, listener).await.unwrap();
-        linear
-            .control()
-            .set_webhook_url(Some(format!("http://{addr}/webhooks/linear")));
-        let team = linear
-            .control()
-            .create_team(NewTeam {
-                key: "ENG".into(),
-                name: "Engineering".into(),
-                ..Default::default()
-            })
-            .unwrap();
-        Rig {
-            codegen,
-            linear,
-            worker,
-            team_id: team.id,
-            _dir: dir,
-        }
-    }
+        })
+        .unwrap();
+    control.delegate(&issue.id, None).unwrap()
+}
 
-    fn delegate(&self, title: &str, description: &str) -> String {
-        let control = self.linear.control();
-        let issue = control
-            .create_issue(NewIssue {
-                team_id: Some(self.team_id.clone()),
-                title: title.into(),
-                description: Some(description.into()),
-                ..Default::default()
-            })
-            .unwrap();
-        control.delegate(&issue.id, None).unwrap()
-    }
-
-    fn describe(&self, id: &str) -> String {
-        match self.linear.control().session(id) {
-            Some(view) => format!(
-                "session {id}: status {:?}\n{}",
-                view.status,
-                serde_json::to_string_pretty(&view.activities).unwrap_or_default()
-            ),
-            None => format!("session {id} not found"),
-        }
-    }
-
-    /// The session's final `response`/`error` kind and body, if any.
-    fn outcome(&self, id: &str) -> Option<(String, String)> {
-        let view = self.linear.control().session(id)?;
-        view.activities
-            .iter()
-            .rev()
-            .find(|a| a.kind() == "response" || a.kind() == "error")
-            .map(|a| {
-                let body = a.content.get("body").and_then(|b| b.as_str());
-                (a.kind().to_string(), body.unwrap_or_default().to_string())
-            })
-    }
+/// The session's final `response`/`error` kind and body, if any.
+fn outcome(stack: &Stack, id: &str) -> Option<(String, String)> {
+    let view = stack.linear.control().session(id)?;
+    view.activities
+        .iter()
+        .rev()
+        .find(|a| a.kind() == "response" || a.kind() == "error")
+        .map(|a| {
+            let body = a.content.get("body").and_then(|b| b.as_str());
+            (a.kind().to_string(), body.unwrap_or_default().to_string())
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_task_ends_correctly_under_codegen_and_linear_faults() {
-    let stack = Arc::new(Rig::start().await);
+    let stack = Arc::new(start().await);
     let stop = Arc::new(AtomicBool::new(false));
     let injected = Arc::new(Injected::default());
     let injector = {
@@ -199,7 +146,8 @@ async fn every_task_ends_correctly_under_codegen_and_linear_faults() {
 
     let mut sessions = Vec::new();
     for i in 0..TASKS {
-        sessions.push(stack.delegate(
+        sessions.push(delegate(
+            &stack,
             &format!("Fault task {i}"),
             &format!("Task {i}. [sim outcome=COMPLETE prs=1 duration=60s logs=6]"),
         ));
@@ -208,11 +156,11 @@ async fn every_task_ends_correctly_under_codegen_and_linear_faults() {
     // Bounded: 20 tasks, at most 300 s in all.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     while tokio::time::Instant::now() < deadline
-        && !sessions.iter().all(|s| stack.outcome(s).is_some())
+        && !sessions.iter().all(|s| outcome(&stack, s).is_some())
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let outcomes: Vec<_> = sessions.iter().map(|s| stack.outcome(s)).collect();
+    let outcomes: Vec<_> = sessions.iter().map(|s| outcome(&stack, s)).collect();
     stop.store(true, Ordering::Relaxed);
     injector.await.unwrap();
 
@@ -233,9 +181,9 @@ async fn every_task_ends_correctly_under_codegen_and_linear_faults() {
 
     for (s, outcome) in sessions.iter().zip(&outcomes) {
         let Some((kind, body)) = outcome else {
-            panic!("no final answer\n{summary}\n{}", stack.describe(s));
+            panic!("no final answer\n{summary}\n{}", describe(&stack, s));
         };
-        assert_eq!(kind, "response", "{summary}\n{}", stack.describe(s));
+        assert_eq!(kind, "response", "{summary}\n{}", describe(&stack, s));
         assert!(
             body.contains("/pull/"),
             "PR link in the answer: {body}\n{summary}"
@@ -259,10 +207,8 @@ async fn every_task_ends_correctly_under_codegen_and_linear_faults() {
         stats.rate_limited <= injected.codegen_429.load(Ordering::Relaxed),
         "the client exceeded Codegen's limits: {summary}"
     );
-    let Ok(rig) = Arc::try_unwrap(stack) else {
+    let Ok(stack) = Arc::try_unwrap(stack) else {
         panic!("injector finished")
     };
-    rig.worker.shutdown().await;
-    rig.codegen.shutdown().await;
-    rig.linear.shutdown().await;
+    stack.shutdown().await;
 }

@@ -1,8 +1,8 @@
 //! Shared helpers: start a stack, wait for what a person would see in Linear,
 //! and print the whole session when an expectation fails.
 
-use cyrus_edge_worker::stack::{Stack, StackOptions};
 use cyrus_sandbox::linear::SessionView;
+use cyrus_stack::{Stack, StackOptions};
 use std::time::{Duration, Instant};
 
 pub async fn spawn(opts: StackOptions) -> Stack {

@@ -2,18 +2,14 @@
 //! answer in Linear.
 
 use crate::harness::*;
-use cyrus_edge_worker::stack::StackOptions;
+use cyrus_stack::StackOptions;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delegated_issue_gets_ack_progress_pr_and_final_response() {
-    let stack = spawn(StackOptions {
-        time_scale: 20.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(20.0)).await;
     let (_issue, session_id) = stack
         .delegate_issue(
             "Add a health endpoint",
@@ -62,11 +58,7 @@ async fn delegated_issue_gets_ack_progress_pr_and_final_response() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_run_posts_an_error_saying_what_to_do() {
-    let stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (_issue, s) = stack
         .delegate_issue(
             "Fix login",
@@ -92,11 +84,7 @@ async fn failed_run_posts_an_error_saying_what_to_do() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_run_asks_the_user_and_resumes_with_the_answer() {
-    let stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (_issue, s) = stack
         .delegate_issue(
             "Pick a colour",
@@ -147,11 +135,7 @@ async fn paused_run_asks_the_user_and_resumes_with_the_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undelegating_stops_the_run() {
-    let stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (issue, s) = stack
         .delegate_issue("Long job", "[sim never_finish]", &[])
         .unwrap();
@@ -172,11 +156,7 @@ async fn undelegating_stops_the_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_moved_to_done_stops_the_run() {
-    let stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (issue, s) = stack
         .delegate_issue("Long job", "[sim never_finish]", &[])
         .unwrap();
@@ -244,9 +224,8 @@ async fn unroutable_issue_asks_which_repository_and_uses_the_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_over_the_per_task_cost_cap_is_stopped_and_reported() {
     let stack = spawn(StackOptions {
-        time_scale: 30.0,
         max_cost_per_task: 0.06,
-        ..Default::default()
+        ..StackOptions::default().time_scale(30.0)
     })
     .await;
     let (_issue, s) = stack
@@ -278,11 +257,7 @@ async fn codegen_plan_limit_fails_the_task_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_worker_finishes_the_run_without_creating_another() {
-    let mut stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let mut stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (_issue, s) = stack
         .delegate_issue("Survive a restart", "[sim duration=120s prs=1]", &[])
         .unwrap();
@@ -306,11 +281,7 @@ async fn a_restarted_worker_finishes_the_run_without_creating_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciliation_stops_a_run_whose_unassignment_webhook_was_lost() {
-    let stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (issue, s) = stack
         .delegate_issue("Long job", "[sim never_finish]", &[])
         .unwrap();
@@ -334,11 +305,7 @@ async fn reconciliation_stops_a_run_whose_unassignment_webhook_was_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activities_queued_while_linear_fails_survive_a_restart() {
     use cyrus_sandbox::linear::{Fault, FaultKind};
-    let mut stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let mut stack = spawn(StackOptions::default().time_scale(30.0)).await;
     // Linear rejects every activity write for now.
     stack.linear.control().inject_fault(
         Fault::new(FaultKind::ServerError { status: 503 })
@@ -375,11 +342,7 @@ async fn activities_queued_while_linear_fails_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mention_during_a_live_run_becomes_a_follow_up_not_a_second_run() {
-    let stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (issue, first) = stack
         .delegate_issue("One run per issue", "[sim duration=60s]", &[])
         .unwrap();
@@ -414,11 +377,7 @@ async fn a_mention_during_a_live_run_becomes_a_follow_up_not_a_second_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_issue_waits_and_starts_when_its_blocker_is_done() {
     use cyrus_sandbox::linear::NewIssue;
-    let stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let control = stack.linear.control();
     let new = |title: &str| NewIssue {
         team_id: Some(stack.team_id.clone()),
@@ -463,11 +422,7 @@ async fn a_blocked_issue_waits_and_starts_when_its_blocker_is_done() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_issue_edit_during_a_run_reaches_the_run_as_a_follow_up() {
-    let stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (issue, s) = stack
         .delegate_issue("Old title", "[sim duration=60s]", &[])
         .unwrap();

@@ -1,16 +1,12 @@
 //! `/metrics` after a real run, and the semantics of `/healthz` and `/readyz`.
 
 use crate::harness::{describe, final_activity, spawn};
-use cyrus_edge_worker::stack::StackOptions;
+use cyrus_stack::StackOptions;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_tasks_latencies_api_calls_spend_and_headroom() {
-    let stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (_, session) = stack
         .delegate_issue(
             "Add /health",

@@ -34,19 +34,17 @@
 use crate::harness::describe;
 use cyrus_core::lifecycle::{Event, RunOutcome, TaskState, transition};
 use cyrus_edge_worker::MARKER_KEY;
-use cyrus_edge_worker::Worker;
-use cyrus_edge_worker::stack::{Stack, StackOptions};
-use cyrus_sandbox::codegen::RunRecord;
+use cyrus_sandbox::codegen::{AnswerLoss, Endpoint, RunRecord};
 use cyrus_sandbox::linear::NewIssue;
+use cyrus_stack::{Stack, StackOptions};
 use cyrus_store::{PARKED, Store, Task, TaskFilter};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Simulated Codegen seconds per real second: a 60 s run takes 2 s.
@@ -250,27 +248,19 @@ struct Case {
     /// A crash happened (see [`CLAIMS_EXPIRE_WITHIN`]).
     crashed: bool,
     stack: Stack,
-    proxy: Proxy,
     issues: Vec<IssueSlot>,
     log: Vec<String>,
     started: Instant,
 }
 
 async fn run_case(script: &[Step]) -> Result<(), String> {
-    let proxy = Proxy::start().await;
-    let stack = Stack::start(StackOptions {
-        time_scale: TIME_SCALE,
-        config_patch: Some(json!({"codegen": {"baseUrl": proxy.url()}})),
-        ..Default::default()
-    })
-    .await
-    .expect("stack starts");
-    proxy.set_target(stack.codegen.url());
+    let stack = Stack::start(StackOptions::default().time_scale(TIME_SCALE))
+        .await
+        .expect("stack starts");
     let sampler = Sampler::start(&stack).await;
     let mut case = Case {
         crashed: false,
         stack,
-        proxy,
         issues: (0..ISSUES).map(|_| IssueSlot::default()).collect(),
         log: Vec::new(),
         started: Instant::now(),
@@ -294,7 +284,6 @@ async fn run_case(script: &[Step]) -> Result<(), String> {
         Err(case.report(script, &settled, &sampled, &violations).await)
     };
     case.stack.shutdown().await;
-    case.proxy.stop();
     result
 }
 
@@ -344,7 +333,11 @@ impl Case {
                     }
                     if let Some(id) = self.issues[issue].id.clone() {
                         if lose_create {
-                            self.proxy.lose_next_create();
+                            self.stack.codegen.control().lose_next_answer(
+                                1,
+                                Some(Endpoint::CreateRun),
+                                AnswerLoss::BadGateway,
+                            );
                             what.push_str("the next create's answer will be lost; ");
                         }
                         match linear.delegate(&id, None) {
@@ -443,28 +436,14 @@ impl Case {
     /// are aborted wherever they are), and lets a fresh worker on the same
     /// store take over once the dead one's leases have expired.
     async fn crash(&mut self) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let addr = listener.local_addr().expect("bound address");
-        self.stack.config_json["server"]["listen"] = json!(addr.to_string());
-        let loaded =
-            cyrus_core::config::parse(&self.stack.config_json.to_string(), &Default::default())
-                .expect("the stack's configuration parses");
-        let store = Store::connect(&format!("sqlite://{}", self.stack.db_path.display()))
-            .await
-            .expect("the store opens");
-        let fresh = Worker::start(loaded.config, store, listener)
+        let dead = self
+            .stack
+            .replace_worker()
             .await
             .expect("a fresh worker starts");
-        let dead = std::mem::replace(&mut self.stack.worker, fresh);
         let owner = dead.context().owner.clone();
         // Dropping a worker aborts everything it runs.
         drop(dead);
-        self.stack
-            .linear
-            .control()
-            .set_webhook_url(Some(format!("http://{addr}/webhooks/linear")));
         tokio::time::sleep(LEASE_EXPIRY_AFTER_CRASH).await;
         self.crashed = true;
         let released = self
@@ -766,7 +745,7 @@ impl Case {
         let _ = writeln!(
             out,
             "  settled: {settled:?}; {} creates answered with a lost 502; {} store samples",
-            self.proxy.lost.load(Ordering::SeqCst),
+            self.stack.codegen.control().stats().answers_lost,
             sampled.samples
         );
         out.push_str("violations:\n");
@@ -961,10 +940,9 @@ struct Sampled {
 
 impl Sampler {
     async fn start(stack: &Stack) -> Sampler {
-        let store =
-            Store::connect_without_migrating(&format!("sqlite://{}", stack.db_path.display()))
-                .await
-                .expect("the sampler's store opens");
+        let store = Store::connect_without_migrating(&stack.store_url)
+            .await
+            .expect("the sampler's store opens");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = tokio::spawn(async move {
@@ -1057,128 +1035,6 @@ impl Sampled {
         }
         last.insert(t.id.clone(), (t.version, to));
     }
-}
-
-// -------------------------------------------------- a lossy Codegen proxy
-
-/// Sits between the worker and the Codegen simulator and forwards every
-/// request; when armed, answers a create that Codegen *did* perform with a
-/// 502, as when the answer is lost on the way back.
-struct Proxy {
-    addr: SocketAddr,
-    state: ProxyState,
-    lost: Arc<AtomicU32>,
-    handle: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Clone)]
-struct ProxyState {
-    target: Arc<Mutex<Option<String>>>,
-    lose: Arc<AtomicU32>,
-    lost: Arc<AtomicU32>,
-    client: reqwest::Client,
-}
-
-impl Proxy {
-    async fn start() -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let addr = listener.local_addr().expect("bound address");
-        let lost = Arc::new(AtomicU32::new(0));
-        let state = ProxyState {
-            target: Default::default(),
-            lose: Default::default(),
-            lost: lost.clone(),
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .expect("HTTP client"),
-        };
-        let app = axum::Router::new()
-            .fallback(forward)
-            .with_state(state.clone());
-        let handle = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Proxy {
-            addr,
-            state,
-            lost,
-            handle,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn set_target(&self, url: String) {
-        *self.state.target.lock().expect("proxy target") = Some(url);
-    }
-
-    fn lose_next_create(&self) {
-        self.state.lose.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn stop(self) {
-        self.handle.abort();
-    }
-}
-
-async fn forward(
-    axum::extract::State(proxy): axum::extract::State<ProxyState>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    use axum::http::{Method, StatusCode, header};
-    use axum::response::IntoResponse;
-    let target = proxy.target.lock().expect("proxy target").clone();
-    let Some(target) = target else {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    };
-    let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, 64 << 20).await else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut upstream = proxy
-        .client
-        .request(parts.method.clone(), format!("{target}{path}"))
-        .body(body);
-    for (name, value) in &parts.headers {
-        if name != header::HOST && name != header::CONTENT_LENGTH {
-            upstream = upstream.header(name, value);
-        }
-    }
-    let Ok(answer) = upstream.send().await else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let is_create = parts.method == Method::POST && parts.uri.path().ends_with("/agent/run");
-    if is_create
-        && answer.status().is_success()
-        && proxy
-            .lose
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-    {
-        proxy.lost.fetch_add(1, Ordering::SeqCst);
-        let message = json!({"message": "Bad gateway (the run was created; this answer was lost)"});
-        return (StatusCode::BAD_GATEWAY, axum::Json(message)).into_response();
-    }
-    let status = answer.status();
-    let headers = answer.headers().clone();
-    let bytes = answer.bytes().await.unwrap_or_default();
-    let mut response = axum::response::Response::new(axum::body::Body::from(bytes));
-    *response.status_mut() = status;
-    for (name, value) in &headers {
-        if name != header::TRANSFER_ENCODING
-            && name != header::CONTENT_LENGTH
-            && name != header::CONNECTION
-        {
-            response.headers_mut().append(name.clone(), value.clone());
-        }
-    }
-    response
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::harness::*;
 use axum::body::Bytes;
-use cyrus_edge_worker::stack::{Stack, StackOptions};
+use cyrus_stack::{Stack, StackOptions};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -174,11 +174,7 @@ async fn a_delivery_is_stored_before_200_and_duplicates_are_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_the_simulator_retries_is_processed_once() {
-    let stack = spawn(StackOptions {
-        time_scale: 30.0,
-        ..Default::default()
-    })
-    .await;
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     // A proxy that forwards every delivery to the worker but tells the
     // simulator the first one failed, so the simulator retries it.
     let forwarded = Arc::new(AtomicUsize::new(0));

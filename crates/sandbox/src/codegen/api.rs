@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::endpoint::Endpoint;
 use super::errors::{self, Invalid, api_error, default_error};
+use super::faults::AnswerLoss;
 use super::listener::Conn;
 use super::run::{NewRun, Run};
 use super::script::RunScript;
@@ -180,7 +181,48 @@ async fn gate(
     if org_id.is_some_and(|id| id != shared.org_id) {
         return api_error(403, errors::MSG_403);
     }
-    next.run(req).await
+    let response = next.run(req).await;
+    lose_answer_if_armed(&shared, &conn, endpoint, response)
+}
+
+/// Applies `Faults::lose_answer_next` to a performed request: the work is
+/// done (a create has made its run), and the client gets a 502 or a cut
+/// connection instead of the answer.
+fn lose_answer_if_armed(
+    shared: &Shared,
+    conn: &Conn,
+    endpoint: Endpoint,
+    response: Response,
+) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    let loss = {
+        let mut inner = shared.lock();
+        let Some(rule) = inner
+            .faults
+            .lose_answer_next
+            .iter_mut()
+            .find(|r| r.count > 0 && r.endpoint.is_none_or(|e| e == endpoint))
+        else {
+            return response;
+        };
+        rule.count -= 1;
+        let loss = rule.loss;
+        inner.faults.lose_answer_next.retain(|r| r.count > 0);
+        inner.answers_lost += 1;
+        loss
+    };
+    match loss {
+        AnswerLoss::BadGateway => api_error(
+            502,
+            "Bad gateway: the request was performed, but its answer was lost",
+        ),
+        AnswerLoss::Cut => {
+            conn.kill();
+            default_error(500)
+        }
+    }
 }
 
 fn run_not_found() -> Response {

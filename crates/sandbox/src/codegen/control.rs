@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::endpoint::Endpoint;
-use super::faults::{DroppedConnections, Faults, ForcedFailure};
+use super::faults::{AnswerLoss, DroppedConnections, Faults, ForcedFailure, LostAnswers};
 use super::options::RateLimits;
 use super::script::RunScript;
 use super::state::Shared;
@@ -45,6 +45,8 @@ pub struct Stats {
     pub requests: BTreeMap<Endpoint, u64>,
     /// 429s served, whether from the limiter or forced.
     pub rate_limited: u64,
+    /// Successful answers lost on purpose (`lose_answer_next`).
+    pub answers_lost: u64,
 }
 
 /// Bad input to the control API.
@@ -108,6 +110,21 @@ impl CodegenControl {
             .faults
             .drop_next
             .push(DroppedConnections { count, endpoint });
+    }
+
+    /// The next `count` successful requests (to `endpoint`, or any) are
+    /// performed, and then their answer is lost as `loss` says: for a create,
+    /// the run exists at Codegen but the client never learns its id.
+    pub fn lose_next_answer(&self, count: u32, endpoint: Option<Endpoint>, loss: AnswerLoss) {
+        self.shared
+            .lock()
+            .faults
+            .lose_answer_next
+            .push(LostAnswers {
+                count,
+                endpoint,
+                loss,
+            });
     }
 
     /// Runs that may still be created before 402; `None` = unlimited.
@@ -191,6 +208,7 @@ impl CodegenControl {
         Stats {
             requests: inner.requests.clone(),
             rate_limited: inner.served_429,
+            answers_lost: inner.answers_lost,
         }
     }
 

@@ -28,6 +28,32 @@ pub struct DroppedConnections {
     pub endpoint: Option<Endpoint>,
 }
 
+/// Requests that are performed and whose answer is then lost on the way
+/// back, as when a proxy or the network fails after Codegen acted: a create
+/// made this way leaves a run the client never heard of. Only successful
+/// answers are lost (a request refused anyway keeps the rule armed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LostAnswers {
+    pub count: u32,
+    #[serde(default)]
+    pub endpoint: Option<Endpoint>,
+    /// How the answer is lost.
+    #[serde(default)]
+    pub loss: AnswerLoss,
+}
+
+/// What the client sees instead of the answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerLoss {
+    /// A 502 from "the gateway", as a load balancer answers when the
+    /// upstream's reply did not reach it.
+    #[default]
+    BadGateway,
+    /// The connection closes with no response at all.
+    Cut,
+}
+
 /// The full fault set. `Default` = no faults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -41,6 +67,8 @@ pub struct Faults {
     pub fail_next: Vec<ForcedFailure>,
     /// Connections dropped before a response is written.
     pub drop_next: Vec<DroppedConnections>,
+    /// Requests performed whose answer is then lost.
+    pub lose_answer_next: Vec<LostAnswers>,
 }
 
 mod millis {

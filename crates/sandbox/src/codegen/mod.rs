@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 pub use control::{CodegenControl, ControlError, RunRecord, Stats};
 pub use endpoint::Endpoint;
-pub use faults::{DroppedConnections, Faults, ForcedFailure};
+pub use faults::{AnswerLoss, DroppedConnections, Faults, ForcedFailure, LostAnswers};
 pub use options::{RateLimits, SimOptions, SimRepo, Window};
 pub use script::{MarkerError, RunScript};
 

@@ -36,6 +36,8 @@ pub struct Inner {
     pub limiter: RateLimiter,
     pub requests: BTreeMap<Endpoint, u64>,
     pub served_429: u64,
+    /// Successful answers lost by `Faults::lose_answer_next`.
+    pub answers_lost: u64,
     pub integrations: Vec<(String, bool)>,
 }
 
@@ -66,6 +68,7 @@ impl Shared {
                 limiter: RateLimiter::default(),
                 requests: BTreeMap::new(),
                 served_429: 0,
+                answers_lost: 0,
                 integrations: opts.integrations.clone(),
             }),
         }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cyrus_sandbox::codegen::{Endpoint, Faults, RateLimits, SimOptions};
+use cyrus_sandbox::codegen::{AnswerLoss, Endpoint, Faults, RateLimits, SimOptions};
 use serde_json::json;
 
 use super::{frozen, start};
@@ -137,5 +137,50 @@ async fn dropped_connection_gives_the_client_no_response() {
         ..super::Api::new(&sim)
     };
     fresh.create(json!({"prompt": "x"})).await.expect(200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lost_answer_still_creates_the_run() {
+    let (sim, api) = start(frozen()).await;
+    let ctl = sim.control();
+    ctl.lose_next_answer(1, Some(Endpoint::CreateRun), AnswerLoss::BadGateway);
+    // A read is not the armed endpoint: it is answered.
+    api.get("/v1/users/me").await.expect(200);
+    let lost = api
+        .create(json!({"prompt": "a", "metadata": {"cyrus_marker": "m-1"}}))
+        .await
+        .expect(502);
+    assert_eq!(lost["status_code"], 502, "{lost}");
+    let runs = ctl.runs();
+    assert_eq!(runs.len(), 1, "the create was performed: {runs:?}");
+    assert_eq!(runs[0].metadata, Some(json!({"cyrus_marker": "m-1"})));
+    assert_eq!(ctl.stats().answers_lost, 1);
+    // The rule is spent: the next create is answered.
+    let id = api.create(json!({"prompt": "b"})).await.expect(200)["id"].as_i64();
+    assert_eq!(id, Some(runs[0].id + 1));
+    assert_eq!(ctl.faults(), Faults::default(), "spent rules are removed");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_request_keeps_the_lost_answer_armed() {
+    let (sim, api) = start(frozen()).await;
+    let ctl = sim.control();
+    ctl.fail_next(503, 1, Some(Endpoint::CreateRun));
+    ctl.lose_next_answer(1, Some(Endpoint::CreateRun), AnswerLoss::Cut);
+    api.create(json!({"prompt": "a"})).await.expect(503);
+    assert!(ctl.runs().is_empty());
+    let err = api
+        .http
+        .post(format!("{}{}", api.base, api.org_path("/agent/run")))
+        .bearer_auth(&api.token)
+        .json(&json!({"prompt": "b"}))
+        .send()
+        .await
+        .expect_err("the connection is cut after the create");
+    assert!(!err.is_status(), "{err:?}");
+    assert_eq!(ctl.runs().len(), 1, "the create was performed");
+    assert_eq!(ctl.stats().answers_lost, 1);
     sim.shutdown().await;
 }

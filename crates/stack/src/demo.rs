@@ -2,7 +2,7 @@
 //! SQLite store and a worker, delegates a handful of issues that cover the
 //! paths users care about, and checks each one ended as it should.
 
-use crate::stack::{Stack, StackOptions};
+use crate::{Stack, StackOptions, StoreLocation};
 use cyrus_sandbox::linear::SessionView;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -87,19 +87,23 @@ pub async fn run(
     opts: DemoOptions,
     mut say: impl FnMut(String),
 ) -> anyhow::Result<(Vec<ScenarioResult>, Stack)> {
+    let store = match &opts.db_path {
+        Some(path) => StoreLocation::SqliteFile(path.clone()),
+        None => StoreLocation::TempSqlite,
+    };
     let stack = Stack::start(StackOptions {
-        db_path: opts.db_path.clone(),
-        time_scale: opts.time_scale,
         max_cost_per_task: PER_TASK,
         max_cost_per_day: PER_DAY,
         max_concurrent_runs: 10,
-        config_patch: None,
+        ..StackOptions::default()
+            .time_scale(opts.time_scale)
+            .store(store)
     })
     .await?;
     say(format!(
         "worker listening on {}  (store: {})",
         stack.worker_url(),
-        stack.db_path.display()
+        stack.store_url
     ));
     say(format!(
         "Codegen simulator {}  ·  Linear simulator {}",
