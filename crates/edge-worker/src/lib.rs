@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod demo;
 mod gauges;
 pub mod http;
+pub mod install;
 pub mod intake;
 pub mod outbox;
 pub mod reconcile;
