@@ -8,7 +8,7 @@
 use crate::probes;
 use crate::ui::{self, EXIT_FAILURE, EXIT_USAGE, Style};
 use clap::{Args, Subcommand};
-use cyrus_core::config::Config;
+use cyrus_core::config::{Config, Warning};
 use cyrus_edge_worker::install::{self, Connected, InstallError, OAuthApp};
 use cyrus_store::{InstallationInfo, InstallationStatus, KeySource, Store};
 use serde::Serialize;
@@ -500,21 +500,47 @@ pub fn installation_line(i: &InstallationInfo, s: Style) -> String {
 
 /// Warnings for configured static tokens that are personal API keys: they
 /// act as a person, so Linear never delegates to them nor sends them agent
-/// sessions.
-pub fn personal_key_warnings(config: &Config) -> Vec<String> {
+/// sessions. Each names where the token is set.
+pub fn personal_key_warnings(
+    config: &Config,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Vec<Warning> {
     use secrecy::ExposeSecret;
-    config
-        .linear
-        .workspaces
-        .iter()
-        .filter(|w| cyrus_linear::is_personal_api_key(w.token.expose_secret()))
-        .map(|w| {
-            format!(
-                "the Linear token for workspace {} is a personal API key (lin_api_…): it acts as a person, cannot be delegated issues and receives no AgentSessionEvent webhooks, so Cyrus will never get agent sessions with it. Install the OAuth app with `cyrus linear connect` (docs/connect-linear.md); keep static tokens for simulators and scripts",
-                w.organization_id
-            )
-        })
-        .collect()
+    let personal = |t: &str| cyrus_linear::is_personal_api_key(t);
+    let why = "is a personal API key (lin_api_…): it acts as a person, cannot be delegated issues and receives no AgentSessionEvent webhooks, so Cyrus never gets agent sessions with it. Install the OAuth app with `cyrus linear connect` (docs/connect-linear.md); keep static tokens for simulators and scripts";
+    let mut out = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for (i, r) in config.repositories.iter().enumerate() {
+        if let Some(t) = &r.linear_token
+            && personal(t.expose_secret())
+        {
+            seen.push(t.expose_secret().to_owned());
+            out.push(Warning {
+                path: format!("repositories[{i}].linearToken"),
+                message: format!("the Linear token {why}"),
+            });
+        }
+    }
+    let env_token = env
+        .get(cyrus_core::config::env::LINEAR_TOKEN)
+        .filter(|t| personal(t));
+    if let Some(t) = env_token {
+        seen.push(t.clone());
+        out.push(Warning {
+            path: cyrus_core::config::env::LINEAR_TOKEN.to_owned(),
+            message: format!("the Linear token {why}"),
+        });
+    }
+    for w in &config.linear.workspaces {
+        let t = w.token.expose_secret();
+        if personal(t) && !seen.iter().any(|s| s == t) {
+            out.push(Warning {
+                path: format!("linear.workspaces[organizationId={}].token", w.organization_id),
+                message: format!("the Linear token {why}"),
+            });
+        }
+    }
+    out
 }
 
 fn list(args: ListArgs) -> ExitCode {
