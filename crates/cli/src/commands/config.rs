@@ -65,7 +65,10 @@ fn check(args: CheckArgs) -> ExitCode {
             status: "valid",
             warnings: {
                 let mut w = found.loaded.warnings;
-                w.extend(super::linear::personal_key_warnings(&found.loaded.config, &env));
+                w.extend(super::linear::personal_key_warnings(
+                    &found.loaded.config,
+                    &env,
+                ));
                 w
             },
             path: Some(found.path),

@@ -343,7 +343,10 @@ fn print_connected(c: &Connected, s: Style) {
         }
     };
     println!("  token:   expires {expiry}; {renewal}");
-    println!("Delegate an issue to {} in Linear to try it.", c.app_user_name);
+    println!(
+        "Delegate an issue to {} in Linear to try it.",
+        c.app_user_name
+    );
 }
 
 /// The loopback listener: serves one callback, then stops.
@@ -535,7 +538,10 @@ pub fn personal_key_warnings(
         let t = w.token.expose_secret();
         if personal(t) && !seen.iter().any(|s| s == t) {
             out.push(Warning {
-                path: format!("linear.workspaces[organizationId={}].token", w.organization_id),
+                path: format!(
+                    "linear.workspaces[organizationId={}].token",
+                    w.organization_id
+                ),
                 message: format!("the Linear token {why}"),
             });
         }
