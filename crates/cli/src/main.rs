@@ -48,6 +48,9 @@ enum Command {
     /// Codegen account commands.
     #[command(subcommand)]
     Codegen(commands::setup::CodegenCommand),
+    /// Connect Linear workspaces (OAuth app install) and list them.
+    #[command(subcommand)]
+    Linear(commands::linear::LinearCommand),
     /// Show whether a worker runs, Codegen's reachability, the queue, active runs and today's spend.
     Status(commands::status::StatusArgs),
     /// Task outcomes, latency, cost and the architecture's success metrics over a period.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Completions(args) => commands::completions::run(args),
         Command::Sandbox(args) => commands::sandbox::run(args),
         Command::Codegen(cmd) => commands::setup::run(cmd),
+        Command::Linear(cmd) => commands::linear::run(cmd),
         Command::Status(args) => commands::status::run(args),
         Command::Stats(args) => commands::stats::run(args),
         Command::Doctor(args) => commands::doctor::run(args),

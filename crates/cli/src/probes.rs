@@ -210,6 +210,12 @@ pub async fn open_store(url: &str) -> Result<Store, String> {
     }
 }
 
+/// True when `url` is a SQLite database whose file does not exist yet
+/// (`cyrus start` or `cyrus linear connect` creates it).
+pub fn store_missing(url: &str) -> bool {
+    sqlite_path(url).is_some_and(|p| !Path::new(&p).exists())
+}
+
 /// The file of a `sqlite://PATH[?…]` URL; `None` for memory and other backends.
 fn sqlite_path(url: &str) -> Option<String> {
     let rest = url

@@ -56,6 +56,9 @@ impl Style {
     pub fn warn(&self) -> String {
         self.paint("33", "!")
     }
+    pub fn red(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
     pub fn bold(&self, text: &str) -> String {
         self.paint("1", text)
     }

@@ -15,6 +15,7 @@ pub mod context;
 pub mod dashboard;
 mod gauges;
 pub mod http;
+pub mod install;
 pub mod intake;
 pub mod outbox;
 pub mod reconcile;

@@ -63,10 +63,17 @@ fn check(args: CheckArgs) -> ExitCode {
     let report = match config_loader::load(args.config.as_deref(), &env) {
         Ok(found) => Report {
             status: "valid",
+            warnings: {
+                let mut w = found.loaded.warnings;
+                w.extend(super::linear::personal_key_warnings(
+                    &found.loaded.config,
+                    &env,
+                ));
+                w
+            },
             path: Some(found.path),
             searched: found.searched,
             problems: Vec::new(),
-            warnings: found.loaded.warnings,
             error: None,
             config: Some(found.loaded.config.redacted_summary()),
         },

@@ -128,20 +128,43 @@ pub fn run(args: DoctorArgs) -> ExitCode {
 
 async fn live_checks(config: &Config) -> Vec<CheckResult> {
     let mut out = Vec::new();
-    out.push(match probes::open_store(&config.store.url).await {
-        Ok(store) => {
-            store.close().await;
-            pass(
-                "store",
-                format!("{} is reachable and migrated", config.store.redacted_url()),
-            )
-        }
-        Err(e) => fail(
+    let mut installations = Vec::new();
+    if probes::store_missing(&config.store.url) {
+        out.push(pass(
             "store",
-            format!("{}: {e}", config.store.redacted_url()),
-            "check `store.url` (or CYRUS_STORE_URL); `cyrus start` creates and migrates the database",
-        ),
-    });
+            format!(
+                "{} does not exist yet: it will be created by `cyrus start` (or `cyrus linear connect`)",
+                config.store.redacted_url()
+            ),
+        ));
+    } else {
+        out.push(match probes::open_store(&config.store.url).await {
+            Ok(store) => {
+                let listed = store.list_installation_infos().await;
+                store.close().await;
+                match listed {
+                    Ok(list) => {
+                        installations = list;
+                        pass(
+                            "store",
+                            format!("{} is reachable and migrated", config.store.redacted_url()),
+                        )
+                    }
+                    Err(e) => fail(
+                        "store",
+                        format!("{}: cannot read installations: {e}", config.store.redacted_url()),
+                        "start the worker once (`cyrus start`) to migrate the store",
+                    ),
+                }
+            }
+            Err(e) => fail(
+                "store",
+                format!("{}: {e}", config.store.redacted_url()),
+                "check `store.url` (or CYRUS_STORE_URL); `cyrus start` creates and migrates the database",
+            ),
+        });
+    }
+    out.extend(installation_checks(config, &installations));
     out.push(listen_check(config).await);
     out.extend(codegen_checks(config).await);
     out.extend(linear_checks(config).await);
@@ -328,7 +351,69 @@ async fn linear_checks(config: &Config) -> Vec<CheckResult> {
     out
 }
 
+/// One check per installation, a warning per personal API key, and a
+/// failure when Cyrus has no way to reach any workspace.
+fn installation_checks(
+    config: &Config,
+    installations: &[cyrus_store::InstallationInfo],
+) -> Vec<CheckResult> {
+    use cyrus_store::InstallationStatus;
+    let mut out = Vec::new();
+    for i in installations {
+        let name = format!("linear:{}", i.url_key);
+        let what = format!(
+            "{} (workspace {}): agent {}, {}",
+            i.workspace_name, i.workspace_id, i.app_user_name, i.status
+        );
+        out.push(match i.status {
+            InstallationStatus::Active => pass(&name, what),
+            InstallationStatus::NeedsReconnect | InstallationStatus::Revoked => fail(
+                &name,
+                format!(
+                    "{what}{}; this workspace's tasks wait",
+                    i.status_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ),
+                "run `cyrus linear connect` (as an admin of that workspace) to reconnect it; waiting tasks then continue",
+            ),
+        });
+    }
+    let env = crate::config_loader::process_env();
+    for w in crate::commands::linear::personal_key_warnings(config, &env) {
+        out.push(CheckResult {
+            check: "linear-key".into(),
+            status: Status::Warn,
+            detail: format!("{}: {}", w.path, w.message),
+            fix: Some("run `cyrus linear connect` (see docs/connect-linear.md)".into()),
+        });
+    }
+    if installations.is_empty() && config.linear.workspaces.is_empty() {
+        let fix = if config.linear.oauth.is_some() {
+            "run `cyrus linear connect` to install the app in your workspace"
+        } else {
+            "create the OAuth app in Linear, set linear.oauth {clientId, clientSecret, redirectUrl}, then run `cyrus linear connect` (docs/connect-linear.md)"
+        };
+        out.push(fail(
+            "linear",
+            "no Linear workspace is connected and no static token is configured",
+            fix,
+        ));
+    }
+    out
+}
+
 fn webhook_secret_check(config: &Config) -> CheckResult {
+    if config.linear.workspaces.is_empty()
+        && config
+            .linear
+            .webhook_secret
+            .as_ref()
+            .is_some_and(|s| !s.expose_secret().trim().is_empty())
+    {
+        return pass("webhook", "the OAuth app's webhook signing secret is set");
+    }
     let unset: Vec<&str> = config
         .linear
         .workspaces

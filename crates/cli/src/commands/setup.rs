@@ -47,8 +47,19 @@ pub struct SetupArgs {
     /// Codegen API base URL (default: the file's, else Codegen's public API).
     #[arg(long, value_name = "URL")]
     codegen_url: Option<String>,
-    /// Read the Linear API token from this environment variable.
+    /// The Linear OAuth app's client id (Linear → Settings → API → OAuth applications).
+    #[arg(long, value_name = "ID")]
+    linear_client_id: Option<String>,
+    /// Read the Linear OAuth app's client secret from this environment variable.
     #[arg(long, value_name = "VAR")]
+    linear_client_secret_env: Option<String>,
+    /// The callback URL registered on the OAuth app (default: <server.publicUrl>/oauth/callback,
+    /// else http://127.0.0.1:8765/oauth/callback).
+    #[arg(long, value_name = "URL")]
+    linear_redirect_url: Option<String>,
+    /// A static Linear token for every repository, from this environment variable
+    /// (simulators and scripts only: a real workspace is connected with `cyrus linear connect`).
+    #[arg(long, value_name = "VAR", hide = true)]
     linear_token_env: Option<String>,
     /// Read the Linear webhook signing secret from this environment variable.
     #[arg(long, value_name = "VAR")]
@@ -57,7 +68,8 @@ pub struct SetupArgs {
     /// (repeatable). An id not in the file adds a repository.
     #[arg(long, value_name = "ID=CODEGEN_REPO_ID")]
     repo_map: Vec<String>,
-    /// Linear organization id for repositories added by --repo-map.
+    /// Linear organization id for repositories added by --repo-map (optional: without
+    /// it they serve every connected workspace).
     #[arg(long, value_name = "ID")]
     linear_workspace_id: Option<String>,
     /// Estimated spend limit per task, in dollars.
@@ -146,12 +158,11 @@ impl Wizard {
         let org_id = self.org_id()?;
         let token = self.codegen_token()?;
         let base_url = self.base_url();
-        let linear_token = self.secret(
-            self.args.linear_token_env.clone(),
-            "--linear-token-env VAR",
-            "Linear API token",
-            self.needs_linear_token(),
-        )?;
+        let linear_token = match self.args.linear_token_env.clone() {
+            Some(var) => Some(self.env_value(&var, "--linear-token-env")?),
+            None => None,
+        };
+        let oauth = self.oauth_app(linear_token.is_some())?;
         let webhook_secret = self.secret(
             self.args.webhook_secret_env.clone(),
             "--webhook-secret-env VAR",
@@ -188,8 +199,126 @@ impl Wizard {
         if let Some(s) = webhook_secret {
             object_at(&mut self.doc, "linear").insert("webhookSecret".into(), json!(s));
         }
+        let redirect = oauth.as_ref().map(|o| o.redirect_url.clone());
+        if let Some(o) = oauth {
+            let section = object_at(object_at(&mut self.doc, "linear"), "oauth");
+            if let Some(id) = o.client_id {
+                section.insert("clientId".into(), json!(id));
+            }
+            if let Some(secret) = o.client_secret {
+                section.insert("clientSecret".into(), json!(secret));
+            }
+            section.insert("redirectUrl".into(), json!(o.redirect_url));
+        }
         self.budgets_and_model()?;
-        self.write()
+        let path = self.path.clone();
+        let style = self.style;
+        self.write()?;
+        if let Some(redirect) = redirect {
+            eprintln!(
+                "{} Next: make sure {redirect} is a callback URL of the OAuth app in Linear, then connect your workspace:\n\n    cyrus linear connect --config {}\n",
+                style.ok(),
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The OAuth app (`linear.oauth`): from flags, the prompt, the file or
+    /// the environment. Required without a terminal unless static tokens
+    /// are configured (simulators). `None`: nothing to write.
+    fn oauth_app(&mut self, static_token_given: bool) -> Result<Option<OAuthAnswers>, SetupError> {
+        let file = |key: &str, doc: &Map<String, Value>| {
+            doc.get("linear")?
+                .get("oauth")?
+                .get(key)?
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let file_id = file("clientId", &self.doc);
+        let has_secret = file("clientSecret", &self.doc).is_some()
+            || self.env_set(cyrus_core::config::env::LINEAR_CLIENT_SECRET);
+        let has_id = file_id.is_some() || self.env_set(cyrus_core::config::env::LINEAR_CLIENT_ID);
+        let default_redirect = file("redirectUrl", &self.doc).unwrap_or_else(|| {
+            match self
+                .doc
+                .get("server")
+                .and_then(|s| s.get("publicUrl"))
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty())
+            {
+                Some(public) => format!("{}/oauth/callback", public.trim_end_matches('/')),
+                None => DEFAULT_REDIRECT.to_owned(),
+            }
+        });
+        let required = !static_token_given && !self.has_static_tokens();
+        let client_id = match self.args.linear_client_id.clone() {
+            Some(id) if id.trim().is_empty() => {
+                return Err(SetupError::Usage(
+                    "--linear-client-id must not be empty".into(),
+                ));
+            }
+            Some(id) => Some(id.trim().to_owned()),
+            None if self.interactive => {
+                eprintln!(
+                    "Cyrus connects to Linear as an OAuth app installed with actor=app (docs/connect-linear.md)."
+                );
+                let mut input = Input::<String>::new()
+                    .with_prompt("Linear OAuth app client id")
+                    .allow_empty(has_id);
+                if let Some(id) = &file_id {
+                    input = input.default(id.clone());
+                }
+                Some(input.interact_text()?)
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty() && Some(a) != file_id.as_ref())
+            }
+            None => {
+                if required && !has_id {
+                    self.missing.push("--linear-client-id ID");
+                }
+                None
+            }
+        };
+        let client_secret = match self.args.linear_client_secret_env.clone() {
+            Some(var) => Some(self.env_value(&var, "--linear-client-secret-env")?),
+            None if self.interactive => {
+                let answer = ask_secret("Linear OAuth app client secret", has_secret)?;
+                if answer.is_none() && !has_secret {
+                    return Err(SetupError::Usage(
+                        "the OAuth app's client secret is required".into(),
+                    ));
+                }
+                answer
+            }
+            None => {
+                if required && !has_secret {
+                    self.missing.push("--linear-client-secret-env VAR");
+                }
+                None
+            }
+        };
+        let redirect_url = match self.args.linear_redirect_url.clone() {
+            Some(u) => u,
+            None if self.interactive => Input::<String>::new()
+                .with_prompt("Linear OAuth redirect URL (registered on the app)")
+                .default(default_redirect)
+                .interact_text()?,
+            None => default_redirect,
+        };
+        let redirect_url = redirect_url.trim().trim_end_matches('/').to_owned();
+        if !(redirect_url.starts_with("http://") || redirect_url.starts_with("https://")) {
+            return Err(SetupError::Usage(format!(
+                "the redirect URL must be an http:// or https:// URL (got \"{redirect_url}\")"
+            )));
+        }
+        let any = client_id.is_some() || client_secret.is_some() || has_id || has_secret;
+        Ok(any.then_some(OAuthAnswers {
+            client_id,
+            client_secret,
+            redirect_url,
+        }))
     }
 
     // ---- answers -----------------------------------------------------------
@@ -299,15 +428,15 @@ impl Wizard {
         self.env.get(var).is_some_and(|v| !v.is_empty())
     }
 
-    /// A Linear token is needed unless every repository has one, or the
-    /// environment provides the fallback.
-    fn needs_linear_token(&self) -> bool {
+    /// Static tokens (simulators, scripts): every repository has one, or
+    /// the environment provides the fallback.
+    fn has_static_tokens(&self) -> bool {
         let repos = self.repositories();
         let all_have = !repos.is_empty()
             && repos
                 .iter()
                 .all(|r| r.get("linearToken").and_then(Value::as_str).is_some());
-        !all_have && !self.env_set("CYRUS_LINEAR_TOKEN")
+        all_have || self.env_set("CYRUS_LINEAR_TOKEN")
     }
 
     fn needs_webhook_secret(&self) -> bool {
@@ -375,10 +504,6 @@ impl Wizard {
             .iter()
             .filter_map(|r| r.get("id")?.as_str().map(str::to_owned))
             .collect();
-        let adds_repo = out.iter().any(|(id, _)| !known.contains(id));
-        if adds_repo && self.default_workspace().is_none() && !self.interactive {
-            self.missing.push("--linear-workspace-id ID");
-        }
         if known.is_empty() && out.is_empty() && !self.interactive {
             self.missing.push("--repo-map ID=CODEGEN_REPO_ID");
         }
@@ -449,20 +574,19 @@ impl Wizard {
                     repo.insert("codegenRepoId".into(), json!(repo_id));
                 }
                 None => {
-                    let Some(ws) = workspace.clone() else {
-                        return Err(SetupError::Usage(
-                            "--linear-workspace-id ID is needed to add a repository".into(),
-                        ));
-                    };
                     let name = facts
                         .repos
                         .iter()
                         .find(|r| r.id == repo_id)
                         .map(|r| r.name.clone())
                         .unwrap_or_else(|| id.clone());
-                    self.push_repository(json!({
-                        "id": id, "name": name, "linearWorkspaceId": ws, "codegenRepoId": repo_id
-                    }));
+                    let mut repo = json!({"id": id, "name": name, "codegenRepoId": repo_id});
+                    // Without a workspace id the repository serves every
+                    // connected workspace; the installation says which.
+                    if let Some(ws) = &workspace {
+                        repo["linearWorkspaceId"] = json!(ws);
+                    }
+                    self.push_repository(repo);
                 }
             }
         }
@@ -505,15 +629,12 @@ impl Wizard {
                 .with_prompt("Repository id (for Cyrus)")
                 .default(repo.name.clone())
                 .interact_text()?;
-            let mut ws = Input::<String>::new().with_prompt("Linear organization id");
-            if let Some(d) = self.default_workspace() {
-                ws = ws.default(d);
-            }
-            let ws = ws.interact_text()?;
             let name = repo.name.clone();
-            self.push_repository(json!({
-                "id": id, "name": name, "linearWorkspaceId": ws, "codegenRepoId": repo.id
-            }));
+            let mut entry = json!({"id": id, "name": name, "codegenRepoId": repo.id});
+            if let Some(ws) = self.default_workspace() {
+                entry["linearWorkspaceId"] = json!(ws);
+            }
+            self.push_repository(entry);
             return Ok(());
         }
         let count = self.repositories().len();
@@ -646,11 +767,17 @@ impl Wizard {
 
     fn write(self) -> Result<(), SetupError> {
         let text = config_file::to_text(&self.doc);
-        if let Err(e) = cyrus_core::config::parse(&text, &self.env) {
-            return Err(SetupError::Usage(format!(
-                "the resulting configuration would not be usable, nothing was written:\n{}",
-                describe(e)
-            )));
+        let loaded = match cyrus_core::config::parse(&text, &self.env) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                return Err(SetupError::Usage(format!(
+                    "the resulting configuration would not be usable, nothing was written:\n{}",
+                    describe(e)
+                )));
+            }
+        };
+        for w in super::linear::personal_key_warnings(&loaded.config, &self.env) {
+            eprintln!("{} warning: {w}", self.style.warn());
         }
         config_file::write_atomic(&self.path, &text, true)
             .map_err(|e| SetupError::Failed(e.to_string()))?;
@@ -661,6 +788,16 @@ impl Wizard {
         );
         Ok(())
     }
+}
+
+/// The loopback callback `cyrus linear connect` listens on by itself.
+const DEFAULT_REDIRECT: &str = "http://127.0.0.1:8765/oauth/callback";
+
+/// What the wizard learned about the OAuth app; `None` fields keep the file's.
+struct OAuthAnswers {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    redirect_url: String,
 }
 
 /// The Codegen token: newly entered (written to the file) or kept.

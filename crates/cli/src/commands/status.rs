@@ -9,7 +9,7 @@ use crate::codegen_probe;
 use crate::probes::{self, RateFigures, WorkerHealth};
 use crate::ui::{self, EXIT_FAILURE, Style};
 use clap::Args;
-use cyrus_store::{Store, TaskFilter};
+use cyrus_store::{InstallationInfo, Store, TaskFilter};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,8 @@ pub struct StatusReport {
     pub queue: std::collections::BTreeMap<String, i64>,
     pub active_runs: Vec<ActiveRun>,
     pub spend_today: Option<SpendToday>,
+    /// Connected Linear workspaces (never any token).
+    pub installations: Vec<crate::commands::linear::InstallationReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,14 +95,14 @@ pub fn run(args: StatusArgs) -> ExitCode {
     } else {
         ui::spinner("Checking the worker, Codegen and the store…")
     };
-    let report = runtime.block_on(collect(found.path, &found.loaded.config));
+    let (report, installations) = runtime.block_on(collect(found.path, &found.loaded.config));
     spinner.finish_and_clear();
     if args.json {
         if let Err(code) = ui::print_json(&report) {
             return code;
         }
     } else {
-        print_text(&report, Style::detect());
+        print_text(&report, &installations, Style::detect());
     }
     if report.store.readable {
         ExitCode::SUCCESS
@@ -109,7 +111,10 @@ pub fn run(args: StatusArgs) -> ExitCode {
     }
 }
 
-async fn collect(config_path: PathBuf, config: &cyrus_core::config::Config) -> StatusReport {
+async fn collect(
+    config_path: PathBuf,
+    config: &cyrus_core::config::Config,
+) -> (StatusReport, Vec<InstallationInfo>) {
     let listen = config.server.listen;
     let (worker, codegen, store) = tokio::join!(
         probes::worker_health(listen),
@@ -121,6 +126,7 @@ async fn collect(config_path: PathBuf, config: &cyrus_core::config::Config) -> S
     } else {
         None
     };
+    let mut installations = Vec::new();
     let mut report = StatusReport {
         config_path,
         worker,
@@ -134,10 +140,11 @@ async fn collect(config_path: PathBuf, config: &cyrus_core::config::Config) -> S
         queue: Default::default(),
         active_runs: Vec::new(),
         spend_today: None,
+        installations: Vec::new(),
     };
     match store {
         Ok(store) => {
-            match read_store(&store, config, &mut report).await {
+            match read_store(&store, config, &mut report, &mut installations).await {
                 Ok(()) => report.store.readable = true,
                 Err(e) => report.store.error = Some(e.to_string()),
             }
@@ -145,7 +152,7 @@ async fn collect(config_path: PathBuf, config: &cyrus_core::config::Config) -> S
         }
         Err(e) => report.store.error = Some(e),
     }
-    report
+    (report, installations)
 }
 
 async fn codegen_reach(config: &cyrus_core::config::Config) -> CodegenReach {
@@ -183,10 +190,13 @@ async fn read_store(
     store: &Store,
     config: &cyrus_core::config::Config,
     report: &mut StatusReport,
+    installations: &mut Vec<InstallationInfo>,
 ) -> cyrus_store::Result<()> {
     let now = chrono::Utc::now();
     let now_ms = cyrus_store::millis(now);
     report.queue = store.count_tasks_by_state().await?.into_iter().collect();
+    installations.extend(store.list_installation_infos().await?);
+    report.installations = installations.iter().map(Into::into).collect();
     let active = store
         .list_tasks(&TaskFilter {
             active_only: true,
@@ -224,7 +234,7 @@ async fn read_store(
     Ok(())
 }
 
-fn print_text(r: &StatusReport, s: Style) {
+fn print_text(r: &StatusReport, installations: &[InstallationInfo], s: Style) {
     let mark = |ok: bool| if ok { s.ok() } else { s.fail() };
     println!("{} {}", s.bold("Configuration:"), r.config_path.display());
     if r.worker.running {
@@ -287,6 +297,18 @@ fn print_text(r: &StatusReport, s: Style) {
     );
     if !r.store.readable {
         return;
+    }
+    println!(
+        "{} {}",
+        s.bold("Linear workspaces:"),
+        if installations.is_empty() {
+            "none connected (`cyrus linear connect`)".to_owned()
+        } else {
+            installations.len().to_string()
+        }
+    );
+    for i in installations {
+        println!("  {}", crate::commands::linear::installation_line(i, s));
     }
     let queue = r
         .queue

@@ -3,6 +3,7 @@
 mod completions;
 mod config_check;
 mod doctor;
+mod linear_connect;
 mod migrate;
 mod operator;
 mod setup;

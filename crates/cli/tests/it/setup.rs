@@ -112,7 +112,8 @@ async fn missing_answers_without_a_terminal_list_the_flags_and_exit_2() {
     out.assert_code(2)
         .assert_stderr_contains("--org-id ID")
         .assert_stderr_contains("--token-env VAR")
-        .assert_stderr_contains("--linear-token-env VAR")
+        .assert_stderr_contains("--linear-client-id ID")
+        .assert_stderr_contains("--linear-client-secret-env VAR")
         .assert_stderr_contains("--webhook-secret-env VAR")
         .assert_stderr_contains("--repo-map ID=CODEGEN_REPO_ID");
     assert!(!path.exists(), "nothing may be written\n{out}");
@@ -177,5 +178,82 @@ async fn wrong_token_or_org_or_repo_is_explained_and_nothing_is_written() {
     assert_eq!(v["repositories"][0]["id"], "web", "{v}");
     assert_eq!(v["repositories"][0]["linearWorkspaceId"], "org-1");
     assert_eq!(v["repositories"][0]["codegenRepoId"], 7);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_writes_the_oauth_app_and_hands_over_to_linear_connect() {
+    let sim = sim().await;
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("c.json");
+    let path_s = path.to_str().unwrap();
+    let org = sim.org_id().to_string();
+    let url = sim.url();
+    let out = run(
+        home.path(),
+        &[
+            "codegen",
+            "setup",
+            "--non-interactive",
+            "--config",
+            path_s,
+            "--org-id",
+            &org,
+            "--token-env",
+            "CG",
+            "--codegen-url",
+            &url,
+            "--linear-client-id",
+            "client-1",
+            "--linear-client-secret-env",
+            "LCS",
+            "--webhook-secret-env",
+            "WH",
+            "--repo-map",
+            "web=7",
+        ],
+        &[
+            ("CG", sim.token()),
+            ("LCS", "csecret_SECRETC"),
+            ("WH", "whsec_x"),
+        ],
+    )
+    .await;
+    out.assert_code(0)
+        .assert_stderr_contains(&format!("cyrus linear connect --config {path_s}"))
+        .assert_stderr_contains("http://127.0.0.1:8765/oauth/callback")
+        .assert_nowhere("SECRETC");
+    let v = read_json(path_s);
+    assert_eq!(v["linear"]["oauth"]["clientId"], "client-1", "{v}");
+    assert_eq!(v["linear"]["oauth"]["clientSecret"], "csecret_SECRETC");
+    assert_eq!(
+        v["linear"]["oauth"]["redirectUrl"],
+        "http://127.0.0.1:8765/oauth/callback"
+    );
+    // No token and no hand-typed organization id.
+    assert!(v["repositories"][0].get("linearToken").is_none(), "{v}");
+    assert!(
+        v["repositories"][0].get("linearWorkspaceId").is_none(),
+        "{v}"
+    );
+    // What it wrote passes `config check` without warnings.
+    let check = run(
+        home.path(),
+        &["config", "check", "--config", path_s, "--json"],
+        &[],
+    )
+    .await;
+    check.assert_code(0);
+    assert_eq!(check.json()["warnings"], serde_json::json!([]), "{check}");
+    // And `linear connect` takes it from there.
+    let connect = run(
+        home.path(),
+        &["linear", "connect", "--config", path_s, "--print-url"],
+        &[],
+    )
+    .await;
+    connect
+        .assert_code(0)
+        .assert_stdout_contains("client_id=client-1");
     sim.shutdown().await;
 }

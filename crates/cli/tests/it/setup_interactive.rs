@@ -39,7 +39,9 @@ async fn interactive_setup_asks_checks_and_maps_repositories() {
         };
         step(&mut p, "Codegen organization id", "42");
         step(&mut p, "Codegen API token", &token);
-        step(&mut p, "Linear API token", "");
+        step(&mut p, "Linear OAuth app client id", "cid-1");
+        step(&mut p, "Linear OAuth app client secret", "csec-1");
+        step(&mut p, "Linear OAuth redirect URL", "");
         step(&mut p, "webhook signing secret", "");
         step(&mut p, "Codegen repository for `web`", "");
         step(&mut p, "Spend limit per task", "2.5");
@@ -69,5 +71,15 @@ async fn interactive_setup_asks_checks_and_maps_repositories() {
     assert_eq!(v["codegen"]["defaultModel"], "claude-sonnet");
     assert_eq!(v["repositories"][0]["linearToken"], "lin_x");
     assert_eq!(v["repositories"][0]["codegenRepoId"], 7, "{v}\n{seen}");
+    assert_eq!(v["linear"]["oauth"]["clientId"], "cid-1", "{v}");
+    assert_eq!(v["linear"]["oauth"]["clientSecret"], "csec-1");
+    assert_eq!(
+        v["linear"]["oauth"]["redirectUrl"],
+        "http://127.0.0.1:8765/oauth/callback"
+    );
+    assert!(
+        !seen.contains("csec-1"),
+        "the client secret was echoed\n{seen}"
+    );
     sim.shutdown().await;
 }

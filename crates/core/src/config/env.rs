@@ -19,6 +19,10 @@ pub const LINEAR_WEBHOOK_SECRET: &str = "CYRUS_LINEAR_WEBHOOK_SECRET";
 pub const LINEAR_AGENT_USER_ID: &str = "CYRUS_LINEAR_AGENT_USER_ID";
 /// Overrides `linear.apiUrl`.
 pub const LINEAR_API_URL: &str = "CYRUS_LINEAR_API_URL";
+/// Overrides `linear.oauth.clientId`.
+pub const LINEAR_CLIENT_ID: &str = "CYRUS_LINEAR_CLIENT_ID";
+/// Overrides `linear.oauth.clientSecret`.
+pub const LINEAR_CLIENT_SECRET: &str = "CYRUS_LINEAR_CLIENT_SECRET";
 /// Overrides `server.listen`.
 pub const LISTEN: &str = "CYRUS_LISTEN";
 /// Overrides `server.publicUrl`.
@@ -39,6 +43,8 @@ pub const OVERRIDES: &[(&str, &str)] = &[
     (LINEAR_WEBHOOK_SECRET, "linear.webhookSecret"),
     (LINEAR_AGENT_USER_ID, "linear.agentUserId"),
     (LINEAR_API_URL, "linear.apiUrl"),
+    (LINEAR_CLIENT_ID, "linear.oauth.clientId"),
+    (LINEAR_CLIENT_SECRET, "linear.oauth.clientSecret"),
     (LISTEN, "server.listen"),
     (PUBLIC_URL, "server.publicUrl"),
     (DASHBOARD_TOKEN, "server.dashboardToken"),

@@ -43,6 +43,10 @@ pub mod defaults {
     pub const READS_PER_30S: u32 = 60;
     pub const LOGS_PER_MINUTE: u32 = 60;
     pub const LINEAR_API_URL: &str = "https://api.linear.app/graphql";
+    /// What an agent needs: read and write, to be delegated issues and to be
+    /// @mentioned.
+    pub const LINEAR_OAUTH_SCOPES: &[&str] =
+        &["read", "write", "app:assignable", "app:mentionable"];
     pub const MAX_ACTIVITIES_PER_SESSION_PER_MINUTE: u32 = 6;
     pub const LISTEN: &str = "127.0.0.1:3456";
     /// `server.idleTimeoutSecs`: a connection with no request head within
@@ -114,7 +118,9 @@ pub struct RepositoryConfig {
     /// Token as written for this repository; the effective token of its
     /// workspace is in [`Config::workspace`].
     pub linear_token: Option<SecretString>,
-    pub linear_workspace_id: String,
+    /// The Linear organization whose issues this repository takes; `None`:
+    /// every workspace's (with one installation, simply that one).
+    pub linear_workspace_id: Option<String>,
     /// Codegen's id of this repository; `None` lets Codegen pick.
     pub codegen_repo_id: Option<i64>,
     pub team_keys: Vec<String>,
@@ -127,6 +133,13 @@ pub struct RepositoryConfig {
 }
 
 impl RepositoryConfig {
+    /// True when issues of workspace `organization_id` may be routed here.
+    pub fn serves_workspace(&self, organization_id: &str) -> bool {
+        self.linear_workspace_id
+            .as_deref()
+            .is_none_or(|w| w == organization_id)
+    }
+
     /// True when the repository has no routing keys at all (it is then the
     /// catch-all if it is the only such repository).
     pub fn has_no_routing_keys(&self) -> bool {
@@ -199,6 +212,25 @@ pub struct LinearConfig {
     pub workspaces: Vec<LinearWorkspace>,
     pub max_activities_per_session_per_minute: u32,
     pub verbosity: Verbosity,
+    /// The OAuth application workspaces are connected through (`cyrus
+    /// linear connect`); `None` when only static tokens are used.
+    pub oauth: Option<LinearOAuthConfig>,
+}
+
+/// Linear's OAuth application: what `cyrus linear connect` installs and the
+/// worker refreshes tokens with. Installations themselves are in the store.
+#[derive(Clone, Debug)]
+pub struct LinearOAuthConfig {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// The callback registered on the app: the worker's
+    /// `<publicUrl>/oauth/callback` or a loopback `http://127.0.0.1:PORT/oauth/callback`.
+    pub redirect_url: String,
+    /// Asked for in the authorize URL.
+    pub scopes: Vec<String>,
+    /// Only for a simulator: the origin serving `/oauth/authorize`,
+    /// `/oauth/token` and `/oauth/revoke`. `None`: Linear's own endpoints.
+    pub endpoint_base: Option<String>,
 }
 
 /// One Linear organization Cyrus is installed in.

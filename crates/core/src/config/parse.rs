@@ -3,8 +3,9 @@
 use super::diagnostics::{Diagnostics, Problem, Warning};
 use super::walk::{Obj, show};
 use super::{
-    AlertsConfig, CodegenConfig, Config, LinearConfig, LinearWorkspace, PromptConfig, RateLimits,
-    RepositoryConfig, ServerConfig, StoreConfig, Verbosity, defaults, env,
+    AlertsConfig, CodegenConfig, Config, LinearConfig, LinearOAuthConfig, LinearWorkspace,
+    PromptConfig, RateLimits, RepositoryConfig, ServerConfig, StoreConfig, Verbosity, defaults,
+    env,
 };
 use crate::cost::{ModelPrice, PriceTable};
 use crate::{MicroDollars, TaskType};
@@ -96,20 +97,40 @@ fn apply_env_overrides(
         let Some(value) = env.get(var).filter(|v| !v.is_empty()) else {
             continue;
         };
-        let (section, key) = path
-            .split_once('.')
+        let (parents, key) = path
+            .rsplit_once('.')
             .expect("override paths are section.key");
-        let section = top
-            .entry(section)
-            .or_insert_with(|| Value::Object(Default::default()));
-        if !section.is_object() {
-            // The section's own type problem is reported by the reader.
+        let Some(node) = object_at(top, parents) else {
+            // A section that is not an object keeps its own type problem,
+            // reported by the reader.
             continue;
-        }
-        section[key] = Value::String(value.clone());
+        };
+        node.insert(key.to_owned(), Value::String(value.clone()));
         applied.push((var, path));
     }
     applied
+}
+
+/// The object at dotted `path` under `map`, creating missing ones; `None`
+/// when a value on the way is not an object.
+fn object_at<'a>(
+    map: &'a mut serde_json::Map<String, Value>,
+    path: &str,
+) -> Option<&'a mut serde_json::Map<String, Value>> {
+    let (first, rest) = match path.split_once('.') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (path, None),
+    };
+    let Value::Object(child) = map
+        .entry(first)
+        .or_insert_with(|| Value::Object(Default::default()))
+    else {
+        return None;
+    };
+    match rest {
+        Some(rest) => object_at(child, rest),
+        None => Some(child),
+    }
 }
 
 fn read_config(
@@ -240,12 +261,25 @@ fn read_repository(mut o: Obj<'_>, d: &mut Diagnostics) -> Option<RepositoryConf
     );
     let repository_path = o.string("repositoryPath", d);
     let linear_token = secret(&mut o, "linearToken", d);
-    let linear_workspace_id = required_string(
-        &mut o,
-        "linearWorkspaceId",
-        "set the Linear organization id this repository's issues come from",
-        d,
-    );
+    let linear_workspace_id = match o.string("linearWorkspaceId", d) {
+        Some(s) if s.trim().is_empty() => {
+            d.problem(
+                o.child("linearWorkspaceId"),
+                "must not be empty: remove it (the repository then serves every connected workspace) or set the Linear organization id",
+            );
+            None
+        }
+        other => other,
+    };
+    if linear_token.is_some()
+        && linear_workspace_id.is_none()
+        && o.get("linearWorkspaceId").is_none()
+    {
+        d.problem(
+            o.child("linearWorkspaceId"),
+            "missing: a linearToken belongs to one Linear organization; set the organization id it is for (or drop linearToken and connect with `cyrus linear connect`)",
+        );
+    }
     let codegen_repo_id = match o.get("codegenRepoId") {
         None => None,
         Some(Value::Number(n)) if n.as_i64().is_some_and(|v| v > 0) => n.as_i64(),
@@ -284,7 +318,7 @@ fn read_repository(mut o: Obj<'_>, d: &mut Diagnostics) -> Option<RepositoryConf
         name: name?,
         repository_path,
         linear_token,
-        linear_workspace_id: linear_workspace_id?,
+        linear_workspace_id,
         codegen_repo_id,
         team_keys,
         project_keys,
@@ -599,50 +633,62 @@ fn read_linear(
         .get(env::LINEAR_TOKEN)
         .filter(|v| !v.is_empty())
         .map(|v| SecretString::from(v.clone()));
-    let (api_url, webhook_secret, agent_user_id, max_activities, verbosity, explicit) = match o {
-        Some(mut o) => {
-            let api_url = url_setting(&mut o, "apiUrl", defaults::LINEAR_API_URL, d);
-            let webhook_secret = secret(&mut o, "webhookSecret", d);
-            let agent_user_id = o.string("agentUserId", d);
-            let max_activities = positive_u32(
-                &mut o,
-                "maxActivitiesPerSessionPerMinute",
-                defaults::MAX_ACTIVITIES_PER_SESSION_PER_MINUTE,
-                d,
-            );
-            let verbosity = match o.string("verbosity", d).as_deref() {
-                None => Some(Verbosity::default()),
-                Some("quiet") => Some(Verbosity::Quiet),
-                Some("normal") => Some(Verbosity::Normal),
-                Some("verbose") => Some(Verbosity::Verbose),
-                Some(other) => {
-                    d.problem(
-                        o.child("verbosity"),
-                        format!("must be \"quiet\", \"normal\" or \"verbose\" (got \"{other}\")"),
-                    );
-                    None
-                }
-            };
-            let explicit = read_workspaces(&mut o, env_token.as_ref(), d);
-            o.finish(d);
-            (
-                api_url,
-                webhook_secret,
-                agent_user_id,
-                max_activities,
-                verbosity,
-                explicit,
-            )
-        }
-        None => (
-            Some(defaults::LINEAR_API_URL.to_owned()),
-            None,
-            None,
-            Some(defaults::MAX_ACTIVITIES_PER_SESSION_PER_MINUTE),
-            Some(Verbosity::default()),
-            Vec::new(),
-        ),
-    };
+    let (api_url, webhook_secret, agent_user_id, max_activities, verbosity, explicit, oauth) =
+        match o {
+            Some(mut o) => {
+                let api_url = url_setting(&mut o, "apiUrl", defaults::LINEAR_API_URL, d);
+                let webhook_secret = secret(&mut o, "webhookSecret", d);
+                let agent_user_id = o.string("agentUserId", d);
+                let max_activities = positive_u32(
+                    &mut o,
+                    "maxActivitiesPerSessionPerMinute",
+                    defaults::MAX_ACTIVITIES_PER_SESSION_PER_MINUTE,
+                    d,
+                );
+                let verbosity = match o.string("verbosity", d).as_deref() {
+                    None => Some(Verbosity::default()),
+                    Some("quiet") => Some(Verbosity::Quiet),
+                    Some("normal") => Some(Verbosity::Normal),
+                    Some("verbose") => Some(Verbosity::Verbose),
+                    Some(other) => {
+                        d.problem(
+                            o.child("verbosity"),
+                            format!(
+                                "must be \"quiet\", \"normal\" or \"verbose\" (got \"{other}\")"
+                            ),
+                        );
+                        None
+                    }
+                };
+                let explicit = read_workspaces(&mut o, env_token.as_ref(), d);
+                let oauth = match o.obj("oauth", d) {
+                    Some(section) => read_oauth(section, d),
+                    None => Some(None),
+                };
+                o.finish(d);
+                (
+                    api_url,
+                    webhook_secret,
+                    agent_user_id,
+                    max_activities,
+                    verbosity,
+                    explicit,
+                    oauth,
+                )
+            }
+            None => (
+                Some(defaults::LINEAR_API_URL.to_owned()),
+                None,
+                None,
+                Some(defaults::MAX_ACTIVITIES_PER_SESSION_PER_MINUTE),
+                Some(Verbosity::default()),
+                Vec::new(),
+                Some(None),
+            ),
+        };
+    // With an OAuth app, a workspace's token can come from its installation
+    // (in the store) instead of the file.
+    let has_oauth = matches!(oauth, Some(Some(_)));
 
     // Effective workspaces: explicit entries, then those implied by repositories.
     let mut workspaces: Vec<LinearWorkspace> = Vec::new();
@@ -664,10 +710,12 @@ fn read_linear(
             return;
         }
         let Some(token) = token.or_else(|| env_token.clone()) else {
-            d.problem(
-                path,
-                format!("no Linear token for workspace \"{org}\": set linearToken, add it to linear.workspaces, or set CYRUS_LINEAR_TOKEN"),
-            );
+            if !has_oauth {
+                d.problem(
+                    path,
+                    format!("no Linear token for workspace \"{org}\": configure linear.oauth and run `cyrus linear connect` (see docs/connect-linear.md), or for a simulator set linearToken, add it to linear.workspaces, or set CYRUS_LINEAR_TOKEN"),
+                );
+            }
             return;
         };
         let Some(webhook_secret) = own_secret.or_else(|| webhook_secret.clone()) else {
@@ -695,8 +743,11 @@ fn read_linear(
         );
     }
     for (i, repo) in repositories.iter().enumerate() {
+        let Some(org) = &repo.linear_workspace_id else {
+            continue;
+        };
         add(
-            &repo.linear_workspace_id,
+            org,
             repo.linear_token.clone(),
             None,
             None,
@@ -704,10 +755,24 @@ fn read_linear(
             d,
         );
     }
-    if workspaces.is_empty() && repositories.is_empty() && webhook_secret.is_none() {
+    if webhook_secret.is_none() && (has_oauth || (workspaces.is_empty() && repositories.is_empty()))
+    {
         d.problem(
             "linear.webhookSecret",
-            "missing: set the Linear webhook signing secret (or CYRUS_LINEAR_WEBHOOK_SECRET)",
+            "missing: set the Linear webhook signing secret (the OAuth app's, shown on its page in Linear) or CYRUS_LINEAR_WEBHOOK_SECRET",
+        );
+    }
+    // A problem in the section itself (`oauth` is `None`) is reported already;
+    // repositories naming a workspace without a token are reported above.
+    if oauth.is_some()
+        && !has_oauth
+        && workspaces.is_empty()
+        && !repositories.is_empty()
+        && repositories.iter().all(|r| r.linear_workspace_id.is_none())
+    {
+        d.problem(
+            "linear.oauth",
+            "missing: Cyrus has no way to reach Linear; add linear.oauth {clientId, clientSecret, redirectUrl} and run `cyrus linear connect` (see docs/connect-linear.md), or for a simulator give repositories a linearWorkspaceId and linearToken",
         );
     }
     Some(LinearConfig {
@@ -717,7 +782,73 @@ fn read_linear(
         workspaces,
         max_activities_per_session_per_minute: max_activities?,
         verbosity: verbosity?,
+        oauth: oauth?,
     })
+}
+
+/// `linear.oauth`, present in the file (or made by the environment
+/// overrides): `None` when a problem was reported.
+fn read_oauth(mut o: Obj<'_>, d: &mut Diagnostics) -> Option<Option<LinearOAuthConfig>> {
+    let client_id = required_string(
+        &mut o,
+        "clientId",
+        "set the OAuth app's client id from its page in Linear's settings (or CYRUS_LINEAR_CLIENT_ID)",
+        d,
+    );
+    let client_secret = secret(&mut o, "clientSecret", d);
+    if client_secret.is_none() && !d.problems.iter().any(|p| p.path == o.child("clientSecret")) {
+        d.problem(
+            o.child("clientSecret"),
+            "missing: set the OAuth app's client secret (or CYRUS_LINEAR_CLIENT_SECRET)",
+        );
+    }
+    let redirect_url = required_string(
+        &mut o,
+        "redirectUrl",
+        "set the callback URL registered on the OAuth app: <server.publicUrl>/oauth/callback, or http://127.0.0.1:PORT/oauth/callback to connect without a running worker",
+        d,
+    );
+    if let Some(url) = &redirect_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        d.problem(
+            o.child("redirectUrl"),
+            format!("must be an http:// or https:// URL (got \"{url}\")"),
+        );
+    }
+    let scopes = if o.get("scopes").is_some() {
+        let scopes = o.strings("scopes", d);
+        if scopes.is_empty() {
+            d.problem(
+                o.child("scopes"),
+                "must list at least one scope (the default is read, write, app:assignable, app:mentionable)",
+            );
+        }
+        if scopes.iter().any(|s| s == "admin") {
+            d.problem(
+                o.child("scopes"),
+                "must not contain \"admin\": Linear refuses it for an app installed with actor=app",
+            );
+        }
+        scopes
+    } else {
+        defaults::LINEAR_OAUTH_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let endpoint_base = match o.get("endpointBase") {
+        None => None,
+        Some(_) => url_setting(&mut o, "endpointBase", "", d),
+    };
+    o.finish(d);
+    Some(Some(LinearOAuthConfig {
+        client_id: client_id?,
+        client_secret: client_secret?,
+        redirect_url: redirect_url?.trim_end_matches('/').to_owned(),
+        scopes,
+        endpoint_base,
+    }))
 }
 
 /// A `linear.workspaces[]` entry as written, before defaults are applied.

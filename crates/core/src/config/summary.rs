@@ -57,7 +57,7 @@ pub struct RepositorySummary {
     pub id: String,
     pub name: String,
     pub repository_path: Option<String>,
-    pub linear_workspace_id: String,
+    pub linear_workspace_id: Option<String>,
     pub linear_token: Option<&'static str>,
     pub codegen_repo_id: Option<i64>,
     pub team_keys: Vec<String>,
@@ -99,6 +99,17 @@ pub struct LinearSummary {
     pub workspaces: Vec<WorkspaceSummary>,
     pub max_activities_per_session_per_minute: u32,
     pub verbosity: Verbosity,
+    pub oauth: Option<OAuthSummary>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthSummary {
+    pub client_id: String,
+    pub client_secret: &'static str,
+    pub redirect_url: String,
+    pub scopes: Vec<String>,
+    pub endpoint_base: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -204,6 +215,13 @@ impl Config {
                     .linear
                     .max_activities_per_session_per_minute,
                 verbosity: self.linear.verbosity,
+                oauth: self.linear.oauth.as_ref().map(|o| OAuthSummary {
+                    client_id: o.client_id.clone(),
+                    client_secret: REDACTED,
+                    redirect_url: o.redirect_url.clone(),
+                    scopes: o.scopes.clone(),
+                    endpoint_base: o.endpoint_base.clone(),
+                }),
             },
             server: ServerSummary {
                 listen: self.server.listen.to_string(),
@@ -259,7 +277,9 @@ impl fmt::Display for ConfigSummary {
             writeln!(
                 f,
                 "  - {} ({}), workspace {}",
-                r.name, r.id, r.linear_workspace_id
+                r.name,
+                r.id,
+                r.linear_workspace_id.as_deref().unwrap_or("any")
             )?;
             let keys = |v: &Vec<String>| {
                 if v.is_empty() {
@@ -283,6 +303,24 @@ impl fmt::Display for ConfigSummary {
                 "  - {}: token {}, webhook secret {}",
                 w.organization_id, w.token, w.webhook_secret
             )?;
+        }
+        match &self.linear.oauth {
+            Some(o) => writeln!(
+                f,
+                "Linear OAuth app: client {}, secret {}, redirect {}, scopes {}{}",
+                o.client_id,
+                o.client_secret,
+                o.redirect_url,
+                o.scopes.join(","),
+                o.endpoint_base
+                    .as_deref()
+                    .map(|b| format!(", endpoints under {b}"))
+                    .unwrap_or_default()
+            )?,
+            None => writeln!(
+                f,
+                "Linear OAuth app: not configured (installations need linear.oauth; see docs/connect-linear.md)"
+            )?,
         }
         writeln!(
             f,

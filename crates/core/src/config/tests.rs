@@ -145,7 +145,7 @@ fn missing_required_values_say_how_to_fix() {
     let joined = p.join("\n");
     for needle in [
         "repositories[0].name: missing",
-        "repositories[0].linearWorkspaceId: missing",
+        "linear.webhookSecret: missing",
         "codegen.orgId: missing: set your Codegen organization id (or CYRUS_CODEGEN_ORG_ID)",
         "codegen.apiToken: missing",
     ] {
@@ -391,4 +391,163 @@ proptest::proptest! {
             Err(e) => proptest::prop_assert!(false, "unexpected {e:?}"),
         }
     }
+}
+
+/// A configuration connected through the OAuth app: no token or workspace
+/// id anywhere in the file.
+const OAUTH: &str = r#"{
+  "repositories": [{"id": "r", "name": "r"}],
+  "codegen": {"orgId": 1, "apiToken": "t"},
+  "linear": {
+    "webhookSecret": "whsec",
+    "oauth": {"clientId": "cid", "clientSecret": "csecret", "redirectUrl": "http://127.0.0.1:8765/oauth/callback/"}
+  }
+}"#;
+
+#[test]
+fn oauth_app_is_read_with_default_scopes_and_no_workspace_needed() {
+    let l = loaded(OAUTH, &no_env());
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = l.config;
+    let o = c.linear.oauth.as_ref().expect("oauth section");
+    assert_eq!(o.client_id, "cid");
+    assert_eq!(o.client_secret.expose_secret(), "csecret");
+    assert_eq!(o.redirect_url, "http://127.0.0.1:8765/oauth/callback");
+    assert_eq!(
+        o.scopes,
+        ["read", "write", "app:assignable", "app:mentionable"]
+    );
+    assert_eq!(o.endpoint_base, None);
+    assert!(c.linear.workspaces.is_empty());
+    assert_eq!(c.repositories[0].linear_workspace_id, None);
+    assert!(c.repositories[0].serves_workspace("any-org"));
+    let summary = c.redacted_summary();
+    let json = serde_json::to_string(&summary).unwrap();
+    assert!(!json.contains("csecret"), "{json}");
+    assert!(!summary.to_string().contains("csecret"));
+}
+
+#[test]
+fn oauth_client_id_and_secret_come_from_the_environment() {
+    let text = with(|v| {
+        v["linear"]["oauth"] = serde_json::json!({"redirectUrl": "https://cyrus.example/oauth/callback",
+            "scopes": ["read", "write"], "endpointBase": "http://127.0.0.1:4000/"});
+    });
+    let l = loaded(
+        &text,
+        &env(&[
+            ("CYRUS_LINEAR_CLIENT_ID", "env-id"),
+            ("CYRUS_LINEAR_CLIENT_SECRET", "env-secret"),
+        ]),
+    );
+    let o = l.config.linear.oauth.unwrap();
+    assert_eq!(o.client_id, "env-id");
+    assert_eq!(o.client_secret.expose_secret(), "env-secret");
+    assert_eq!(o.scopes, ["read", "write"]);
+    assert_eq!(o.endpoint_base.as_deref(), Some("http://127.0.0.1:4000"));
+    // Only the variables, no section in the file: the redirect URL is missing.
+    let text = with(|v| {
+        v["linear"]
+            .as_object_mut()
+            .unwrap()
+            .remove("oauth")
+            .map(|_| ())
+            .unwrap_or(())
+    });
+    let p = problems(&text, &env(&[("CYRUS_LINEAR_CLIENT_ID", "env-id")]));
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("linear.oauth.redirectUrl: missing")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("linear.oauth.clientSecret: missing")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn oauth_problems_have_paths() {
+    let text = with(|v| {
+        v["linear"]["oauth"] = serde_json::json!({"clientId": "", "redirectUrl": "ftp://x",
+            "scopes": ["read", "admin"], "endpointBase": "nope", "extra": 1});
+    });
+    let p = problems(&text, &no_env());
+    for expected in [
+        "linear.oauth.clientId: must not be empty",
+        "linear.oauth.clientSecret: missing",
+        "linear.oauth.redirectUrl: must be an http",
+        "linear.oauth.scopes: must not contain \"admin\"",
+        "linear.oauth.endpointBase: must be an http",
+    ] {
+        assert!(
+            p.iter().any(|p| p.starts_with(expected)),
+            "{expected}: {p:?}"
+        );
+    }
+}
+
+#[test]
+fn oauth_requires_the_webhook_secret() {
+    let text = OAUTH.replace(r#""webhookSecret": "whsec","#, "");
+    let p = problems(&text, &no_env());
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("linear.webhookSecret: missing")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn without_oauth_or_tokens_there_is_no_way_to_linear() {
+    let text = OAUTH.replace(
+        r#""oauth": {"clientId": "cid", "clientSecret": "csecret", "redirectUrl": "http://127.0.0.1:8765/oauth/callback/"}"#,
+        r#""agentUserId": "a""#,
+    );
+    let p = problems(&text, &no_env());
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("linear.oauth: missing") && p.contains("cyrus linear connect")),
+        "{p:?}"
+    );
+    // A repository naming a workspace with no token points to connect, too.
+    let text = text.replace(
+        r#""name": "r""#,
+        r#""name": "r", "linearWorkspaceId": "org-9""#,
+    );
+    let p = problems(&text, &no_env());
+    assert!(
+        p.iter()
+            .any(|p| p.contains("org-9") && p.contains("cyrus linear connect")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn with_oauth_a_workspace_id_needs_no_token_and_a_token_needs_a_workspace_id() {
+    let text = OAUTH.replace(
+        r#""name": "r""#,
+        r#""name": "r", "linearWorkspaceId": "org-9""#,
+    );
+    let c = loaded(&text, &no_env()).config;
+    assert_eq!(
+        c.repositories[0].linear_workspace_id.as_deref(),
+        Some("org-9")
+    );
+    assert!(!c.repositories[0].serves_workspace("org-1"));
+    assert!(
+        c.linear.workspaces.is_empty(),
+        "the installation holds the token"
+    );
+    let text = OAUTH.replace(
+        r#""name": "r""#,
+        r#""name": "r", "linearToken": "lin_api_x""#,
+    );
+    let p = problems(&text, &no_env());
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("repositories[0].linearWorkspaceId: missing")),
+        "{p:?}"
+    );
 }

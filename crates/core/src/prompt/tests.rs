@@ -238,7 +238,7 @@ fn repository_context_from_config() {
         name: "api".to_owned(),
         repository_path: None,
         linear_token: None,
-        linear_workspace_id: "org".to_owned(),
+        linear_workspace_id: Some("org".to_owned()),
         codegen_repo_id: None,
         team_keys: vec![],
         project_keys: vec![],

@@ -74,7 +74,7 @@ pub fn route(issue: &IssueView, config: &Config) -> RoutingDecision {
             issue
                 .organization_id
                 .as_deref()
-                .is_none_or(|org| r.linear_workspace_id == org)
+                .is_none_or(|org| r.serves_workspace(org))
         })
         .collect();
     let repository = choose_repository(issue, &repos);

@@ -337,3 +337,26 @@ fn organization_limits_candidates() {
     // Both repositories lack routing keys: nobody is the single catch-all.
     assert_eq!(route(&i, &config).repository.chosen_id(), None);
 }
+
+#[test]
+fn a_repository_without_a_workspace_serves_every_workspace() {
+    let config = config(serde_json::json!([
+        {"id": "shared", "name": "shared", "teamKeys": ["ENG"]},
+        {"id": "other", "name": "other", "linearWorkspaceId": "org-2", "linearToken": "x", "teamKeys": ["OPS"]},
+    ]));
+    let mut i = issue("ENG-1", &[]);
+    for org in ["org-1", "org-2", "org-3"] {
+        i.organization_id = Some(org.to_owned());
+        assert_eq!(
+            route(&i, &config).repository.chosen_id(),
+            Some("shared"),
+            "{org}"
+        );
+    }
+    // A repository pinned to org-2 is not offered to org-1's issues.
+    let mut ops = issue("OPS-1", &[]);
+    ops.organization_id = Some("org-1".to_owned());
+    assert_ne!(route(&ops, &config).repository.chosen_id(), Some("other"));
+    ops.organization_id = Some("org-2".to_owned());
+    assert_eq!(route(&ops, &config).repository.chosen_id(), Some("other"));
+}
