@@ -78,21 +78,23 @@ pub struct RateLimits {
     pub logs: RateLimit,
 }
 
+/// Codegen's documented limits, as the configuration's defaults state them.
 impl Default for RateLimits {
     fn default() -> Self {
+        use cyrus_core::config::defaults;
         RateLimits {
             create: RateLimit {
-                max: 10,
+                max: defaults::CREATE_PER_MINUTE,
                 per: Duration::from_secs(60),
                 burst: 5,
             },
             read: RateLimit {
-                max: 60,
+                max: defaults::READS_PER_30S,
                 per: Duration::from_secs(30),
                 burst: 10,
             },
             logs: RateLimit {
-                max: 60,
+                max: defaults::LOGS_PER_MINUTE,
                 per: Duration::from_secs(60),
                 burst: 10,
             },

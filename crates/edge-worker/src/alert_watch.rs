@@ -9,6 +9,7 @@
 //! | `codegen_402` | Codegen refused a create with 402 (`steps/start.rs`) | once a Codegen run has started after it |
 //! | `dead_letter:<task>` | a task was dead-lettered (`scheduler.rs`) | once the task left `dead_letter` (or is gone) |
 //! | `linear_rate_low:<org>` | under 10 % of Linear's budget left for a workspace | when it is back at 10 % or more |
+//! | `linear_reconnect:<org>` | a workspace's installation is `needs_reconnect` (its refresh token died) or `revoked` (also raised at once by the `OAuthApp` webhook) | once it is `active` again (`cyrus linear connect`) |
 //!
 //! Raising and clearing go through the store, so an alert is notified once
 //! across replicas and restarts, however often this runs.
@@ -67,6 +68,7 @@ pub async fn evaluate(ctx: &Ctx, now_ms: i64) -> Evaluation {
     crate::budget::check_day(ctx).await;
     failure_rate(ctx, now_ms, &mut out).await;
     linear_headroom(ctx, now_ms, &mut out).await;
+    installations(ctx, now_ms, &mut out).await;
     ended_conditions(ctx, now_ms, &mut out).await;
     out
 }
@@ -165,6 +167,36 @@ async fn linear_headroom(ctx: &Ctx, now_ms: i64, out: &mut Evaluation) {
             );
             if alerts::clear(ctx, &key, &text, now_ms).await {
                 out.cleared.push(key);
+            }
+        }
+    }
+}
+
+/// A workspace that needs a person is an alert until it is connected again;
+/// also where the worker picks up installations made while it runs.
+async fn installations(ctx: &Ctx, now_ms: i64, out: &mut Evaluation) {
+    if let Err(err) = ctx.linear.sync(&ctx.store).await {
+        tracing::warn!(error = %err, "reading Linear installations failed");
+        return;
+    }
+    let Ok(infos) = ctx.store.list_installation_infos().await else {
+        return;
+    };
+    for info in infos {
+        let key = crate::installation_tokens::reconnect_alert_key(&info.workspace_id);
+        if info.status == cyrus_store::InstallationStatus::Active {
+            let text = format!(
+                "The Linear workspace {} is connected again.",
+                info.workspace_name
+            );
+            if alerts::clear(ctx, &key, &text, now_ms).await {
+                out.cleared.push(key);
+            }
+        } else {
+            let text =
+                crate::installation_tokens::reconnect_advice(&info.workspace_name, info.status);
+            if alerts::raise(ctx, &key, &text, now_ms).await {
+                out.raised.push(key);
             }
         }
     }

@@ -3,45 +3,14 @@
 
 use cyrus_codegen_executor::{AgentRun, CodegenClient};
 use cyrus_core::config::Config;
-use cyrus_linear::{ActivityPolicy, LinearClient};
+use cyrus_linear::ActivityPolicy;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::AlertSink;
-
-/// Linear clients by organization id (one per configured workspace).
-#[derive(Clone, Default)]
-pub struct LinearHub {
-    clients: Arc<HashMap<String, LinearClient>>,
-    /// Used when a delivery names an organization we have no entry for but
-    /// exactly one workspace is configured.
-    fallback: Option<LinearClient>,
-}
-
-impl LinearHub {
-    pub fn new(clients: HashMap<String, LinearClient>) -> LinearHub {
-        let fallback = (clients.len() == 1)
-            .then(|| clients.values().next().cloned())
-            .flatten();
-        LinearHub {
-            clients: Arc::new(clients),
-            fallback,
-        }
-    }
-
-    pub fn client(&self, organization_id: &str) -> Option<LinearClient> {
-        self.clients
-            .get(organization_id)
-            .cloned()
-            .or_else(|| self.fallback.clone())
-    }
-
-    pub fn all(&self) -> impl Iterator<Item = (&String, &LinearClient)> {
-        self.clients.iter()
-    }
-}
+pub use crate::linear_hub::LinearHub;
 
 /// Cheap to clone; every loop and handler holds one.
 #[derive(Clone)]

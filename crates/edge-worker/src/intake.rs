@@ -172,6 +172,49 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                 None => Ok("ignored: notification without an issue".into()),
             }
         }
+        WebhookEvent::OAuthRevoked {
+            organization_id,
+            oauth_client_id,
+        } => {
+            if ctx
+                .linear
+                .foreign_app(&organization_id, oauth_client_id.as_deref())
+            {
+                return Ok("ignored: another OAuth app was revoked".into());
+            }
+            match ctx.store.mark_revoked(&organization_id, ctx.now_ms()).await {
+                Ok(info) => {
+                    let text = crate::installation_tokens::reconnect_advice(
+                        &info.workspace_name,
+                        info.status,
+                    );
+                    let key = crate::installation_tokens::reconnect_alert_key(&organization_id);
+                    crate::alerts::raise(ctx, &key, &text, ctx.now_ms()).await;
+                    Ok("ok: installation revoked".into())
+                }
+                Err(cyrus_store::StoreError::NotFound(_)) => {
+                    Ok("ignored: revoked in a workspace with no installation".into())
+                }
+                Err(err) => Err(err),
+            }
+        }
+        WebhookEvent::PermissionChanged(change) => {
+            let record = cyrus_store::PermissionChange {
+                dedupe_key: delivery.delivery_id.clone(),
+                workspace_id: change.organization_id.clone(),
+                changed_at: ctx.now_ms(),
+                added_team_ids: change.added_team_ids.clone(),
+                removed_team_ids: change.removed_team_ids.clone(),
+            };
+            ctx.store.record_permission_change(&record).await?;
+            tracing::info!(
+                workspace = %change.organization_id,
+                added = ?change.added_team_ids,
+                removed = ?change.removed_team_ids,
+                "the agent's team access changed"
+            );
+            Ok("ok: permission change recorded".into())
+        }
         WebhookEvent::Unknown { event_type, action } => {
             Ok(format!("ignored: {event_type}/{action}"))
         }
@@ -407,10 +450,7 @@ async fn forward_edit(
 }
 
 fn agent_user_id(ctx: &Ctx, organization_id: &str) -> Option<String> {
-    ctx.config
-        .workspace(organization_id)
-        .and_then(|w| w.agent_user_id.clone())
-        .or_else(|| ctx.config.linear.agent_user_id.clone())
+    ctx.linear.app_user_id(organization_id)
 }
 
 /// `stop`, `stop session`, `stop working` (any case, optional punctuation).

@@ -43,11 +43,7 @@ pub async fn pass(ctx: &Ctx) -> Result<usize, cyrus_store::StoreError> {
         let Some(linear) = ctx.linear.client(&task.organization_id) else {
             continue;
         };
-        let agent = ctx
-            .config
-            .workspace(&task.organization_id)
-            .and_then(|w| w.agent_user_id.clone())
-            .or_else(|| ctx.config.linear.agent_user_id.clone());
+        let agent = ctx.linear.app_user_id(&task.organization_id);
         let reason = match linear.issue_status(&task.issue_id).await {
             Ok(issue) => {
                 let _ = ctx.store.add_api_calls(&task.id, 1).await;

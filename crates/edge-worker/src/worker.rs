@@ -9,9 +9,8 @@ use crate::http::{HttpState, router};
 use anyhow::Context as _;
 use cyrus_codegen_executor::{ClientConfig, CodegenClient, RateLimit, RateLimits};
 use cyrus_core::config::Config;
-use cyrus_linear::{Credentials, LinearClient, LinearClientConfig, WebhookSecrets};
+use cyrus_linear::WebhookSecrets;
 use secrecy::ExposeSecret;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,14 +36,29 @@ impl Worker {
         let config = Arc::new(config);
         let addr = listener.local_addr()?;
         let codegen = codegen_client(&config, &store)?;
-        let linear = linear_hub(&config)?;
+        let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+        let linear = LinearHub::from_config(&config, &owner)?;
+        let installed = store
+            .list_installation_infos()
+            .await
+            .context("reading Linear installations from the store")?;
+        if !installed.is_empty() && !store.has_secret_keys() {
+            anyhow::bail!(
+                "the store holds {} Linear installation(s) but no secret key was given to read their tokens: set CYRUS_SECRET_KEY (or keep the key file beside the SQLite database)",
+                installed.len()
+            );
+        }
+        linear
+            .sync(&store)
+            .await
+            .context("loading Linear installations")?;
         let (tracker_tx, tracker_rx) = tokio::sync::mpsc::unbounded_channel();
         let ctx = Ctx {
             config: config.clone(),
             store,
             codegen,
             linear,
-            owner: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
+            owner,
             alerts: AlertSink::new(
                 config
                     .alerts
@@ -154,18 +168,6 @@ fn codegen_client(config: &Config, store: &cyrus_store::Store) -> anyhow::Result
         crate::shared_rate::StorePermits::new(store.clone(), c.org_id, client.rate_limits);
     CodegenClient::with_rate_permit(client, std::sync::Arc::new(permits))
         .context("building the Codegen client")
-}
-
-fn linear_hub(config: &Config) -> anyhow::Result<LinearHub> {
-    let endpoint = url::Url::parse(&config.linear.api_url)
-        .with_context(|| format!("linear.apiUrl `{}` is not a URL", config.linear.api_url))?;
-    let mut clients = HashMap::new();
-    for ws in &config.linear.workspaces {
-        let cfg = LinearClientConfig::new(endpoint.clone(), Credentials::ApiKey(ws.token.clone()));
-        let client = LinearClient::new(cfg).map_err(|e| anyhow::anyhow!("Linear client: {e}"))?;
-        clients.insert(ws.organization_id.clone(), client);
-    }
-    Ok(LinearHub::new(clients))
 }
 
 fn webhook_secrets(config: &Config) -> WebhookSecrets {

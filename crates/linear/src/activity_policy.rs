@@ -21,32 +21,9 @@ use chrono::{DateTime, Utc};
 
 use crate::activity::{ActivityContent, ActivitySignal, NewActivity, SelectOption};
 
-/// How much routine progress reaches Linear (`linear.verbosity`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verbosity {
-    /// Only final answers, questions and keep-alives.
-    Quiet,
-    /// Occasional thoughts and coalesced tool summaries.
-    #[default]
-    Normal,
-    /// Thoughts and individual tool calls, still rate-capped.
-    Verbose,
-}
-
-impl std::str::FromStr for Verbosity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "quiet" => Ok(Self::Quiet),
-            "normal" => Ok(Self::Normal),
-            "verbose" => Ok(Self::Verbose),
-            other => Err(format!(
-                "unknown verbosity {other:?} (expected quiet, normal or verbose)"
-            )),
-        }
-    }
-}
+/// How much routine progress reaches Linear (`linear.verbosity`): the
+/// configuration's own type, so nothing maps one onto another.
+pub use cyrus_core::config::Verbosity;
 
 /// Settings; defaults are the production values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

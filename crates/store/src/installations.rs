@@ -37,6 +37,12 @@ impl Store {
         self
     }
 
+    /// Whether installation tokens can be read and written (a keyring was
+    /// given with [`Store::with_secret_keys`]).
+    pub fn has_secret_keys(&self) -> bool {
+        self.keys.is_some()
+    }
+
     pub(crate) fn keys(&self) -> Result<&Keyring> {
         self.keys
             .as_ref()

@@ -255,6 +255,20 @@ pub enum Verbosity {
     Verbose,
 }
 
+impl std::str::FromStr for Verbosity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "quiet" => Ok(Self::Quiet),
+            "normal" => Ok(Self::Normal),
+            "verbose" => Ok(Self::Verbose),
+            other => Err(format!(
+                "unknown verbosity {other:?} (expected quiet, normal or verbose)"
+            )),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub listen: SocketAddr,

@@ -244,6 +244,7 @@ pub fn rate_limits(ctx: &Ctx) -> RateLimits {
     let mut linear: Vec<LinearHeadroom> = ctx
         .linear
         .all()
+        .into_iter()
         .map(|(org, client)| {
             let snap = client.rate_limit();
             LinearHeadroom {

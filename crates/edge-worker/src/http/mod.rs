@@ -1,7 +1,8 @@
-//! The worker's HTTP surface: Linear's webhook, health, readiness, metrics
-//! and the dashboard.
+//! The worker's HTTP surface: Linear's webhook, the OAuth install callback,
+//! health, readiness, metrics and the dashboard.
 
 mod health;
+mod oauth;
 pub mod serve;
 mod webhook;
 
@@ -30,6 +31,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/oauth/callback", get(oauth::callback))
         .merge(crate::dashboard::routes(state.clone()))
         .layer(DefaultBodyLimit::max(READ_LIMIT))
         .with_state(state)

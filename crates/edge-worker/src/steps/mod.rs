@@ -24,6 +24,9 @@ use crate::task_data::TaskData;
 use cyrus_core::lifecycle::{Event, TaskState, transition};
 use cyrus_store::{PARKED, StoreError, Task};
 
+/// How often a task of a workspace that needs reconnecting looks again.
+const RECONNECT_RECHECK_MS: i64 = 30_000;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StepError {
     /// Transient: retry later, counting an attempt.
@@ -48,6 +51,13 @@ impl From<cyrus_linear::LinearError> for StepError {
                     .map(|t| t.timestamp_millis())
                     .unwrap_or_else(|| chrono::Utc::now().timestamp_millis() + 60_000),
                 why: format!("Linear rate limit: {message}"),
+            },
+            // The workspace's installation needs a person (a dead refresh
+            // token, the app revoked): wait, nothing fails, until
+            // `cyrus linear connect` makes it active again.
+            L::NeedsReconnect { message } => StepError::Wait {
+                at: chrono::Utc::now().timestamp_millis() + RECONNECT_RECHECK_MS,
+                why: message,
             },
             L::Permanent { code, message } => {
                 StepError::Fatal(format!("Linear rejected a request ({code}): {message}"))

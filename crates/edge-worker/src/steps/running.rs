@@ -298,11 +298,7 @@ fn plan_progress(ctx: &Ctx, work: &Work, events: Vec<CodegenEvent>, now_ms: i64)
     let policy = policies.entry(work.task.id.clone()).or_insert_with(|| {
         let cfg = ActivityPolicyConfig {
             max_per_minute: ctx.config.linear.max_activities_per_session_per_minute,
-            verbosity: match ctx.config.linear.verbosity {
-                cyrus_core::config::Verbosity::Quiet => cyrus_linear::Verbosity::Quiet,
-                cyrus_core::config::Verbosity::Normal => cyrus_linear::Verbosity::Normal,
-                cyrus_core::config::Verbosity::Verbose => cyrus_linear::Verbosity::Verbose,
-            },
+            verbosity: ctx.config.linear.verbosity,
             ..Default::default()
         };
         ActivityPolicy::new(cfg, now)

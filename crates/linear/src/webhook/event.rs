@@ -43,26 +43,9 @@ pub struct LabelRef {
     pub parent_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StateRef {
-    pub id: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    /// `triage`, `backlog`, `unstarted`, `started`, `completed`, `canceled`, `duplicate`.
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-}
-
-impl StateRef {
-    /// Whether work on an issue in this state should stop.
-    pub fn is_terminal(&self) -> bool {
-        matches!(
-            self.kind.as_deref(),
-            Some("completed" | "canceled" | "duplicate")
-        )
-    }
-}
+/// A workflow state as webhooks carry it: the same entity, and type, the
+/// client reads (fields a webhook omits are `None`).
+pub use crate::client::types::WorkflowState as StateRef;
 
 /// The issue as carried by agent-session and issue webhooks.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
