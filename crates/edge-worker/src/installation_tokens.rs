@@ -212,6 +212,12 @@ impl StoreTokens {
                     .store
                     .abandon_refresh(&self.workspace_id, &self.owner)
                     .await;
+                // A revocation (the `OAuthApp` webhook) also kills the
+                // refresh token; it is the better explanation, so it stays.
+                let current = self.load(true).await?;
+                if current.status == InstallationStatus::Revoked {
+                    return Err(self.needs_reconnect(InstallationStatus::Revoked));
+                }
                 let reason = format!("refresh refused: {description}");
                 self.store
                     .set_installation_status(

@@ -28,6 +28,10 @@ pub const RETRY_BASE: Duration = Duration::from_secs(10);
 pub const RETRY_CAP: Duration = Duration::from_secs(10 * 60);
 /// Re-check interval while the workspace's credentials are broken.
 pub const AUTH_RECHECK: Duration = Duration::from_secs(15 * 60);
+/// Re-check interval while the workspace's installation needs reconnecting:
+/// the check is a store read (no call to Linear until it is active again),
+/// and a reconnect should be felt within seconds, not a quarter of an hour.
+pub const RECONNECT_RECHECK: Duration = Duration::from_secs(30);
 /// Wait used when a rate limit gave no reset time.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
@@ -123,7 +127,8 @@ pub fn decide(item: &OutboxItemView, now: DateTime<Utc>) -> OutboxDecision {
         Some(ErrorClass::Transient) => at_or_now(after(retry_delay(item.attempts))),
         // Both wait for a person (a fixed token, a reconnect); recheck now and
         // then rather than give up early.
-        Some(ErrorClass::Auth | ErrorClass::NeedsReconnect) => at_or_now(after(AUTH_RECHECK)),
+        Some(ErrorClass::Auth) => at_or_now(after(AUTH_RECHECK)),
+        Some(ErrorClass::NeedsReconnect) => at_or_now(after(RECONNECT_RECHECK)),
         Some(ErrorClass::Permanent) => unreachable!("handled above"),
     }
 }
@@ -226,6 +231,6 @@ mod tests {
     #[test]
     fn a_workspace_needing_reconnect_waits_instead_of_giving_up() {
         let i = item(OutboxItemKind::Final, 1, Some(ErrorClass::NeedsReconnect));
-        assert_eq!(decide(&i, t0()), OutboxDecision::RetryAt(t0() + secs(900)));
+        assert_eq!(decide(&i, t0()), OutboxDecision::RetryAt(t0() + secs(30)));
     }
 }

@@ -1,6 +1,7 @@
 //! The worker configuration that points at the simulators.
 
 use crate::StackOptions;
+use crate::options::LinearAuth;
 use cyrus_sandbox::codegen::CodegenSim;
 use cyrus_sandbox::linear::LinearSim;
 use serde_json::{Value, json};
@@ -52,6 +53,23 @@ pub fn config_for(
         "server": {"listen": listen.to_string()},
         "store": {"url": store_url}
     });
+    if opts.linear_auth == LinearAuth::OAuth {
+        // Nothing about the workspace is configured: the install teaches
+        // the worker its token, workspace id and agent user.
+        config["linear"] = json!({
+            "apiUrl": linear.url(),
+            "webhookSecret": linear.webhook_secret(),
+            "oauth": {
+                "clientId": linear.oauth_client_id(),
+                "clientSecret": linear.oauth_client_secret(),
+                "redirectUrl": format!("http://{listen}/oauth/callback"),
+                "endpointBase": linear.base_url(),
+            }
+        });
+        for repo in config["repositories"].as_array_mut().into_iter().flatten() {
+            repo.as_object_mut().map(|r| r.remove("linearWorkspaceId"));
+        }
+    }
     if let Some(patch) = &opts.config_patch {
         merge(&mut config, patch);
     }

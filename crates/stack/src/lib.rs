@@ -18,6 +18,6 @@ mod simulators;
 mod stack;
 
 pub use config::{config_for, merge};
-pub use options::{StackOptions, StoreLocation, sqlite_url};
+pub use options::{LinearAuth, StackOptions, StoreLocation, sqlite_url};
 pub use simulators::Simulators;
-pub use stack::{Stack, start_worker};
+pub use stack::{Stack, start_worker, start_worker_with_keys};

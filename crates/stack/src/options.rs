@@ -35,9 +35,58 @@ impl StoreLocation {
     }
 }
 
+impl StoreLocation {
+    /// A new, empty PostgreSQL database on the test server named by
+    /// `CYRUS_TEST_POSTGRES_URL`, for a test of its own. `None` — with a
+    /// loud notice — when the variable is unset, except under CI
+    /// (`CI=true`), where the PostgreSQL tests must run.
+    pub async fn fresh_postgres() -> anyhow::Result<Option<StoreLocation>> {
+        use sqlx::Connection as _;
+        let admin = match std::env::var("CYRUS_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                anyhow::bail!(
+                    "CYRUS_TEST_POSTGRES_URL is not set, and CI=true requires the PostgreSQL tests"
+                )
+            }
+            _ => {
+                eprintln!(
+                    "SKIPPED: CYRUS_TEST_POSTGRES_URL is not set; a PostgreSQL test did not run"
+                );
+                return Ok(None);
+            }
+        };
+        let name = format!("cyrus_stack_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .context("connecting to CYRUS_TEST_POSTGRES_URL")?;
+        // `name` is generated above from a UUID: nothing to inject.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .context("creating a test database")?;
+        let mut url = url::Url::parse(&admin).context("CYRUS_TEST_POSTGRES_URL is not a URL")?;
+        url.set_path(&format!("/{name}"));
+        Ok(Some(StoreLocation::Url(url.to_string())))
+    }
+}
+
 /// The store URL of a SQLite file.
 pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
+}
+
+/// How the worker authenticates to the Linear simulator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinearAuth {
+    /// A static token and agent user id in the configuration (what a script
+    /// or a simulator run uses).
+    #[default]
+    StaticToken,
+    /// The OAuth app only (`linear.oauth`): no token or id in the
+    /// configuration; workspaces are connected with
+    /// [`crate::Stack::connect_workspace`], as `cyrus linear connect` does.
+    OAuth,
 }
 
 /// What a stack chooses; `Default` is the demo's setting. The fields are
@@ -60,6 +109,7 @@ pub struct StackOptions {
     pub codegen_faults: Faults,
     /// Linear faults queued once its simulator is up.
     pub linear_faults: Vec<Fault>,
+    pub linear_auth: LinearAuth,
 }
 
 impl Default for StackOptions {
@@ -82,6 +132,7 @@ impl Default for StackOptions {
             config_patch: None,
             codegen_faults: Faults::default(),
             linear_faults: Vec::new(),
+            linear_auth: LinearAuth::StaticToken,
         }
     }
 }
@@ -90,6 +141,12 @@ impl StackOptions {
     /// Simulated Codegen seconds per real second.
     pub fn time_scale(mut self, scale: f64) -> Self {
         self.codegen.time_scale = scale;
+        self
+    }
+
+    /// Connects Linear through the OAuth app instead of a static token.
+    pub fn oauth(mut self) -> Self {
+        self.linear_auth = LinearAuth::OAuth;
         self
     }
 

@@ -85,43 +85,14 @@ async fn options_reach_the_simulators_the_store_and_the_configuration() {
     stack.shutdown().await;
 }
 
-/// PostgreSQL URL for tests; `None` (loudly) when unset outside CI.
-fn postgres_url() -> Option<String> {
-    match std::env::var("CYRUS_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CYRUS_TEST_POSTGRES_URL is not set, and CI=true requires the PostgreSQL tests")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: CYRUS_TEST_POSTGRES_URL is not set; the PostgreSQL stack test did not run"
-            );
-            None
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stack_on_postgres_answers_a_delegated_issue() {
-    use sqlx::Connection as _;
-    let Some(admin) = postgres_url() else { return };
-    let name = format!("cyrus_stack_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    // `name` is generated above from a UUID: nothing to inject.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
+    let Some(store) = StoreLocation::fresh_postgres().await.unwrap() else {
+        return;
+    };
+    let stack = Stack::start(StackOptions::default().time_scale(60.0).store(store))
         .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-
-    let stack = Stack::start(
-        StackOptions::default()
-            .time_scale(60.0)
-            .store(StoreLocation::Url(url.to_string())),
-    )
-    .await
-    .expect("the stack starts on PostgreSQL");
+        .expect("the stack starts on PostgreSQL");
     let (_, session) = stack
         .delegate_issue(
             "Add a health endpoint",
@@ -139,15 +110,9 @@ async fn a_stack_on_postgres_answers_a_delegated_issue() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(response.contains("/pull/"), "{response}");
-    let store = Store::connect(url.as_str()).await.unwrap();
+    let store = Store::connect(&stack.store_url).await.unwrap();
     let tasks = store.list_tasks(&TaskFilter::default()).await.unwrap();
     assert_eq!(tasks.len(), 1, "the task is in PostgreSQL: {tasks:?}");
     store.close().await;
     stack.shutdown().await;
-
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await;
 }

@@ -7,6 +7,7 @@ mod dashboard;
 mod demo;
 mod faults;
 mod harness;
+mod installations;
 mod lifecycle;
 mod metrics;
 mod state_props;
