@@ -359,12 +359,25 @@ async fn three_replicas_refresh_a_shared_installation_exactly_once() {
                 .unwrap(),
         );
     }
-    // The shared access token expires for everyone at once.
+    // Every replica holds the access token (a call each), then it expires
+    // for everyone at once and every replica calls Linear at once.
+    let org = stack.linear.organization_id().to_string();
+    let clients: Vec<_> = std::iter::once(&stack.worker)
+        .chain(replicas.iter())
+        .map(|w| w.context().linear.client(&org).expect("the installation's client"))
+        .collect();
+    for client in &clients {
+        client.identity().await.unwrap();
+    }
     stack.linear.control().reset_token_stats();
     stack
         .linear
         .control()
         .advance(Duration::from_secs(25 * 3600));
+    let calls = clients.iter().map(|c| c.identity());
+    for answer in futures::future::join_all(calls).await {
+        assert_eq!(answer.unwrap().organization_id, org);
+    }
     let mut sessions = Vec::new();
     for i in 0..6 {
         let (_issue, session_id) = stack
