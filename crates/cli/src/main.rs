@@ -47,7 +47,7 @@ enum Command {
     Sandbox(commands::sandbox::SandboxArgs),
     /// Codegen account commands.
     #[command(subcommand)]
-    Codegen(commands::setup::CodegenCommand),
+    Codegen(Box<commands::setup::CodegenCommand>),
     /// Connect Linear workspaces (OAuth app install) and list them.
     #[command(subcommand)]
     Linear(commands::linear::LinearCommand),
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => commands::config::run(cmd),
         Command::Completions(args) => commands::completions::run(args),
         Command::Sandbox(args) => commands::sandbox::run(args),
-        Command::Codegen(cmd) => commands::setup::run(cmd),
+        Command::Codegen(cmd) => commands::setup::run(*cmd),
         Command::Linear(cmd) => commands::linear::run(cmd),
         Command::Status(args) => commands::status::run(args),
         Command::Stats(args) => commands::stats::run(args),
