@@ -75,9 +75,12 @@ async fn serve(config: cyrus_core::config::Config) -> anyhow::Result<()> {
     {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let store = cyrus_store::Store::connect(url)
+    let mut store = cyrus_store::Store::connect(url)
         .await
         .with_context(|| format!("opening the store at {}", config.store.redacted_url()))?;
+    if let Some(keys) = secret_keys(&config)? {
+        store = store.with_secret_keys(keys);
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {} (server.listen)", config.server.listen))?;
@@ -87,6 +90,32 @@ async fn serve(config: cyrus_core::config::Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing in-flight work");
     worker.shutdown().await;
     Ok(())
+}
+
+/// The key that decrypts the stored Linear tokens: needed (and, beside a
+/// SQLite database, created) when the OAuth app is configured; otherwise
+/// used if one exists, so a deployment of static tokens gets no key file.
+fn secret_keys(
+    config: &cyrus_core::config::Config,
+) -> anyhow::Result<Option<cyrus_store::Keyring>> {
+    let url = &config.store.url;
+    let env_set = std::env::var(cyrus_store::SECRET_KEY_ENV).is_ok_and(|v| !v.trim().is_empty());
+    let file_exists = cyrus_store::SecretKey::default_file_for(url).is_some_and(|f| f.exists());
+    if config.linear.oauth.is_none() && !env_set && !file_exists {
+        return Ok(None);
+    }
+    let (keys, source) = cyrus_edge_worker::install::keyring_for(url)?;
+    if let cyrus_store::KeySource::File {
+        path,
+        created: true,
+    } = &source
+    {
+        tracing::warn!(
+            "created the secret key {} (mode 0600); it encrypts the Linear tokens in the store: back it up with the database",
+            path.display()
+        );
+    }
+    Ok(Some(keys))
 }
 
 async fn shutdown_signal() {

@@ -4,6 +4,7 @@ mod completions;
 mod config_check;
 mod doctor;
 mod linear_connect;
+mod linear_install;
 mod migrate;
 mod operator;
 mod setup;

@@ -364,7 +364,12 @@ async fn three_replicas_refresh_a_shared_installation_exactly_once() {
     let org = stack.linear.organization_id().to_string();
     let clients: Vec<_> = std::iter::once(&stack.worker)
         .chain(replicas.iter())
-        .map(|w| w.context().linear.client(&org).expect("the installation's client"))
+        .map(|w| {
+            w.context()
+                .linear
+                .client(&org)
+                .expect("the installation's client")
+        })
         .collect();
     for client in &clients {
         client.identity().await.unwrap();
