@@ -65,7 +65,7 @@ pub async fn run(ctx: Ctx, every: Duration) {
 /// One evaluation as of `now_ms` (passed in so tests can move the window).
 pub async fn evaluate(ctx: &Ctx, now_ms: i64) -> Evaluation {
     let mut out = Evaluation::default();
-    crate::budget::check_day(ctx).await;
+    crate::steps::budget::check_day(ctx).await;
     failure_rate(ctx, now_ms, &mut out).await;
     linear_headroom(ctx, now_ms, &mut out).await;
     installations(ctx, now_ms, &mut out).await;

@@ -59,7 +59,7 @@ pub async fn run_processor(ctx: Ctx) {
         }
         if !busy {
             tokio::select! {
-                _ = ctx.intake_wake.notified() => {}
+                _ = ctx.wake.intake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 _ = ctx.shutdown.cancelled() => return,
             }
@@ -107,7 +107,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                 .await?;
             ctx.store.reopen_task(&task.id, now).await?;
             ctx.store.wake_task(&task.id, now).await?;
-            ctx.scheduler_wake.notify_one();
+            ctx.wake.scheduler.notify_one();
             Ok("ok: follow-up queued".into())
         }
         WebhookEvent::IssueUpdated(updated) => {
@@ -374,7 +374,7 @@ async fn accept_created(
     )
     .await?;
     let (_, is_new) = ctx.store.create_task_if_absent(&new).await?;
-    ctx.scheduler_wake.notify_one();
+    ctx.wake.scheduler.notify_one();
     Ok(if is_new {
         "ok: task created".into()
     } else {

@@ -1,36 +1,45 @@
 //! The edge worker: Linear's webhooks in, Codegen runs followed, answers
-//! back into Linear — durably. See `ARCHITECTURE.md` for the state machine.
+//! back into Linear — durably. `ARCHITECTURE.md` has the map and the state
+//! machine.
 //!
-//! - [`http`]: webhook intake (verify → store → 200), health, metrics,
-//!   dashboard.
-//! - [`intake`]: stored deliveries → task changes.
-//! - [`scheduler`] and [`steps`]: the work of each task state.
-//! - [`tracker`]: one poller for every active run.
-//! - [`outbox`]: durable delivery of every write to Linear.
+//! The public surface is small on purpose:
+//! - [`Worker`]: start a worker on a store and a listener, stop it
+//!   gracefully; [`Worker::context`] gives tests the shared [`Ctx`].
+//! - [`install`]: connecting a Linear workspace (used by
+//!   `cyrus linear connect` and the worker's `/oauth/callback`).
+//! - What tests drive directly: [`alert_watch::evaluate`],
+//!   [`reconcile::pass`], [`http::serve::HEADER_READ_TIMEOUT`] and the run
+//!   marker key [`MARKER_KEY`].
+//!
+//! Everything else is private to the crate: `http` (webhook intake,
+//! health, metrics, the OAuth callback), `intake` (stored deliveries → task
+//! changes), `scheduler` and `steps` (the work of each task state),
+//! `tracker` (one poller for every active run), `outbox` (durable delivery
+//! of every write to Linear), `linear_hub` and `installation_tokens` (the
+//! workspaces served and their tokens).
 
+mod alert_sink;
 pub mod alert_watch;
-pub mod alerts;
-pub mod budget;
-pub mod context;
-pub mod dashboard;
+mod alerts;
+mod context;
+mod dashboard;
 mod gauges;
 pub mod http;
 pub mod install;
 mod installation_tokens;
-pub mod intake;
+mod intake;
 mod linear_hub;
-pub mod outbox;
+mod outbox;
 pub mod reconcile;
 mod requests;
-mod runs;
 mod scheduler;
-pub mod shared_rate;
+mod shared_rate;
 mod steps;
-pub mod task_data;
-pub mod telemetry;
-pub mod tracker;
+mod task_data;
+mod telemetry;
+mod tracker;
 mod worker;
 
-pub use context::Ctx;
-pub use runs::MARKER_KEY;
+pub use context::{Ctx, LinearHub};
+pub use steps::runs::MARKER_KEY;
 pub use worker::Worker;

@@ -173,7 +173,7 @@ impl Ctx {
         };
         let inserted = self.store.enqueue_activity(&new, now).await?;
         if delivered_at.is_none() {
-            self.outbox_wake.notify_one();
+            self.wake.outbox.notify_one();
         }
         Ok(inserted)
     }
@@ -219,7 +219,7 @@ pub async fn run_sender(ctx: Ctx) {
         while set.join_next().await.is_some() {}
         if !busy {
             tokio::select! {
-                _ = ctx.outbox_wake.notified() => {}
+                _ = ctx.wake.outbox.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = ctx.shutdown.cancelled() => return,
             }

@@ -19,7 +19,7 @@ pub(crate) async fn request_stop(
         .add_stop_request(&task.id, key, reason, now)
         .await?;
     ctx.store.request_cancel(&task.id, now).await?;
-    ctx.scheduler_wake.notify_one();
+    ctx.wake.scheduler.notify_one();
     Ok(())
 }
 
@@ -39,7 +39,7 @@ pub(crate) async fn wake_parked(ctx: &Ctx, reason: WaitReason) -> Result<usize, 
         }
     }
     if woken > 0 {
-        ctx.scheduler_wake.notify_one();
+        ctx.wake.scheduler.notify_one();
     }
     Ok(woken)
 }

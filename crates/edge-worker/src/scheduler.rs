@@ -32,7 +32,7 @@ pub(crate) async fn run(ctx: Ctx) {
         if free > 0 {
             match ctx
                 .store
-                .claim_due_tasks(&ctx.owner, LEASE, ctx.now_ms(), free as i64)
+                .claim_due_tasks(ctx.owner(), LEASE, ctx.now_ms(), free as i64)
                 .await
             {
                 Ok(tasks) => {
@@ -51,7 +51,7 @@ pub(crate) async fn run(ctx: Ctx) {
         }
         if claimed == 0 {
             tokio::select! {
-                _ = ctx.scheduler_wake.notified() => {}
+                _ = ctx.wake.scheduler.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = ctx.shutdown.cancelled() => break,
             }
@@ -72,7 +72,7 @@ async fn work_on(ctx: &Ctx, task: Task) {
                 let until = ctx.now_ms() + LEASE.as_millis() as i64;
                 if ctx
                     .store
-                    .renew_lease(&task_id, &ctx.owner, until)
+                    .renew_lease(&task_id, ctx.owner(), until)
                     .await
                     .is_err()
                 {
@@ -86,10 +86,10 @@ async fn work_on(ctx: &Ctx, task: Task) {
     if let Err(err) = result {
         tracing::error!(task = %task_id, error = %err, "scheduler: step bookkeeping failed");
     }
-    if let Err(err) = ctx.store.release_task(&task_id, &ctx.owner).await {
+    if let Err(err) = ctx.store.release_task(&task_id, ctx.owner()).await {
         tracing::debug!(task = %task_id, error = %err, "scheduler: lease already gone");
     }
-    ctx.scheduler_wake.notify_one();
+    ctx.wake.scheduler.notify_one();
 }
 
 /// Does one state's work and handles its failure.
@@ -134,9 +134,9 @@ async fn retry_or_dead_letter(ctx: &Ctx, mut work: Work, why: String) -> Result<
     }
     let reason = format!("gave up after {} attempts: {why}", work.task.attempts);
     tracing::error!(task = %work.task.id, "dead-lettering: {reason}");
-    crate::budget::release(ctx, &work).await;
+    crate::steps::budget::release(ctx, &work).await;
     ctx.store
-        .dead_letter(&work.task.id, &ctx.owner, &reason, ctx.now_ms())
+        .dead_letter(&work.task.id, ctx.owner(), &reason, ctx.now_ms())
         .await?;
     let body = format!(
         "I couldn't finish this: {why}\n\nI tried {} times and have stopped. Reply here to try again once the cause is fixed.",
@@ -160,7 +160,7 @@ async fn retry_or_dead_letter(ctx: &Ctx, mut work: Work, why: String) -> Result<
 /// Ends the task as failed with an error activity saying what to do.
 async fn fail(ctx: &Ctx, mut work: Work, why: String) -> Result<(), StoreError> {
     tracing::error!(task = %work.task.id, "task failed: {why}");
-    crate::budget::release(ctx, &work).await;
+    crate::steps::budget::release(ctx, &work).await;
     if let Ok(Some(intent)) = ctx.store.find_run_intent(&work.task.id).await {
         let _ = ctx
             .store

@@ -3,28 +3,17 @@
 //! changes. It holds no state the store doesn't: on start it re-reads the
 //! running tasks, and every running step re-registers its run.
 
-use crate::context::Ctx;
-use cyrus_codegen_executor::RunStatus;
+use crate::context::{Ctx, TrackerCommand as Command};
 use cyrus_codegen_executor::poller::{PollConfig, RunTracker, TrackerEvent};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-#[derive(Clone, Debug)]
-pub enum Command {
-    /// Follow a run; `known` is its status as last read (a create or resume
-    /// answer), so an unchanged first poll wakes nobody.
-    Track {
-        run_id: i64,
-        task_id: String,
-        known: Option<RunStatus>,
-    },
-    Untrack {
-        run_id: i64,
-    },
-}
-
-pub async fn run(ctx: Ctx, mut commands: mpsc::UnboundedReceiver<Command>, poll: PollConfig) {
+pub(crate) async fn run(
+    ctx: Ctx,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    poll: PollConfig,
+) {
     let min_interval = poll.min_interval;
     let mut tracker = RunTracker::new(ctx.codegen.clone(), poll);
     let mut task_of: HashMap<i64, String> = HashMap::new();
@@ -88,14 +77,19 @@ async fn tick(ctx: &Ctx, tracker: &mut RunTracker, task_of: &mut HashMap<i64, St
             for event in report.events {
                 let run_id = match event {
                     TrackerEvent::StatusChanged { run_id, run, .. } => {
-                        ctx.runs_seen
+                        ctx.cache
+                            .runs_seen
                             .lock()
                             .expect("runs cache")
                             .insert(run_id, *run);
                         run_id
                     }
                     TrackerEvent::Vanished { run_id } => {
-                        ctx.runs_seen.lock().expect("runs cache").remove(&run_id);
+                        ctx.cache
+                            .runs_seen
+                            .lock()
+                            .expect("runs cache")
+                            .remove(&run_id);
                         run_id
                     }
                 };
@@ -103,7 +97,7 @@ async fn tick(ctx: &Ctx, tracker: &mut RunTracker, task_of: &mut HashMap<i64, St
                     if let Err(err) = ctx.store.wake_task(task_id, ctx.now_ms()).await {
                         tracing::error!(task = %task_id, error = %err, "tracker: waking task failed");
                     }
-                    ctx.scheduler_wake.notify_one();
+                    ctx.wake.scheduler.notify_one();
                 }
                 if !tracker.is_tracking(run_id) {
                     task_of.remove(&run_id);

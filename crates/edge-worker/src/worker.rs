@@ -3,8 +3,8 @@
 //! [`Ctx`]. Shutdown (SIGTERM/SIGINT in `cyrus start`) stops claiming, lets
 //! in-flight steps finish their writes, and releases this worker's leases.
 
-use crate::alerts::AlertSink;
-use crate::context::{Ctx, LinearHub};
+use crate::alert_sink::AlertSink;
+use crate::context::{Ctx, LinearHub, Parts, TrackerHandle};
 use crate::http::{HttpState, router};
 use anyhow::Context as _;
 use cyrus_codegen_executor::{ClientConfig, CodegenClient, RateLimit, RateLimits};
@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 /// A running worker.
 pub struct Worker {
@@ -52,13 +51,12 @@ impl Worker {
             .sync(&store)
             .await
             .context("loading Linear installations")?;
-        let (tracker_tx, tracker_rx) = tokio::sync::mpsc::unbounded_channel();
-        let ctx = Ctx {
+        let (tracker, tracker_rx) = TrackerHandle::channel();
+        let ctx = Ctx::new(Parts {
             config: config.clone(),
             store,
             codegen,
             linear,
-            owner,
             alerts: AlertSink::new(
                 config
                     .alerts
@@ -66,16 +64,9 @@ impl Worker {
                     .as_ref()
                     .map(|u| u.expose_secret().to_string()),
             ),
-            shutdown: CancellationToken::new(),
-            scheduler_wake: Default::default(),
-            outbox_wake: Default::default(),
-            intake_wake: Default::default(),
-            tracker: tracker_tx,
-            runs_seen: Default::default(),
-            policies: Default::default(),
-            start_lane: Default::default(),
-            started_at_ms: chrono::Utc::now().timestamp_millis(),
-        };
+            tracker,
+            owner,
+        });
         let state = HttpState {
             ctx: ctx.clone(),
             secrets: Arc::new(webhook_secrets(&config)),
@@ -106,7 +97,7 @@ impl Worker {
             tracker_rx,
             crate::tracker::poll_config(&config),
         ));
-        tracing::info!(%addr, owner = %ctx.owner, store = ctx.store.backend_name(), "Cyrus worker started");
+        tracing::info!(%addr, owner = %ctx.owner(), store = ctx.store.backend_name(), "Cyrus worker started");
         Ok(Worker { addr, ctx, tasks })
     }
 

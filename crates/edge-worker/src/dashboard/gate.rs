@@ -10,7 +10,7 @@
 //! The cookie holds a digest of the token, not the token itself, and every
 //! comparison is constant-time.
 
-use super::super::http::HttpState;
+use crate::context::Ctx;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -126,8 +126,8 @@ pub fn presented(headers: &HeaderMap, query: Option<&str>) -> Presented {
 }
 
 /// The axum middleware in front of the dashboard routes.
-pub async fn require(State(state): State<HttpState>, request: Request, next: Next) -> Response {
-    let server = &state.ctx.config.server;
+pub async fn require(State(ctx): State<Ctx>, request: Request, next: Next) -> Response {
+    let server = &ctx.config.server;
     let presented = presented(request.headers(), request.uri().query());
     match check(
         server.listen,

@@ -7,9 +7,9 @@ pub mod gate;
 mod page;
 pub mod snapshot;
 
-use crate::http::HttpState;
+use crate::context::Ctx;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -17,28 +17,34 @@ use axum::{Json, middleware};
 use maud::Markup;
 pub use snapshot::Snapshot;
 
-pub fn routes(state: HttpState) -> Router<HttpState> {
+/// The dashboard's routes, for any router state the worker's [`Ctx`] can be
+/// taken from.
+pub fn routes<S>(ctx: Ctx) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Ctx: FromRef<S>,
+{
     Router::new()
         .route("/", get(index))
         .route("/dashboard/live", get(live))
         .route("/api/status", get(status))
-        .route_layer(middleware::from_fn_with_state(state, gate::require))
+        .route_layer(middleware::from_fn_with_state(ctx, gate::require))
 }
 
-async fn index(State(state): State<HttpState>) -> impl IntoResponse {
-    let snapshot = Snapshot::gather(&state.ctx).await;
+async fn index(State(ctx): State<Ctx>) -> impl IntoResponse {
+    let snapshot = Snapshot::gather(&ctx).await;
     no_store(page::page(&snapshot))
 }
 
-async fn live(State(state): State<HttpState>) -> impl IntoResponse {
-    let snapshot = Snapshot::gather(&state.ctx).await;
+async fn live(State(ctx): State<Ctx>) -> impl IntoResponse {
+    let snapshot = Snapshot::gather(&ctx).await;
     no_store(page::live(&snapshot))
 }
 
-async fn status(State(state): State<HttpState>) -> impl IntoResponse {
+async fn status(State(ctx): State<Ctx>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "no-store")],
-        Json(Snapshot::gather(&state.ctx).await),
+        Json(Snapshot::gather(&ctx).await),
     )
 }
 

@@ -11,9 +11,9 @@ use serde_json::json;
 pub async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
     Json(json!({
         "status": "ok",
-        "owner": state.ctx.owner,
+        "owner": state.ctx.owner(),
         "version": env!("CARGO_PKG_VERSION"),
-        "started_at_ms": state.ctx.started_at_ms,
+        "started_at_ms": state.ctx.started_at_ms(),
     }))
 }
 

@@ -8,7 +8,7 @@ mod webhook;
 
 use crate::context::Ctx;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use cyrus_linear::WebhookSecrets;
 use std::sync::Arc;
@@ -19,6 +19,12 @@ pub struct HttpState {
     pub ctx: Ctx,
     pub secrets: Arc<WebhookSecrets>,
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl FromRef<HttpState> for Ctx {
+    fn from_ref(state: &HttpState) -> Ctx {
+        state.ctx.clone()
+    }
 }
 
 /// Bodies up to this size are read so the verifier can answer 413 with a
@@ -32,7 +38,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/oauth/callback", get(oauth::callback))
-        .merge(crate::dashboard::routes(state.clone()))
+        .merge(crate::dashboard::routes(state.ctx.clone()))
         .layer(DefaultBodyLimit::max(READ_LIMIT))
         .with_state(state)
 }

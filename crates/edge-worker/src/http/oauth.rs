@@ -51,7 +51,7 @@ pub(super) async fn callback(
                 tracing::warn!(error = %err, "loading the new installation failed; the next sync retries");
             }
             // Tasks waiting for this workspace may go on now.
-            ctx.scheduler_wake.notify_one();
+            ctx.wake.scheduler.notify_one();
         }
         Err(err) => tracing::warn!("Linear install callback failed: {err}"),
     }

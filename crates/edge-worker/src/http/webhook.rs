@@ -51,7 +51,7 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
             let early = ctx.clone();
             let verified = delivery.clone();
             tokio::spawn(async move { crate::intake::accept_inline(&early, &verified).await });
-            ctx.intake_wake.notify_one();
+            ctx.wake.intake.notify_one();
             (StatusCode::OK, Json(json!({"status": "accepted"}))).into_response()
         }
         Ok(Insert::Duplicate) => {

@@ -4,10 +4,10 @@
 //! The prompt goes through `core::prompt` (its `previous_run` and
 //! `follow_up` sections, within the token budget).
 
+use super::runs;
 use super::{StepError, StepResult, Work};
 use crate::context::Ctx;
 use crate::outbox::OutboxOp;
-use crate::runs;
 use cyrus_codegen_executor::{CodegenError, ResumeRun};
 use cyrus_core::lifecycle::Event;
 use cyrus_core::prompt::{PreviousRun, follow_up_prompt};
@@ -28,7 +28,7 @@ pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
         }
         return work.save(ctx).await;
     }
-    if !crate::budget::hold(ctx, work).await? {
+    if !super::budget::hold(ctx, work).await? {
         return Ok(());
     }
     let message = pending

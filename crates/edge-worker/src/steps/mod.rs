@@ -10,12 +10,14 @@
 //! after an error is the scheduler's failure policy, not the step's.
 //!
 //! Steps are named after the state they handle and never call each other;
-//! what several need lives in [`crate::runs`] (a Codegen run) and
-//! [`crate::budget`] (money).
+//! what several need lives in [`runs`] (a Codegen run) and [`budget`]
+//! (money), which are not steps.
 
+pub(crate) mod budget;
 mod followup;
 mod prepare;
 mod running;
+pub(crate) mod runs;
 mod start;
 mod stop;
 
@@ -119,7 +121,7 @@ impl Work {
     /// Stores the task as it is (same state), e.g. to reschedule it.
     pub async fn save(&mut self, ctx: &Ctx) -> StepResult {
         self.task.data = self.data.to_value();
-        self.task = ctx.store.update_task(&self.task, &ctx.owner).await?;
+        self.task = ctx.store.update_task(&self.task, ctx.owner()).await?;
         Ok(())
     }
 

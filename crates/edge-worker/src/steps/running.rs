@@ -2,10 +2,10 @@
 //! update the cost estimate (and enforce `maxCostPerTask`), and settle the
 //! task when the run ends.
 
+use super::runs;
 use super::{StepError, StepResult, Work};
 use crate::context::Ctx;
 use crate::outbox::{ActivityKind, OutboxOp};
-use crate::runs;
 use chrono::{DateTime, Utc};
 use cyrus_codegen_executor::progress::{LogFollower, ProgressEvent as CodegenEvent};
 use cyrus_codegen_executor::{AgentRun, RunStatus, StatusClass};
@@ -35,6 +35,7 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
     };
     let now = ctx.now_ms();
     let cached = ctx
+        .cache
         .runs_seen
         .lock()
         .expect("runs cache")
@@ -45,7 +46,8 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
         None => {
             ctx.store.add_api_calls(&work.task.id, 1).await?;
             let run = ctx.codegen.get_run(run_id).await?;
-            ctx.runs_seen
+            ctx.cache
+                .runs_seen
                 .lock()
                 .expect("runs cache")
                 .insert(run_id, run.clone());
@@ -116,11 +118,11 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
 
     // The per-task cost cap.
     let cap = ctx.config.codegen.max_cost_per_task;
-    if crate::budget::over_task_cap(ctx, work) && status.class() != StatusClass::Succeeded {
+    if super::budget::over_task_cap(ctx, work) && status.class() != StatusClass::Succeeded {
         runs::stop(ctx, run_id).await;
         let body = format!(
             "I stopped the run because its estimated cost ({}) passed the per-task limit `maxCostPerTask` ({cap}). The estimate is derived from the run's logs. Raise the limit or split the issue, then reply here to continue.",
-            crate::budget::estimate_of(work)
+            super::budget::estimate_of(work)
         );
         return finish(
             ctx,
@@ -238,7 +240,7 @@ async fn finish(
         OutboxOp::activity(kind, body),
     )
     .await?;
-    crate::budget::release(ctx, work).await;
+    super::budget::release(ctx, work).await;
     if let Some(intent) = ctx.store.find_run_intent(&work.task.id).await? {
         ctx.store
             .finish_run(
@@ -254,8 +256,12 @@ async fn finish(
             .record((ctx.now_ms() - started).max(0) as f64 / 1000.0);
     }
     runs::forget(ctx, run_id);
-    ctx.policies.lock().expect("policies").remove(&work.task.id);
-    crate::budget::check_day(ctx).await;
+    ctx.cache
+        .policies
+        .lock()
+        .expect("policies")
+        .remove(&work.task.id);
+    super::budget::check_day(ctx).await;
     let pending = ctx.store.pending_followups(&work.task.id).await?;
     let has_prompt = pending.iter().any(|f| f.kind == FollowUpKind::Prompt);
     work.advance(ctx, event, PARKED).await?;
@@ -294,7 +300,7 @@ async fn record_cost(ctx: &Ctx, work: &mut Work, total: cyrus_core::MicroDollars
 
 fn plan_progress(ctx: &Ctx, work: &Work, events: Vec<CodegenEvent>, now_ms: i64) -> Vec<OutboxOp> {
     let now = to_utc(now_ms);
-    let mut policies = ctx.policies.lock().expect("policies");
+    let mut policies = ctx.cache.policies.lock().expect("policies");
     let policy = policies.entry(work.task.id.clone()).or_insert_with(|| {
         let cfg = ActivityPolicyConfig {
             max_per_minute: ctx.config.linear.max_activities_per_session_per_minute,

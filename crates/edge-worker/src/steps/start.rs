@@ -1,10 +1,10 @@
 //! `queued` and `starting`: budget, a run slot, the run intent, and Codegen's
 //! create — with recovery that never creates a second run.
 
+use super::runs::{self, MARKER_KEY};
 use super::{StepError, StepResult, Work};
 use crate::context::Ctx;
 use crate::outbox::OutboxOp;
-use crate::runs::{self, MARKER_KEY};
 use cyrus_codegen_executor::{CodegenError, CreateRun};
 use cyrus_core::lifecycle::{Event, WaitReason};
 use cyrus_store::{RunIntent, RunSlot};
@@ -18,7 +18,7 @@ pub(super) async fn queued(ctx: &Ctx, work: &mut Work) -> StepResult {
     let codegen = &ctx.config.codegen;
 
     // 1. Budget: hold this task's worst case (maxCostPerTask) against the day.
-    if !crate::budget::hold(ctx, work).await? {
+    if !super::budget::hold(ctx, work).await? {
         return Ok(());
     }
 

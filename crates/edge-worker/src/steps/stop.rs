@@ -1,10 +1,10 @@
 //! A stop request (the user's stop signal or "stop" message, un-delegation,
 //! the issue closing or being deleted): stop the run, say so once, end.
 
+use super::runs;
 use super::{StepResult, Work};
 use crate::context::Ctx;
 use crate::outbox::{ActivityKind, OutboxOp};
-use crate::runs;
 use cyrus_core::lifecycle::{Event, TaskState};
 use cyrus_store::{FollowUpKind, PARKED};
 
@@ -51,8 +51,12 @@ pub(super) async fn stop(ctx: &Ctx, work: &mut Work) -> StepResult {
             .finish_run(intent.id, "CANCELLED", &intent.pr_urls, ctx.now_ms())
             .await?;
     }
-    crate::budget::release(ctx, work).await;
-    ctx.policies.lock().expect("policies").remove(&work.task.id);
+    super::budget::release(ctx, work).await;
+    ctx.cache
+        .policies
+        .lock()
+        .expect("policies")
+        .remove(&work.task.id);
     let mut body = format!("I've stopped working on this. {reason}");
     if !work.data.pr_urls.is_empty() {
         body.push_str(&format!(

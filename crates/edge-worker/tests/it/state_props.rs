@@ -441,7 +441,7 @@ impl Case {
             .replace_worker()
             .await
             .expect("a fresh worker starts");
-        let owner = dead.context().owner.clone();
+        let owner = dead.context().owner().to_string();
         // Dropping a worker aborts everything it runs.
         drop(dead);
         tokio::time::sleep(LEASE_EXPIRY_AFTER_CRASH).await;

@@ -2,8 +2,8 @@
 //! intent's marker, following and forgetting it, stopping it, and how often
 //! its progress is read.
 
+use super::StepError;
 use crate::context::Ctx;
-use crate::steps::StepError;
 use cyrus_codegen_executor::{AgentRun, ListRuns, PageRequest};
 use serde_json::Value;
 
@@ -19,7 +19,8 @@ const MIN_PROGRESS_INTERVAL_MS: i64 = 5_000;
 /// run` of its own, and the tracker is told the status it already knows.
 pub(crate) fn track(ctx: &Ctx, task_id: &str, run: AgentRun) {
     let (run_id, status) = (run.id, run.status());
-    ctx.runs_seen
+    ctx.cache
+        .runs_seen
         .lock()
         .expect("runs cache")
         .insert(run_id, run);
@@ -34,19 +35,17 @@ pub(crate) fn follow(
     run_id: i64,
     known: cyrus_codegen_executor::RunStatus,
 ) {
-    let _ = ctx.tracker.send(crate::tracker::Command::Track {
-        run_id,
-        task_id: task_id.to_string(),
-        known: Some(known),
-    });
+    ctx.tracker.track(run_id, task_id, known);
 }
 
 /// Stops following a run and drops its cached view.
 pub(crate) fn forget(ctx: &Ctx, run_id: i64) {
-    let _ = ctx
-        .tracker
-        .send(crate::tracker::Command::Untrack { run_id });
-    ctx.runs_seen.lock().expect("runs cache").remove(&run_id);
+    ctx.tracker.untrack(run_id);
+    ctx.cache
+        .runs_seen
+        .lock()
+        .expect("runs cache")
+        .remove(&run_id);
 }
 
 /// Stops a run; when the deployment has no stop endpoint, the run is only

@@ -7,9 +7,9 @@
 //! passes `maxCostPerTask` is stopped ([`over_task_cap`]). Alerts are raised
 //! once at `budgetAlertPercent` and at 100 % per UTC day ([`check_day`]).
 
+use super::{StepError, Work};
 use crate::context::Ctx;
 use crate::outbox::{ActivityKind, OutboxOp};
-use crate::steps::{StepError, Work};
 use cyrus_core::MicroDollars;
 use cyrus_core::lifecycle::WaitReason;
 use cyrus_store::Reservation;
