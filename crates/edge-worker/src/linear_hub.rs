@@ -135,10 +135,10 @@ impl LinearHub {
         Ok(added)
     }
 
-    /// The client for `organization_id`; when it is unknown and exactly one
-    /// workspace is served, that one (a single-workspace deployment whose
+    /// The workspace for `organization_id`; when it is unknown and exactly
+    /// one workspace is served, that one (a single-workspace deployment whose
     /// configuration never named the organization).
-    pub fn client(&self, organization_id: &str) -> Option<LinearClient> {
+    fn find(&self, organization_id: &str) -> Option<Workspace> {
         let workspaces = self.workspaces.read().expect("hub lock");
         workspaces
             .get(organization_id)
@@ -147,20 +147,17 @@ impl LinearHub {
                     .then(|| workspaces.values().next())
                     .flatten()
             })
-            .map(|w| w.client.clone())
+            .cloned()
+    }
+
+    /// The client for `organization_id` (see [`LinearHub::find`]).
+    pub fn client(&self, organization_id: &str) -> Option<LinearClient> {
+        self.find(organization_id).map(|w| w.client)
     }
 
     /// The agent's user id in `organization_id`, if known.
     pub fn app_user_id(&self, organization_id: &str) -> Option<String> {
-        let workspaces = self.workspaces.read().expect("hub lock");
-        workspaces
-            .get(organization_id)
-            .or_else(|| {
-                (workspaces.len() == 1)
-                    .then(|| workspaces.values().next())
-                    .flatten()
-            })
-            .and_then(|w| w.app_user_id.clone())
+        self.find(organization_id).and_then(|w| w.app_user_id)
     }
 
     /// Whether a webhook from `organization_id` signed for `oauth_client_id`

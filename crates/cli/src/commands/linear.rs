@@ -1,4 +1,4 @@
-//! `cyrus linear connect` and `cyrus linear list`: installing the Linear
+//! `cyrus linear connect`, `list` and `reencrypt`: installing the Linear
 //! OAuth app in a workspace (the flow itself is `cyrus_edge_worker::install`,
 //! shared with the worker's `/oauth/callback`) and showing what is installed.
 //!
@@ -22,6 +22,16 @@ pub enum LinearCommand {
     Connect(ConnectArgs),
     /// List connected Linear workspaces with their status (no tokens).
     List(ListArgs),
+    /// After a key rotation: rewrite every stored token under CYRUS_SECRET_KEY
+    /// (values sealed with CYRUS_SECRET_KEY_PREVIOUS are read with it).
+    Reencrypt(ReencryptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReencryptArgs {
+    /// Configuration file (default: $CYRUS_CONFIG, then the default locations).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +74,40 @@ pub fn run(cmd: LinearCommand) -> ExitCode {
     match cmd {
         LinearCommand::Connect(args) => connect(args),
         LinearCommand::List(args) => list(args),
+        LinearCommand::Reencrypt(args) => reencrypt(args),
+    }
+}
+
+fn reencrypt(args: ReencryptArgs) -> ExitCode {
+    let (found, runtime) = match probes::config_and_runtime(args.config.as_deref()) {
+        Ok(pair) => pair,
+        Err(code) => return code,
+    };
+    let config = found.loaded.config;
+    if probes::store_missing(&config.store.url) {
+        println!("No store yet: nothing to re-encrypt.");
+        return ExitCode::SUCCESS;
+    }
+    let result = runtime.block_on(async {
+        let store = open_store(&config).await?;
+        let rewritten = store
+            .reencrypt_installations()
+            .await
+            .map_err(|e| ConnectError::Other(format!("re-encrypting failed: {e}")));
+        store.close().await;
+        rewritten
+    });
+    match result {
+        Ok(n) => {
+            println!(
+                "Re-encrypted {n} value(s) under the current key. Once every replica runs with it, CYRUS_SECRET_KEY_PREVIOUS can be removed."
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ui::exit(EXIT_FAILURE)
+        }
     }
 }
 

@@ -58,6 +58,32 @@ pub fn live(s: &Snapshot) -> Markup {
                     }
                 }
             }
+            @if !s.workspaces.is_empty() {
+                section class="wide" id="workspaces" {
+                    h2 { "Linear workspaces (" (s.workspaces.len()) ")" }
+                    ul class="alerts" {
+                        @for w in &s.workspaces {
+                            li {
+                                strong { (w.workspace) } " (" (w.url_key) "), agent " (w.agent) " — "
+                                @if w.status == "active" {
+                                    span { "active" }
+                                } @else {
+                                    strong class="state state-failed" { (w.status) }
+                                    " — run " code { "cyrus linear connect" }
+                                    @if let Some(reason) = &w.status_reason { " (" (reason) ")" }
+                                }
+                                @if let Some(c) = &w.last_permission_change {
+                                    " " span class="muted" {
+                                        "team access changed " (when(c.changed_at_ms))
+                                        @if !c.added_team_ids.is_empty() { ", added " (c.added_team_ids.join(", ")) }
+                                        @if !c.removed_team_ids.is_empty() { ", removed " (c.removed_team_ids.join(", ")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             section class="wide" id="queue" {
                 h2 { "Queue" }
                 ul class="chips" {

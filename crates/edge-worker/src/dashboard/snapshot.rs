@@ -32,8 +32,31 @@ pub struct Snapshot {
     pub spend: Spend,
     pub rate_limits: RateLimits,
     pub alerts: Vec<AlertRow>,
+    /// Connected Linear workspaces (OAuth installations; never a token).
+    pub workspaces: Vec<WorkspaceRow>,
     /// Sections that could not be read, with the reason.
     pub errors: Vec<String>,
+}
+
+/// One connected Linear workspace as an operator needs to see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkspaceRow {
+    pub workspace: String,
+    pub url_key: String,
+    pub agent: String,
+    /// `active`, `needs_reconnect` or `revoked`.
+    pub status: &'static str,
+    pub status_reason: Option<String>,
+    pub access_expires_at_ms: i64,
+    /// The agent's newest team-access change (`PermissionChange` webhook).
+    pub last_permission_change: Option<PermissionRow>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PermissionRow {
+    pub changed_at_ms: i64,
+    pub added_team_ids: Vec<String>,
+    pub removed_team_ids: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -193,6 +216,35 @@ impl Snapshot {
             })
             .collect();
 
+        let installations = keep(
+            ctx.store.list_installation_infos().await,
+            "Linear workspaces",
+            e,
+        );
+        let mut workspaces = Vec::with_capacity(installations.len());
+        for i in installations {
+            let change = keep(
+                ctx.store
+                    .list_permission_changes(Some(&i.workspace_id), 1)
+                    .await,
+                "permission changes",
+                e,
+            );
+            workspaces.push(WorkspaceRow {
+                workspace: i.workspace_name,
+                url_key: i.url_key,
+                agent: i.app_user_name,
+                status: i.status.as_str(),
+                status_reason: i.status_reason,
+                access_expires_at_ms: i.access_expires_at,
+                last_permission_change: change.into_iter().next().map(|c| PermissionRow {
+                    changed_at_ms: c.changed_at,
+                    added_team_ids: c.added_team_ids,
+                    removed_team_ids: c.removed_team_ids,
+                }),
+            });
+        }
+
         Snapshot {
             generated_at_ms: now_ms,
             queue,
@@ -208,6 +260,7 @@ impl Snapshot {
             },
             rate_limits: rate_limits(ctx),
             alerts,
+            workspaces,
             errors,
         }
     }

@@ -211,7 +211,14 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
             .await?;
             runs::forget(ctx, run_id);
             work.advance(ctx, Event::RunStatus(RunOutcome::NeedsInput), PARKED)
-                .await
+                .await?;
+            // An answer that arrived while this step ran was woken before
+            // the task was parked (and the park overwrote it): look again.
+            if has_pending_prompt(ctx, work).await? {
+                ctx.store.wake_task(&work.task.id, ctx.now_ms()).await?;
+                ctx.wake.scheduler.notify_one();
+            }
+            Ok(())
         }
         StatusClass::NotStarted | StatusClass::Running | StatusClass::Unknown => {
             // The keep-alive came from `plan_progress`'s policy tick above.
@@ -262,14 +269,21 @@ async fn finish(
         .expect("policies")
         .remove(&work.task.id);
     super::budget::check_day(ctx).await;
-    let pending = ctx.store.pending_followups(&work.task.id).await?;
-    let has_prompt = pending.iter().any(|f| f.kind == FollowUpKind::Prompt);
     work.advance(ctx, event, PARKED).await?;
-    if has_prompt && !work.state().is_final() {
-        // A settled task is not claimable; reopen it for the follow-up.
+    // A settled task is not claimable; reopen it for a follow-up that
+    // arrived meanwhile. Read only now, after the task is stored settled: a
+    // follow-up stored before this read is seen here, and one stored after
+    // it finds the task settled and reopens it itself (intake). Reading
+    // before the write left a window in which both missed it.
+    if !work.state().is_final() && has_pending_prompt(ctx, work).await? {
         ctx.store.reopen_task(&work.task.id, ctx.now_ms()).await?;
     }
     Ok(())
+}
+
+async fn has_pending_prompt(ctx: &Ctx, work: &Work) -> Result<bool, StepError> {
+    let pending = ctx.store.pending_followups(&work.task.id).await?;
+    Ok(pending.iter().any(|f| f.kind == FollowUpKind::Prompt))
 }
 
 async fn record_cost(ctx: &Ctx, work: &mut Work, total: cyrus_core::MicroDollars) -> StepResult {

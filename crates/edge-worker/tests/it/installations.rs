@@ -100,6 +100,110 @@ async fn a_connected_workspace_is_answered_with_its_stored_token_and_learned_age
     for secret in &secrets {
         assert!(!text.contains(secret.as_str()), "a token in plain text");
     }
+    // A change of the agent's team access is recorded and shown.
+    let design = stack
+        .linear
+        .control()
+        .create_team(NewTeam {
+            key: "DES".into(),
+            name: "Design".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    stack
+        .linear
+        .control()
+        .change_team_access(std::slice::from_ref(&design.id), &[], false)
+        .unwrap();
+    let changes = eventually(
+        T,
+        "the permission change to be recorded",
+        || {
+            block_on(store.list_permission_changes(Some(&info.workspace_id), 5))
+                .ok()
+                .filter(|c| !c.is_empty())
+        },
+        String::new,
+    )
+    .await;
+    assert_eq!(changes[0].added_team_ids, [design.id.clone()]);
+    // The dashboard's JSON shows the workspace and the change, never a token.
+    let status = reqwest::get(format!("{}/api/status", stack.worker_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(status.contains(&info.workspace_name), "{status}");
+    assert!(status.contains(&design.id), "{status}");
+    for secret in &secrets {
+        assert!(
+            !status.contains(secret.as_str()),
+            "a token on the dashboard"
+        );
+    }
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_credentials_token_is_requested_again_when_it_expires() {
+    let stack = oauth_stack().await;
+    let loaded =
+        cyrus_core::config::parse(&stack.config_json.to_string(), &Default::default()).unwrap();
+    let app = cyrus_edge_worker::install::OAuthApp::from_config(&loaded.config).unwrap();
+    let store = stack.store().await.unwrap();
+    let api = url::Url::parse(&loaded.config.linear.api_url).unwrap();
+    let connected = cyrus_edge_worker::install::client_credentials(
+        &store,
+        &app,
+        &api,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(connected.workspace_id, stack.linear.organization_id());
+    let client = eventually(
+        T,
+        "the worker to load the installation",
+        || {
+            // The periodic evaluation is where a running worker picks up
+            // installations made by another process.
+            block_on(cyrus_edge_worker::alert_watch::evaluate(
+                stack.worker.context(),
+                chrono::Utc::now().timestamp_millis(),
+            ));
+            stack
+                .worker
+                .context()
+                .linear
+                .client(stack.linear.organization_id())
+        },
+        String::new,
+    )
+    .await;
+    client.identity().await.unwrap();
+    // Thirty-one simulated days: the app token has expired at Linear.
+    stack.linear.control().reset_token_stats();
+    stack
+        .linear
+        .control()
+        .advance(Duration::from_secs(31 * 24 * 3600));
+    let (_issue, session_id) = stack
+        .delegate_issue(
+            "Tidy the changelog",
+            "[sim outcome=COMPLETE prs=1 duration=10s logs=2]",
+            &["Feature"],
+        )
+        .unwrap();
+    let (kind, _) = final_activity(&stack, &session_id, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &session_id));
+    let stats = stack.linear.control().token_stats();
+    assert_eq!(stats.client_credentials.calls, 1, "{stats:?}");
+    assert_eq!(stats.refresh_token.calls, 0, "{stats:?}");
+    assert_eq!(
+        status_of(&store, stack.linear.organization_id()).await,
+        InstallationStatus::Active
+    );
     stack.shutdown().await;
 }
 
