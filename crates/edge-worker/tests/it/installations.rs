@@ -126,7 +126,7 @@ async fn a_connected_workspace_is_answered_with_its_stored_token_and_learned_age
         String::new,
     )
     .await;
-    assert_eq!(changes[0].added_team_ids, [design.id.clone()]);
+    assert_eq!(changes[0].added_team_ids, std::slice::from_ref(&design.id));
     // The dashboard's JSON shows the workspace and the change, never a token.
     let status = reqwest::get(format!("{}/api/status", stack.worker_url()))
         .await
