@@ -28,8 +28,12 @@ use std::time::Duration;
 const CACHE_MS: i64 = 15_000;
 /// Refresh this long before the access token expires.
 const REFRESH_AHEAD_MS: i64 = 10 * 60_000;
-/// How long a refresh may hold the installation's lease.
-const REFRESH_LEASE: Duration = Duration::from_secs(30);
+/// How long a refresh may hold the installation's lease: longer than the
+/// token call's worst case (a 15 s timeout, retried; see `linear_hub`), so a
+/// slow answer cannot let a second replica spend the same refresh token.
+const REFRESH_LEASE: Duration = Duration::from_secs(120);
+/// Tries at storing a refreshed pair before giving up.
+const COMMIT_ATTEMPTS: u32 = 5;
 /// How often a replica that lost the refresh race looks for the winner's
 /// tokens.
 const WAIT_STEP: Duration = Duration::from_millis(200);
@@ -64,6 +68,8 @@ pub(crate) struct StoreTokens {
     /// Lease owner for refreshes: unique per process.
     owner: String,
     cached: Mutex<Option<Cached>>,
+    /// Held while this process refreshes the installation.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl StoreTokens {
@@ -81,6 +87,7 @@ impl StoreTokens {
             oauth,
             owner,
             cached: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -89,8 +96,17 @@ impl StoreTokens {
     }
 
     fn store_error(err: cyrus_store::StoreError) -> LinearError {
-        LinearError::Transient {
-            message: format!("reading the installation's tokens: {err}"),
+        match err {
+            // A key that cannot open the tokens needs a person, like a dead
+            // token: the workspace's tasks wait instead of dead-lettering.
+            cyrus_store::StoreError::Secret(secret) => LinearError::NeedsReconnect {
+                message: format!(
+                    "the stored Linear tokens cannot be decrypted: {secret}. Start Cyrus with the key they were stored with (CYRUS_SECRET_KEY or the key file beside the database)."
+                ),
+            },
+            other => LinearError::Transient {
+                message: format!("reading the installation's tokens: {other}"),
+            },
         }
     }
 
@@ -128,29 +144,37 @@ impl StoreTokens {
     }
 
     /// Refreshes unless the store already holds tokens newer than `stale`.
-    /// Returns the tokens to use.
+    /// Returns the tokens to use. One refresh at a time in this process
+    /// (the lock) and in the fleet (the store's lease, taken under an owner
+    /// unique to this attempt, so two tasks of one process never both hold
+    /// it).
     async fn refresh_from(&self, stale: i64) -> Result<CurrentTokens, LinearError> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let owner = format!("{}-{}", self.owner, uuid::Uuid::new_v4().simple());
         let deadline = Self::now_ms() + 2 * REFRESH_LEASE.as_millis() as i64;
         loop {
             let now = Self::now_ms();
             let lease = self
                 .store
-                .begin_refresh(&self.workspace_id, &self.owner, REFRESH_LEASE, now)
+                .begin_refresh(&self.workspace_id, &owner, REFRESH_LEASE, now)
                 .await
                 .map_err(Self::store_error)?;
             match lease {
                 RefreshLease::Held { installation, .. } => {
-                    if installation.info.token_version > stale {
-                        // Another replica refreshed between our 401 and our
-                        // lease: its tokens are the current ones.
-                        let _ = self
-                            .store
-                            .abandon_refresh(&self.workspace_id, &self.owner)
-                            .await;
+                    let held_version = installation.info.token_version;
+                    if held_version > stale {
+                        // Refreshed (here or by another replica) since the
+                        // token that failed was read: use those tokens.
+                        let _ = self.store.abandon_refresh(&self.workspace_id, &owner).await;
                         return self.load(true).await;
                     }
                     return self
-                        .exchange(installation.info.grant, installation.tokens)
+                        .exchange(
+                            &owner,
+                            held_version,
+                            installation.info.grant,
+                            installation.tokens,
+                        )
                         .await;
                 }
                 RefreshLease::HeldElsewhere { until, .. } => {
@@ -175,6 +199,8 @@ impl StoreTokens {
     /// the lease, and commits the answer before anyone uses it.
     async fn exchange(
         &self,
+        owner: &str,
+        held_version: i64,
         grant: GrantKind,
         tokens: OAuthTokens,
     ) -> Result<CurrentTokens, LinearError> {
@@ -188,9 +214,9 @@ impl StoreTokens {
                 description: "the installation has no refresh token".into(),
             }),
         };
-        let now = Self::now_ms();
         match answer {
             Ok(grant) => {
+                let now = Self::now_ms();
                 let expires_at = grant
                     .expires_at
                     .map(|t| t.timestamp_millis())
@@ -200,23 +226,25 @@ impl StoreTokens {
                     refresh_token: grant.refresh_token,
                     access_expires_at: expires_at,
                 };
-                self.store
-                    .finish_refresh(&self.workspace_id, &self.owner, &new, now)
-                    .await
-                    .map_err(Self::store_error)?;
+                self.commit(owner, &new).await?;
                 tracing::info!(workspace = %self.workspace_name, "Linear access token refreshed");
                 self.load(true).await
             }
             Err(OAuthError::InvalidGrant { description }) => {
-                let _ = self
+                let still_ours = self
                     .store
-                    .abandon_refresh(&self.workspace_id, &self.owner)
-                    .await;
-                // A revocation (the `OAuthApp` webhook) also kills the
-                // refresh token; it is the better explanation, so it stays.
+                    .abandon_refresh(&self.workspace_id, owner)
+                    .await
+                    .unwrap_or(false);
                 let current = self.load(true).await?;
+                // A lease lost to someone else (it expired while Linear was
+                // slow), a refresh or a reconnect since the lease was taken,
+                // or a revocation: the refused token is not the story.
                 if current.status == InstallationStatus::Revoked {
                     return Err(self.needs_reconnect(InstallationStatus::Revoked));
+                }
+                if !still_ours || current.token_version > held_version {
+                    return Ok(current);
                 }
                 let reason = format!("refresh refused: {description}");
                 self.store
@@ -224,7 +252,7 @@ impl StoreTokens {
                         &self.workspace_id,
                         InstallationStatus::NeedsReconnect,
                         Some(&reason),
-                        now,
+                        Self::now_ms(),
                     )
                     .await
                     .map_err(Self::store_error)?;
@@ -233,11 +261,38 @@ impl StoreTokens {
                 Err(self.needs_reconnect(InstallationStatus::NeedsReconnect))
             }
             Err(err) => {
-                let _ = self
-                    .store
-                    .abandon_refresh(&self.workspace_id, &self.owner)
-                    .await;
+                let _ = self.store.abandon_refresh(&self.workspace_id, owner).await;
                 Err(err.into())
+            }
+        }
+    }
+
+    /// Stores a refreshed pair. Linear has already spent the old refresh
+    /// token, so the new one must not be lost to a passing database error:
+    /// the write (fenced by the lease owner, so safe to repeat) is retried.
+    async fn commit(&self, owner: &str, new: &OAuthTokens) -> Result<(), LinearError> {
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            match self
+                .store
+                .finish_refresh(&self.workspace_id, owner, new, Self::now_ms())
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(err @ cyrus_store::StoreError::Conflict(_)) => {
+                    return Err(Self::store_error(err));
+                }
+                Err(err) if attempt >= COMMIT_ATTEMPTS => {
+                    tracing::error!(workspace = %self.workspace_name, error = %err, "a refreshed Linear token could not be stored; the workspace may need reconnecting");
+                    return Err(Self::store_error(err));
+                }
+                Err(err) => {
+                    tracing::warn!(workspace = %self.workspace_name, error = %err, attempt, "storing a refreshed Linear token failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
             }
         }
     }

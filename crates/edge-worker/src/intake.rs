@@ -182,6 +182,14 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             {
                 return Ok("ignored: another OAuth app was revoked".into());
             }
+            // A revocation delivered late (a backlog, a restart) must not
+            // undo an install made after it.
+            let installed_after = ctx.store.list_installation_infos().await?.iter().any(|i| {
+                i.workspace_id == organization_id && i.installed_at > delivery.received_at
+            });
+            if installed_after {
+                return Ok("ignored: revocation older than the current installation".into());
+            }
             match ctx.store.mark_revoked(&organization_id, ctx.now_ms()).await {
                 Ok(info) => {
                     let text = crate::installation_tokens::reconnect_advice(
@@ -266,7 +274,10 @@ async fn post_acknowledgement(
     created: &cyrus_linear::webhook::event::SessionCreated,
     sent_at_ms: i64,
 ) -> Option<i64> {
-    let linear = ctx.linear.client(&created.organization_id)?;
+    let linear = ctx
+        .linear
+        .client_or_sync(&ctx.store, &created.organization_id)
+        .await?;
     let session_id = &created.session.id;
     match crate::outbox::send(&linear, session_id, &acknowledgement(created)).await {
         Ok(()) => {

@@ -135,19 +135,39 @@ impl LinearHub {
         Ok(added)
     }
 
-    /// The workspace for `organization_id`; when it is unknown and exactly
-    /// one workspace is served, that one (a single-workspace deployment whose
-    /// configuration never named the organization).
+    /// The workspace for `organization_id`; when it is unknown, exactly one
+    /// workspace is served and no OAuth app is configured, that one (a
+    /// single-workspace deployment of static tokens whose configuration never
+    /// named the organization). With OAuth, an unknown organization may be
+    /// an installation made elsewhere a moment ago: never another's token.
     fn find(&self, organization_id: &str) -> Option<Workspace> {
         let workspaces = self.workspaces.read().expect("hub lock");
+        let static_only = self.builder.as_ref().is_none_or(|b| b.client_id.is_none());
         workspaces
             .get(organization_id)
             .or_else(|| {
-                (workspaces.len() == 1)
+                (static_only && workspaces.len() == 1)
                     .then(|| workspaces.values().next())
                     .flatten()
             })
             .cloned()
+    }
+
+    /// [`LinearHub::client`], reading the store's installations once more
+    /// when the organization is unknown (installed by another process or
+    /// replica since the last sync).
+    pub(crate) async fn client_or_sync(
+        &self,
+        store: &Store,
+        organization_id: &str,
+    ) -> Option<LinearClient> {
+        if let Some(client) = self.client(organization_id) {
+            return Some(client);
+        }
+        if let Err(err) = self.sync(store).await {
+            tracing::warn!(error = %err, "reading Linear installations failed");
+        }
+        self.client(organization_id)
     }
 
     /// The client for `organization_id` (see [`LinearHub::find`]).

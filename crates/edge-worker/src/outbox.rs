@@ -260,14 +260,29 @@ async fn deliver(ctx: &Ctx, item: Activity) {
         };
         return;
     };
-    let Some(linear) = ctx.linear.client(&task.organization_id) else {
-        let _ = ctx
-            .store
-            .give_up_activity(
-                item.id,
-                "no Linear workspace configured for this organization",
-            )
-            .await;
+    let Some(linear) = ctx
+        .linear
+        .client_or_sync(&ctx.store, &task.organization_id)
+        .await
+    else {
+        // With an OAuth app, the workspace may be connected soon (its tasks
+        // wait too); with static tokens only, nothing will deliver this.
+        let _ = if ctx.config.linear.oauth.is_some() {
+            ctx.store
+                .reschedule_activity(
+                    item.id,
+                    ctx.now_ms() + 30_000,
+                    "the Linear workspace is not connected",
+                )
+                .await
+        } else {
+            ctx.store
+                .give_up_activity(
+                    item.id,
+                    "no Linear workspace configured for this organization",
+                )
+                .await
+        };
         return;
     };
     let result = send(&linear, &item.session_id, &op).await;

@@ -43,3 +43,23 @@ pub(crate) async fn wake_parked(ctx: &Ctx, reason: WaitReason) -> Result<usize, 
     }
     Ok(woken)
 }
+
+/// Makes every active task of a workspace due now: it was just connected
+/// again, and its tasks wait with a recheck time of their own.
+pub(crate) async fn wake_workspace(ctx: &Ctx, organization_id: &str) -> Result<usize, StoreError> {
+    let filter = cyrus_store::TaskFilter {
+        active_only: true,
+        ..Default::default()
+    };
+    let now = ctx.now_ms();
+    let mut woken = 0;
+    for task in ctx.store.list_tasks(&filter).await? {
+        if task.organization_id == organization_id && task.run_at > now {
+            ctx.store.wake_task(&task.id, now).await?;
+            woken += 1;
+        }
+    }
+    ctx.wake.scheduler.notify_one();
+    ctx.wake.outbox.notify_one();
+    Ok(woken)
+}

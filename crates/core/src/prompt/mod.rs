@@ -121,6 +121,8 @@ pub struct Truncation {
     pub prompt_context_chars_cut: usize,
     /// Cut from the tail of a follow-up message ([`follow_up_prompt`]).
     pub follow_up_chars_cut: usize,
+    /// Cut from the tail of the earlier prompt a follow-up is added to.
+    pub base_chars_cut: usize,
     /// Still over budget after every allowed cut (the fixed parts alone are
     /// too long); the prompt is sent anyway.
     pub over_budget: bool,
@@ -133,9 +135,12 @@ pub fn approx_tokens(text: &str) -> usize {
 
 /// The prompt that carries a follow-up message to a run: the
 /// `previous_run` and `follow_up` sections, after `base` when a new run
-/// starts from the original prompt (a resumed run already has it). Kept
-/// within `token_budget` by cutting the message's tail; `base` was built
-/// within the budget and is never cut.
+/// starts from the original prompt (a resumed run already has it).
+///
+/// Kept within `token_budget`: the newest message is what the run must act
+/// on, so the tail of `base` (older context: comments, earlier follow-ups)
+/// is cut first; the message itself is cut only when it alone would take
+/// more than half the budget, and then to that half.
 pub fn follow_up_prompt(
     message: &str,
     previous: Option<&PreviousRun>,
@@ -143,7 +148,7 @@ pub fn follow_up_prompt(
     token_budget: usize,
 ) -> Prompt {
     let budget_chars = token_budget.saturating_mul(4);
-    let compose = |message: &str| {
+    let compose = |base: Option<&str>, message: &str| {
         let parts = [
             base.map(str::trim).unwrap_or_default().to_string(),
             previous.map(sections::previous_run).unwrap_or_default(),
@@ -158,16 +163,28 @@ pub fn follow_up_prompt(
         text.push('\n');
         text
     };
-    let mut text = compose(message);
+    let message = message.trim();
+    let mut text = compose(base, message);
     let mut truncation = Truncation::default();
-    let total = char_len(message.trim());
-    if char_len(&text) > budget_chars && total > 0 {
-        let overflow = char_len(&text) - budget_chars;
-        let marker = char_len(&truncation_marker(total)) + 1;
-        let keep = total.saturating_sub(overflow + marker);
-        let (cut, removed) = keep_head(message.trim(), keep);
-        truncation.follow_up_chars_cut = removed;
-        text = compose(&cut);
+    if char_len(&text) > budget_chars {
+        let mut kept_message = message.to_owned();
+        let floor = budget_chars / 2;
+        if char_len(&compose(None, message)) > budget_chars && char_len(message) > floor {
+            let marker = char_len(&truncation_marker(char_len(message))) + 1;
+            let (cut, removed) = keep_head(message, floor.saturating_sub(marker));
+            truncation.follow_up_chars_cut = removed;
+            kept_message = cut;
+        }
+        let kept_base = base.map(|base| {
+            let base = base.trim();
+            let rest = char_len(&compose(None, &kept_message)) + 2;
+            let marker = char_len(&truncation_marker(char_len(base))) + 1;
+            let room = budget_chars.saturating_sub(rest + marker);
+            let (cut, removed) = keep_head(base, room);
+            truncation.base_chars_cut = removed;
+            cut
+        });
+        text = compose(kept_base.as_deref(), &kept_message);
     }
     truncation.over_budget = char_len(&text) > budget_chars;
     Prompt {

@@ -289,3 +289,16 @@ fn follow_up_prompt_for_a_new_run_keeps_the_base_and_cuts_the_message_to_the_bud
     assert!(!p.truncation.over_budget);
     assert!(p.approx_tokens <= 300, "{} tokens", p.approx_tokens);
 }
+
+#[test]
+fn follow_up_prompt_cuts_the_earlier_prompt_before_the_new_message() {
+    let base = format!("# Fix the login bug\n\n{}", "old context ".repeat(500));
+    let message = "Please also cover the logout path.";
+    let p = follow_up_prompt(message, None, Some(&base), 300);
+    assert!(p.text.starts_with("# Fix the login bug"), "{}", p.text);
+    assert!(p.text.contains(message), "the message is whole: {}", p.text);
+    assert!(p.truncation.base_chars_cut > 4_000, "{:?}", p.truncation);
+    assert_eq!(p.truncation.follow_up_chars_cut, 0);
+    assert!(!p.truncation.over_budget);
+    assert!(p.approx_tokens <= 300, "{} tokens", p.approx_tokens);
+}

@@ -51,7 +51,9 @@ pub(super) async fn callback(
                 tracing::warn!(error = %err, "loading the new installation failed; the next sync retries");
             }
             // Tasks waiting for this workspace may go on now.
-            ctx.wake.scheduler.notify_one();
+            if let Err(err) = crate::requests::wake_workspace(ctx, &connected.workspace_id).await {
+                tracing::warn!(error = %err, "waking the workspace's tasks failed; they look again within 30 s");
+            }
         }
         Err(err) => tracing::warn!("Linear install callback failed: {err}"),
     }

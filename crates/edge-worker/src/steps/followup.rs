@@ -26,7 +26,15 @@ pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
         if work.state().is_settled() {
             work.task.finished_at.get_or_insert(ctx.now_ms());
         }
-        return work.save(ctx).await;
+        work.save(ctx).await?;
+        // A prompt stored after the read above was woken (or reopened)
+        // before this write parked the task again: look once more.
+        if work.has_pending_prompt(ctx).await? {
+            ctx.store.reopen_task(&work.task.id, ctx.now_ms()).await?;
+            ctx.store.wake_task(&work.task.id, ctx.now_ms()).await?;
+            ctx.wake.scheduler.notify_one();
+        }
+        return Ok(());
     }
     if !super::budget::hold(ctx, work).await? {
         return Ok(());

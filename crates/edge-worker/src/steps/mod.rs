@@ -128,6 +128,16 @@ impl Work {
     pub fn session(&self) -> &str {
         &self.task.agent_session_id
     }
+
+    /// Whether a follow-up prompt (not a stop) waits for the task. Steps
+    /// that park the task read this after their write, so a prompt stored
+    /// meanwhile is never left behind.
+    pub async fn has_pending_prompt(&self, ctx: &Ctx) -> Result<bool, StepError> {
+        let pending = ctx.store.pending_followups(&self.task.id).await?;
+        Ok(pending
+            .iter()
+            .any(|f| f.kind == cyrus_store::FollowUpKind::Prompt))
+    }
 }
 
 /// Does the work of the task's state: a pending stop first, then the step

@@ -36,13 +36,9 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
     }
     let linear = ctx
         .linear
-        .client(&work.task.organization_id)
-        .ok_or_else(|| {
-            StepError::Fatal(format!(
-                "no Linear workspace is configured for organization {}",
-                work.task.organization_id
-            ))
-        })?;
+        .client_or_sync(&ctx.store, &work.task.organization_id)
+        .await
+        .ok_or_else(|| unknown_workspace(ctx, &work.task.organization_id))?;
     let issue = linear.issue_for_agent(&work.task.issue_id).await?;
     ctx.store.add_api_calls(&work.task.id, 1).await?;
     work.data.issue_url = issue.url.clone();
@@ -113,6 +109,24 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
     }
 }
 
+/// No client for the task's workspace: with an OAuth app the workspace is
+/// not connected (yet) — wait for `cyrus linear connect`; with static
+/// tokens only, the configuration lacks it, which no wait will fix.
+fn unknown_workspace(ctx: &Ctx, organization_id: &str) -> StepError {
+    if ctx.config.linear.oauth.is_some() {
+        StepError::Wait {
+            at: ctx.now_ms() + 30_000,
+            why: format!(
+                "the Linear workspace {organization_id} is not connected; run `cyrus linear connect` (as an admin of that workspace)"
+            ),
+        }
+    } else {
+        StepError::Fatal(format!(
+            "no Linear workspace is configured for organization {organization_id}"
+        ))
+    }
+}
+
 /// Woken by a follow-up answering the `select` elicitation.
 pub(super) async fn awaiting_selection(ctx: &Ctx, work: &mut Work) -> StepResult {
     let pending = ctx.store.pending_followups(&work.task.id).await?;
@@ -139,10 +153,9 @@ pub(super) async fn awaiting_selection(ctx: &Ctx, work: &mut Work) -> StepResult
     };
     let linear = ctx
         .linear
-        .client(&work.task.organization_id)
-        .ok_or_else(|| {
-            StepError::Fatal("no Linear workspace is configured for this organization".into())
-        })?;
+        .client_or_sync(&ctx.store, &work.task.organization_id)
+        .await
+        .ok_or_else(|| unknown_workspace(ctx, &work.task.organization_id))?;
     let issue = linear.issue_for_agent(&work.task.issue_id).await?;
     ctx.store.add_api_calls(&work.task.id, 1).await?;
     choose_repository(ctx, work, &repo_id, None)?;

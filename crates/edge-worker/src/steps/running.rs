@@ -12,7 +12,7 @@ use cyrus_codegen_executor::{AgentRun, RunStatus, StatusClass};
 use cyrus_core::cost::TokenEstimate;
 use cyrus_core::lifecycle::{Event, RunOutcome};
 use cyrus_linear::activity_policy::{ActivityPolicy, ActivityPolicyConfig, ProgressEvent};
-use cyrus_store::{CostEntry, FollowUpKind, PARKED};
+use cyrus_store::{CostEntry, PARKED};
 
 /// Log pages read per progress step at most.
 const MAX_LOG_PAGES: usize = 3;
@@ -214,7 +214,7 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
                 .await?;
             // An answer that arrived while this step ran was woken before
             // the task was parked (and the park overwrote it): look again.
-            if has_pending_prompt(ctx, work).await? {
+            if work.has_pending_prompt(ctx).await? {
                 ctx.store.wake_task(&work.task.id, ctx.now_ms()).await?;
                 ctx.wake.scheduler.notify_one();
             }
@@ -275,15 +275,10 @@ async fn finish(
     // follow-up stored before this read is seen here, and one stored after
     // it finds the task settled and reopens it itself (intake). Reading
     // before the write left a window in which both missed it.
-    if !work.state().is_final() && has_pending_prompt(ctx, work).await? {
+    if !work.state().is_final() && work.has_pending_prompt(ctx).await? {
         ctx.store.reopen_task(&work.task.id, ctx.now_ms()).await?;
     }
     Ok(())
-}
-
-async fn has_pending_prompt(ctx: &Ctx, work: &Work) -> Result<bool, StepError> {
-    let pending = ctx.store.pending_followups(&work.task.id).await?;
-    Ok(pending.iter().any(|f| f.kind == FollowUpKind::Prompt))
 }
 
 async fn record_cost(ctx: &Ctx, work: &mut Work, total: cyrus_core::MicroDollars) -> StepResult {

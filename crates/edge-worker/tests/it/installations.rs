@@ -514,3 +514,58 @@ async fn three_replicas_refresh_a_shared_installation_exactly_once() {
     }
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_calls_near_expiry_in_one_worker_refresh_once() {
+    let stack = oauth_stack().await;
+    let info = stack.connect_workspace(None).await.unwrap();
+    // The stored access token is said to expire in a minute: every call
+    // from now on wants to refresh ahead of it.
+    let store = stack.store().await.unwrap();
+    let installed = store
+        .get_installation(&info.workspace_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tokens = installed.tokens.clone();
+    tokens.access_expires_at = chrono::Utc::now().timestamp_millis() + 60_000;
+    store
+        .connect_installation(
+            &cyrus_store::NewInstallation {
+                workspace_id: info.workspace_id.clone(),
+                workspace_name: info.workspace_name.clone(),
+                url_key: info.url_key.clone(),
+                app_user_id: info.app_user_id.clone(),
+                app_user_name: info.app_user_name.clone(),
+                oauth_client_id: info.oauth_client_id.clone(),
+                scopes: info.scopes.clone(),
+                grant: info.grant,
+                tokens,
+            },
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await
+        .unwrap();
+    stack.linear.control().reset_token_stats();
+    let client = stack
+        .worker
+        .context()
+        .linear
+        .client(&info.workspace_id)
+        .expect("the installation's client");
+    let calls = (0..8).map(|_| client.identity());
+    for answer in futures::future::join_all(calls).await {
+        assert_eq!(answer.unwrap().organization_id, info.workspace_id);
+    }
+    let stats = stack.linear.control().token_stats();
+    assert_eq!(
+        stats.refresh_token.calls, 1,
+        "one refresh ahead of expiry: {stats:?}"
+    );
+    assert_eq!(stats.refresh_token.invalid_grant, 0, "{stats:?}");
+    assert_eq!(
+        status_of(&store, &info.workspace_id).await,
+        InstallationStatus::Active
+    );
+    stack.shutdown().await;
+}
