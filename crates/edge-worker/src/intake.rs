@@ -15,6 +15,9 @@ use std::time::Duration;
 
 /// Attempts after which a delivery that keeps failing is set aside.
 const MAX_DELIVERY_ATTEMPTS: i64 = 10;
+/// How long a prompt for a session without a task is kept for that task to
+/// appear (retried as its delivery lease expires, every 30 s).
+const PROMPT_WAITS_FOR_TASK_MS: i64 = 5 * 60_000;
 /// Attempts per task step before the task is dead-lettered.
 pub const MAX_TASK_ATTEMPTS: i64 = 5;
 
@@ -43,6 +46,10 @@ pub async fn run_processor(ctx: Ctx) {
                 match process(&ctx, &delivery).await {
                     Ok(outcome) => outcome,
                     // Left unprocessed: the lease expires and it is retried.
+                    Err(cyrus_store::StoreError::NotFound(what)) => {
+                        tracing::info!(delivery = %id, "intake: waiting for {what}; will retry");
+                        continue;
+                    }
                     Err(err) => {
                         tracing::error!(delivery = %id, error = %err, "intake: processing failed; will retry");
                         continue;
@@ -88,6 +95,16 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
         }
         WebhookEvent::SessionPrompted(prompted) => {
             let Some(task) = ctx.store.get_task_by_session(&prompted.session.id).await? else {
+                // The session's `created` may still be on its way (its task
+                // is created after the acknowledgement, or by a replica
+                // that was killed first): a "stop" or a message sent right
+                // away must wait for it, not be dropped.
+                if ctx.now_ms() - delivery.received_at < PROMPT_WAITS_FOR_TASK_MS {
+                    return Err(cyrus_store::StoreError::NotFound(format!(
+                        "the task of session {} (a prompt waits for it)",
+                        prompted.session.id
+                    )));
+                }
                 return Ok("ignored: prompt for an unknown session".into());
             };
             let now = ctx.now_ms();
