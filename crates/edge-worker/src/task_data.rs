@@ -45,6 +45,10 @@ pub struct TaskData {
     pub cost_seq: i64,
     pub pr_urls: Vec<String>,
     pub resumes: i64,
+    /// Follow-ups already handed to a run, stored with the state change
+    /// that handed them over: marking them delivered comes after, so a
+    /// crash between the two must not deliver them again.
+    pub delivered_followups: Vec<i64>,
     pub last_status: Option<String>,
 
     // Budget.

@@ -11,16 +11,10 @@ use crate::outbox::OutboxOp;
 use cyrus_codegen_executor::{CodegenError, ResumeRun};
 use cyrus_core::lifecycle::Event;
 use cyrus_core::prompt::{PreviousRun, follow_up_prompt};
-use cyrus_store::{FollowUpKind, PARKED};
+use cyrus_store::PARKED;
 
 pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
-    let pending: Vec<_> = ctx
-        .store
-        .pending_followups(&work.task.id)
-        .await?
-        .into_iter()
-        .filter(|f| f.kind == FollowUpKind::Prompt)
-        .collect();
+    let pending = work.pending_prompts(ctx).await?;
     if pending.is_empty() {
         work.task.run_at = PARKED;
         if work.state().is_settled() {
@@ -60,23 +54,23 @@ pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
         };
         match ctx.codegen.resume_run(&input).await {
             Ok(run) => {
-                ctx.store.add_api_calls(&work.task.id, 1).await?;
-                for f in &pending {
-                    ctx.store
-                        .mark_followup_delivered(f.id, ctx.now_ms())
-                        .await?;
-                }
+                // The hand-over is stored with the state change, before
+                // anything else: a crash after it neither loses the resumed
+                // run nor delivers the follow-ups a second time.
                 work.data.resumes += 1;
                 work.data.last_status = Some(run.status().as_str().to_string());
+                work.data.delivered_followups = pending.iter().map(|f| f.id).collect();
+                let next = ctx.now_ms() + runs::progress_interval_ms(ctx).await;
+                work.advance(ctx, Event::Resumed, next).await?;
+                runs::track(ctx, &work.task.id, run);
+                mark_delivered(ctx, &pending).await?;
+                ctx.store.add_api_calls(&work.task.id, 1).await?;
                 ctx.enqueue(
                     work.session(),
                     format!("resume:{}:{last}", work.session()),
                     OutboxOp::ephemeral_thought("Got it — continuing the run with your follow-up."),
                 )
                 .await?;
-                let next = ctx.now_ms() + runs::progress_interval_ms(ctx).await;
-                work.advance(ctx, Event::Resumed, next).await?;
-                runs::track(ctx, &work.task.id, run);
                 return Ok(());
             }
             // A run Codegen cannot resume (gone, or refused in its state)
@@ -91,23 +85,30 @@ pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
             Err(err) => return Err(StepError::from(err)),
         }
     }
-    for f in &pending {
-        ctx.store
-            .mark_followup_delivered(f.id, ctx.now_ms())
-            .await?;
-    }
     let base = work.data.prompt.clone().unwrap_or_default();
     let prompt = follow_up_prompt(&message, Some(&previous), Some(&base), budget);
     work.data.prompt_tokens = Some(prompt.approx_tokens);
     work.data.prompt = Some(prompt.text);
     work.data.run_attempt += 1;
     work.data.log_cursor = 0;
+    work.data.delivered_followups = pending.iter().map(|f| f.id).collect();
     work.task.codegen_run_id = None;
+    work.advance(ctx, Event::Requeued, ctx.now_ms()).await?;
+    mark_delivered(ctx, &pending).await?;
     ctx.enqueue(
         work.session(),
         format!("requeue:{}:{last}", work.session()),
         OutboxOp::ephemeral_thought("Got it — starting a new run with your follow-up."),
     )
     .await?;
-    work.advance(ctx, Event::Requeued, ctx.now_ms()).await
+    Ok(())
+}
+
+async fn mark_delivered(ctx: &Ctx, followups: &[cyrus_store::FollowUp]) -> StepResult {
+    for f in followups {
+        ctx.store
+            .mark_followup_delivered(f.id, ctx.now_ms())
+            .await?;
+    }
+    Ok(())
 }

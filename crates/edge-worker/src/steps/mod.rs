@@ -129,14 +129,31 @@ impl Work {
         &self.task.agent_session_id
     }
 
-    /// Whether a follow-up prompt (not a stop) waits for the task. Steps
-    /// that park the task read this after their write, so a prompt stored
-    /// meanwhile is never left behind.
+    /// Follow-up prompts (not stops) waiting for the task, oldest first.
+    /// Those already handed to a run (`data.delivered_followups`, stored
+    /// with that state change) are marked delivered here instead.
+    pub async fn pending_prompts(
+        &self,
+        ctx: &Ctx,
+    ) -> Result<Vec<cyrus_store::FollowUp>, StepError> {
+        let mut prompts = Vec::new();
+        for f in ctx.store.pending_followups(&self.task.id).await? {
+            if self.data.delivered_followups.contains(&f.id) {
+                ctx.store
+                    .mark_followup_delivered(f.id, ctx.now_ms())
+                    .await?;
+            } else if f.kind == cyrus_store::FollowUpKind::Prompt {
+                prompts.push(f);
+            }
+        }
+        Ok(prompts)
+    }
+
+    /// Whether a follow-up prompt waits for the task. Steps that park the
+    /// task read this after their write, so a prompt stored meanwhile is
+    /// never left behind.
     pub async fn has_pending_prompt(&self, ctx: &Ctx) -> Result<bool, StepError> {
-        let pending = ctx.store.pending_followups(&self.task.id).await?;
-        Ok(pending
-            .iter()
-            .any(|f| f.kind == cyrus_store::FollowUpKind::Prompt))
+        Ok(!self.pending_prompts(ctx).await?.is_empty())
     }
 }
 
