@@ -49,6 +49,9 @@ pub struct TaskData {
     /// that handed them over: marking them delivered comes after, so a
     /// crash between the two must not deliver them again.
     pub delivered_followups: Vec<i64>,
+    /// Follow-ups of a resume sent to Codegen whose answer is not recorded
+    /// yet; a later attempt first checks whether the run is going again.
+    pub resume_sent: Vec<i64>,
     pub last_status: Option<String>,
 
     // Budget.

@@ -47,6 +47,26 @@ pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
     let last = pending.last().map(|f| f.id).unwrap_or_default();
 
     if let Some(run_id) = work.task.codegen_run_id {
+        if !work.data.resume_sent.is_empty() {
+            // A resume went out before and its answer was never recorded
+            // (lost on the way, or this worker died): if Codegen took it,
+            // the run is going again, and sending it twice would make the
+            // agent do the work twice.
+            let run = ctx.codegen.get_run(run_id).await?;
+            ctx.store.add_api_calls(&work.task.id, 1).await?;
+            let status = run.status();
+            if status.should_poll() && !status.needs_input() {
+                let sent: Vec<_> = pending
+                    .iter()
+                    .filter(|f| work.data.resume_sent.contains(&f.id))
+                    .cloned()
+                    .collect();
+                tracing::info!(task = %work.task.id, run = run_id, "a resume sent before took effect; not sending it again");
+                return resumed(ctx, work, run, &sent).await;
+            }
+        }
+        work.data.resume_sent = pending.iter().map(|f| f.id).collect();
+        work.save(ctx).await?;
         let input = ResumeRun {
             agent_run_id: run_id,
             prompt: follow_up_prompt(&message, Some(&previous), None, budget).text,
@@ -54,24 +74,8 @@ pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
         };
         match ctx.codegen.resume_run(&input).await {
             Ok(run) => {
-                // The hand-over is stored with the state change, before
-                // anything else: a crash after it neither loses the resumed
-                // run nor delivers the follow-ups a second time.
-                work.data.resumes += 1;
-                work.data.last_status = Some(run.status().as_str().to_string());
-                work.data.delivered_followups = pending.iter().map(|f| f.id).collect();
-                let next = ctx.now_ms() + runs::progress_interval_ms(ctx).await;
-                work.advance(ctx, Event::Resumed, next).await?;
-                runs::track(ctx, &work.task.id, run);
-                mark_delivered(ctx, &pending).await?;
                 ctx.store.add_api_calls(&work.task.id, 1).await?;
-                ctx.enqueue(
-                    work.session(),
-                    format!("resume:{}:{last}", work.session()),
-                    OutboxOp::ephemeral_thought("Got it — continuing the run with your follow-up."),
-                )
-                .await?;
-                return Ok(());
+                return resumed(ctx, work, run, &pending).await;
             }
             // A run Codegen cannot resume (gone, or refused in its state)
             // gets a fresh run carrying the follow-up.
@@ -81,6 +85,7 @@ pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
                 | CodegenError::Unexpected { .. }),
             ) => {
                 tracing::info!(task = %work.task.id, error = %err, "resume refused; starting a new run");
+                work.data.resume_sent.clear();
             }
             Err(err) => return Err(StepError::from(err)),
         }
@@ -99,6 +104,34 @@ pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
         work.session(),
         format!("requeue:{}:{last}", work.session()),
         OutboxOp::ephemeral_thought("Got it — starting a new run with your follow-up."),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Codegen took the follow-ups `handed` (a resume's answer, or a run found
+/// going again after one): store the hand-over with the state change,
+/// before anything else, so a crash after it neither loses the resumed run
+/// nor delivers the follow-ups a second time; then mark them delivered.
+async fn resumed(
+    ctx: &Ctx,
+    work: &mut Work,
+    run: cyrus_codegen_executor::AgentRun,
+    handed: &[cyrus_store::FollowUp],
+) -> StepResult {
+    let last = handed.last().map(|f| f.id).unwrap_or_default();
+    work.data.resumes += 1;
+    work.data.last_status = Some(run.status().as_str().to_string());
+    work.data.delivered_followups = handed.iter().map(|f| f.id).collect();
+    work.data.resume_sent.clear();
+    let next = ctx.now_ms() + runs::progress_interval_ms(ctx).await;
+    work.advance(ctx, Event::Resumed, next).await?;
+    runs::track(ctx, &work.task.id, run);
+    mark_delivered(ctx, handed).await?;
+    ctx.enqueue(
+        work.session(),
+        format!("resume:{}:{last}", work.session()),
+        OutboxOp::ephemeral_thought("Got it — continuing the run with your follow-up."),
     )
     .await?;
     Ok(())

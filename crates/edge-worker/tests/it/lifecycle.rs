@@ -134,6 +134,64 @@ async fn paused_run_asks_the_user_and_resumes_with_the_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_whose_answer_is_lost_is_not_sent_twice() {
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
+    let (_issue, s) = stack
+        .delegate_issue(
+            "Pick a colour",
+            "Ask first. [sim outcome=PAUSED duration=30s]",
+            &[],
+        )
+        .unwrap();
+    eventually(
+        T,
+        "an elicitation",
+        || {
+            session(&stack, &s)
+                .activities
+                .iter()
+                .any(|a| a.kind() == "elicitation")
+                .then_some(())
+        },
+        || describe(&stack, &s),
+    )
+    .await;
+    let run_id = stack.codegen.control().runs()[0].id;
+    // The resumed run takes a while (600 simulated s = 20 s here), so it is
+    // still going when the worker looks again after the lost answer.
+    stack.codegen.control().script_run(
+        run_id,
+        cyrus_sandbox::codegen::RunScript {
+            outcome: Some("COMPLETE".into()),
+            duration: Some(Duration::from_secs(600)),
+            ..Default::default()
+        },
+    );
+    stack.codegen.control().lose_next_answer(
+        1,
+        Some(cyrus_sandbox::codegen::Endpoint::ResumeRun),
+        cyrus_sandbox::codegen::AnswerLoss::BadGateway,
+    );
+    stack
+        .linear
+        .control()
+        .prompt(&s, "Blue, please.", false)
+        .unwrap();
+    let (kind, _) = final_activity(&stack, &s, Duration::from_secs(60)).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    assert_eq!(stack.codegen.control().stats().answers_lost, 1);
+    let runs = stack.codegen.control().runs();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    let sent = runs[0]
+        .follow_ups
+        .iter()
+        .filter(|f| f.contains("Blue, please."))
+        .count();
+    assert_eq!(sent, 1, "the follow-up reached the run once: {runs:#?}");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undelegating_stops_the_run() {
     let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (issue, s) = stack
