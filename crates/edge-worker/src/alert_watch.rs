@@ -175,12 +175,12 @@ async fn linear_headroom(ctx: &Ctx, now_ms: i64, out: &mut Evaluation) {
 /// A workspace that needs a person is an alert until it is connected again;
 /// also where the worker picks up installations made while it runs.
 async fn installations(ctx: &Ctx, now_ms: i64, out: &mut Evaluation) {
-    if let Err(err) = ctx.linear.sync(&ctx.store).await {
-        tracing::warn!(error = %err, "reading Linear installations failed");
-        return;
-    }
-    let Ok(infos) = ctx.store.list_installation_infos().await else {
-        return;
+    let infos = match ctx.linear.sync(&ctx.store).await {
+        Ok(infos) => infos,
+        Err(err) => {
+            tracing::warn!(error = %err, "reading Linear installations failed");
+            return;
+        }
     };
     for info in infos {
         let key = crate::installation_tokens::reconnect_alert_key(&info.workspace_id);

@@ -42,7 +42,7 @@ struct Builder {
 #[derive(Clone)]
 pub struct LinearHub {
     workspaces: Arc<RwLock<HashMap<String, Workspace>>>,
-    builder: Option<Arc<Builder>>,
+    builder: Arc<Builder>,
 }
 
 impl LinearHub {
@@ -91,20 +91,21 @@ impl LinearHub {
         };
         Ok(LinearHub {
             workspaces: Arc::new(RwLock::new(workspaces)),
-            builder: Some(Arc::new(builder)),
+            builder: Arc::new(builder),
         })
     }
 
     /// Adds a client for every installation in the store this hub does not
-    /// have yet. Installations are never removed: a revoked one keeps its
-    /// client, whose calls answer "needs reconnect" (its tasks wait).
-    pub(crate) async fn sync(&self, store: &Store) -> Result<usize, cyrus_store::StoreError> {
-        let Some(builder) = &self.builder else {
-            return Ok(0);
-        };
+    /// have yet, and answers the installations it read (for callers that
+    /// also look at their status). Installations are never removed: a
+    /// revoked one keeps its client, whose calls answer "needs reconnect"
+    /// (its tasks wait).
+    pub(crate) async fn sync(
+        &self,
+        store: &Store,
+    ) -> Result<Vec<InstallationInfo>, cyrus_store::StoreError> {
         let infos = store.list_installation_infos().await?;
-        let mut added = 0;
-        for info in infos {
+        for info in &infos {
             let known = self
                 .workspaces
                 .read()
@@ -114,7 +115,7 @@ impl LinearHub {
             if known {
                 continue;
             }
-            match builder.installation_client(store, &info) {
+            match self.builder.installation_client(store, info) {
                 Ok(client) => {
                     tracing::info!(workspace = %info.workspace_name, status = %info.status, "Linear installation loaded");
                     self.workspaces.write().expect("hub lock").insert(
@@ -125,14 +126,13 @@ impl LinearHub {
                             oauth_client_id: Some(info.oauth_client_id.clone()),
                         },
                     );
-                    added += 1;
                 }
                 Err(err) => {
                     tracing::error!(workspace = %info.workspace_name, "cannot use the installation: {err}")
                 }
             }
         }
-        Ok(added)
+        Ok(infos)
     }
 
     /// The workspace for `organization_id`; when it is unknown, exactly one
@@ -142,7 +142,7 @@ impl LinearHub {
     /// an installation made elsewhere a moment ago: never another's token.
     fn find(&self, organization_id: &str) -> Option<Workspace> {
         let workspaces = self.workspaces.read().expect("hub lock");
-        let static_only = self.builder.as_ref().is_none_or(|b| b.client_id.is_none());
+        let static_only = self.builder.client_id.is_none();
         workspaces
             .get(organization_id)
             .or_else(|| {

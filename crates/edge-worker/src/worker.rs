@@ -37,20 +37,16 @@ impl Worker {
         let codegen = codegen_client(&config, &store)?;
         let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let linear = LinearHub::from_config(&config, &owner)?;
-        let installed = store
-            .list_installation_infos()
+        let installed = linear
+            .sync(&store)
             .await
-            .context("reading Linear installations from the store")?;
+            .context("loading Linear installations from the store")?;
         if !installed.is_empty() && !store.has_secret_keys() {
             anyhow::bail!(
                 "the store holds {} Linear installation(s) but no secret key was given to read their tokens: set CYRUS_SECRET_KEY (or keep the key file beside the SQLite database)",
                 installed.len()
             );
         }
-        linear
-            .sync(&store)
-            .await
-            .context("loading Linear installations")?;
         let (tracker, tracker_rx) = TrackerHandle::channel();
         let ctx = Ctx::new(Parts {
             config: config.clone(),
