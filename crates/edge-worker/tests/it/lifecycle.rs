@@ -82,8 +82,9 @@ async fn failed_run_posts_an_error_saying_what_to_do() {
     stack.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paused_run_asks_the_user_and_resumes_with_the_answer() {
+/// A stack with one delegated issue whose run paused to ask the user; its
+/// session has the elicitation.
+async fn paused_session() -> (cyrus_stack::Stack, String) {
     let stack = spawn(StackOptions::default().time_scale(30.0)).await;
     let (_issue, s) = stack
         .delegate_issue(
@@ -105,6 +106,12 @@ async fn paused_run_asks_the_user_and_resumes_with_the_answer() {
         || describe(&stack, &s),
     )
     .await;
+    (stack, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_run_asks_the_user_and_resumes_with_the_answer() {
+    let (stack, s) = paused_session().await;
     // Script what the resumed run does, then answer.
     let run_id = stack.codegen.control().runs()[0].id;
     stack.codegen.control().script_run(
@@ -135,27 +142,7 @@ async fn paused_run_asks_the_user_and_resumes_with_the_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_whose_answer_is_lost_is_not_sent_twice() {
-    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
-    let (_issue, s) = stack
-        .delegate_issue(
-            "Pick a colour",
-            "Ask first. [sim outcome=PAUSED duration=30s]",
-            &[],
-        )
-        .unwrap();
-    eventually(
-        T,
-        "an elicitation",
-        || {
-            session(&stack, &s)
-                .activities
-                .iter()
-                .any(|a| a.kind() == "elicitation")
-                .then_some(())
-        },
-        || describe(&stack, &s),
-    )
-    .await;
+    let (stack, s) = paused_session().await;
     let run_id = stack.codegen.control().runs()[0].id;
     // The resumed run takes a while (600 simulated s = 20 s here), so it is
     // still going when the worker looks again after the lost answer.
