@@ -18,9 +18,11 @@
 //! of every write to Linear), `linear_hub` and `installation_tokens` (the
 //! workspaces served and their tokens).
 
+mod access;
 mod alert_sink;
 pub mod alert_watch;
 mod alerts;
+mod audit;
 mod context;
 mod dashboard;
 mod gauges;
