@@ -140,6 +140,14 @@ impl ImageFetcher {
         Url::parse(url).is_ok_and(|u| same_origin(&u, &self.rules.upload_origin))
     }
 
+    /// The rules that need no network (scheme, host list, literal
+    /// addresses): a caller can drop such URLs before spending a download
+    /// attempt on them. [`ImageFetcher::fetch`] applies them too.
+    pub fn check(&self, url: &str) -> Result<(), ImageRefused> {
+        let parsed = Url::parse(url).map_err(|_| ImageRefused::InvalidUrl)?;
+        check_url(&self.rules, &parsed)
+    }
+
     /// Fetches one image; `linear` supplies the token for Linear's uploads.
     pub async fn fetch(&self, url: &str, linear: &LinearClient) -> Result<Image, ImageRefused> {
         let parsed = Url::parse(url).map_err(|_| ImageRefused::InvalidUrl)?;

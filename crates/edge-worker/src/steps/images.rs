@@ -10,7 +10,8 @@ use cyrus_linear::client::IssueDetails;
 use cyrus_linear::uploads::markdown_images;
 
 /// At most this many downloads are tried per task beyond the cap of images
-/// kept, so an issue full of broken links cannot hold a step for long.
+/// kept, so an issue full of broken links cannot hold a step for long
+/// (URLs the rules refuse without the network cost no attempt).
 const EXTRA_TRIES: usize = 3;
 
 pub(super) async fn gather(ctx: &Ctx, linear: &LinearClient, issue: &IssueDetails) -> Vec<String> {
@@ -19,11 +20,19 @@ pub(super) async fn gather(ctx: &Ctx, linear: &LinearClient, issue: &IssueDetail
         return Vec::new();
     }
     let mut out = Vec::new();
-    for url in candidates(ctx, issue).into_iter().take(max + EXTRA_TRIES) {
-        if out.len() >= max {
+    let mut tries = 0;
+    for url in candidates(ctx, issue) {
+        if out.len() >= max || tries >= max + EXTRA_TRIES {
             break;
         }
-        match ctx.images.fetch(&url, linear).await {
+        let fetched = match ctx.images.check(&url) {
+            Ok(()) => {
+                tries += 1;
+                ctx.images.fetch(&url, linear).await
+            }
+            Err(refused) => Err(refused),
+        };
+        match fetched {
             Ok(image) => {
                 metrics::counter!("cyrus_images_fetched_total").increment(1);
                 out.push(image.data_uri());
