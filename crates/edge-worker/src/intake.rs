@@ -79,7 +79,7 @@ type Outcome = Result<String, IntakeError>;
 /// Why processing a delivery must be retried later (its lease expires and
 /// another pass takes it).
 #[derive(Debug, thiserror::Error)]
-enum IntakeError {
+pub(crate) enum IntakeError {
     #[error(transparent)]
     Store(#[from] cyrus_store::StoreError),
     /// Linear could not answer a question the delivery depends on.
@@ -183,9 +183,31 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                 Some(reason) => {
                     stop_issue_tasks(ctx, &updated.issue.id, &delivery.delivery_id, &reason).await
                 }
-                None if woke > 0 => Ok(format!("ok: woke {woke} blocked task(s)")),
-                None => Ok("ignored: no change that affects a task".into()),
+                None => {
+                    // An edit can make an issue match a rule (a label, the
+                    // Triage state); triage never starts twice per issue.
+                    let triaged = if updated.state_changed()
+                        || updated.updated_from.contains_key("labelIds")
+                    {
+                        crate::triage::consider(ctx, &updated.organization_id, &updated.issue)
+                            .await?
+                    } else {
+                        None
+                    };
+                    match triaged {
+                        Some(outcome) => Ok(outcome),
+                        None if woke > 0 => Ok(format!("ok: woke {woke} blocked task(s)")),
+                        None => Ok("ignored: no change that affects a task".into()),
+                    }
+                }
             }
+        }
+        WebhookEvent::IssueCreated(created) => {
+            Ok(
+                crate::triage::consider(ctx, &created.organization_id, &created.issue)
+                    .await?
+                    .unwrap_or_else(|| "ignored: no triage rule matches".into()),
+            )
         }
         WebhookEvent::IssueRemoved { issue_id, .. } => {
             stop_issue_tasks(

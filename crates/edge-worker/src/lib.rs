@@ -40,6 +40,7 @@ mod steps;
 mod task_data;
 mod telemetry;
 mod tracker;
+mod triage;
 mod worker;
 
 pub use context::{Ctx, LinearHub};

@@ -12,4 +12,5 @@ mod installations;
 mod lifecycle;
 mod metrics;
 mod state_props;
+mod triage;
 mod webhooks;
