@@ -102,7 +102,19 @@ pub(super) fn read_triage(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<Tri
                 ok = false;
             }
             Some(items) => {
+                let mut names: Vec<&str> = Vec::new();
                 for (i, item) in items.iter().enumerate() {
+                    let name = item.get("name").and_then(|n| n.as_str()).map(str::trim);
+                    if let Some(name) = name.filter(|n| !n.is_empty()) {
+                        if names.contains(&name) {
+                            d.problem(
+                                format!("{path}[{i}].name"),
+                                format!("\"{name}\" names two rules; names must be unique"),
+                            );
+                            ok = false;
+                        }
+                        names.push(name);
+                    }
                     match read_rule(format!("{path}[{i}]"), item, d) {
                         Some(rule) => rules.push(rule),
                         None => ok = false,
@@ -110,17 +122,6 @@ pub(super) fn read_triage(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<Tri
                 }
             }
         }
-    }
-    let mut names: Vec<&str> = Vec::new();
-    for (i, rule) in rules.iter().enumerate() {
-        if names.contains(&rule.name.as_str()) {
-            d.problem(
-                format!("{}[{i}].name", o.child("rules")),
-                format!("\"{}\" names two rules; names must be unique", rule.name),
-            );
-            ok = false;
-        }
-        names.push(&rule.name);
     }
     o.finish(d);
     let max_per_day = max_per_day?;
