@@ -6,7 +6,8 @@ use super::walk::Obj;
 
 /// Proactive triage. Without the section (or with no rules) nothing starts
 /// on its own.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TriageConfig {
     pub rules: Vec<TriageRule>,
     /// Most sessions started by triage per UTC day, across rules.
@@ -26,7 +27,8 @@ impl Default for TriageConfig {
 }
 
 /// One rule: every non-empty list must match (an empty list matches all).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TriageRule {
     pub name: String,
     /// Team keys.
