@@ -1,5 +1,5 @@
-//! Cyrus's pure domain: configuration, routing, prompt building, the cost model
-//! and the task state machine. No I/O and no async live here, so every rule in
+//! Cyrus's pure domain: configuration, routing, prompt building, the cost model,
+//! the task state machine and orchestration's scheduling rules. No I/O and no async live here, so every rule in
 //! this crate is testable as a plain function.
 
 pub mod access;
@@ -7,6 +7,7 @@ pub mod config;
 pub mod cost;
 pub mod lifecycle;
 pub mod money;
+pub mod orchestration;
 pub mod prompt;
 pub mod routing;
 pub mod task_type;

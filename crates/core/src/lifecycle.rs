@@ -34,6 +34,11 @@ pub enum TaskState {
     Running,
     /// The run is `PAUSED`; an elicitation asks the user for input.
     AwaitingInput,
+    /// An orchestrator task whose issue has sub-issues: no run of its own;
+    /// it delegates the sub-issues (each its own task) in dependency order
+    /// and follows them (`core::orchestration`). Woken by its children's
+    /// transitions and by answers to its elicitations.
+    Orchestrating,
     /// The run finished and the response is posted. A follow-up resumes it.
     Completed,
     /// The run ended in failure and the error is posted. A follow-up resumes it.
@@ -45,13 +50,14 @@ pub enum TaskState {
 }
 
 impl TaskState {
-    pub const ALL: [TaskState; 10] = [
+    pub const ALL: [TaskState; 11] = [
         TaskState::Received,
         TaskState::AwaitingSelection,
         TaskState::Queued,
         TaskState::Starting,
         TaskState::Running,
         TaskState::AwaitingInput,
+        TaskState::Orchestrating,
         TaskState::Completed,
         TaskState::Failed,
         TaskState::Stopped,
@@ -66,6 +72,7 @@ impl TaskState {
             TaskState::Starting => "starting",
             TaskState::Running => "running",
             TaskState::AwaitingInput => "awaiting_input",
+            TaskState::Orchestrating => "orchestrating",
             TaskState::Completed => "completed",
             TaskState::Failed => "failed",
             TaskState::Stopped => "stopped",
@@ -89,7 +96,11 @@ impl TaskState {
     pub fn is_schedulable(self) -> bool {
         matches!(
             self,
-            TaskState::Received | TaskState::Queued | TaskState::Starting | TaskState::Running
+            TaskState::Received
+                | TaskState::Queued
+                | TaskState::Starting
+                | TaskState::Running
+                | TaskState::Orchestrating
         )
     }
 
@@ -143,13 +154,21 @@ pub enum WaitReason {
     BudgetWait,
     /// `queued`: every run slot (`maxConcurrentRuns`) is taken.
     WaitingForSlot,
+    /// `orchestrating`: every startable sub-issue is started; a child's
+    /// transition wakes the parent.
+    WaitingForChildren,
+    /// `orchestrating`: a child failed or was stopped and the parent's
+    /// elicitation (retry / skip / stop) waits for an answer.
+    AwaitingDecision,
 }
 
 impl WaitReason {
-    pub const ALL: [WaitReason; 3] = [
+    pub const ALL: [WaitReason; 5] = [
         WaitReason::Blocked,
         WaitReason::BudgetWait,
         WaitReason::WaitingForSlot,
+        WaitReason::WaitingForChildren,
+        WaitReason::AwaitingDecision,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -157,6 +176,8 @@ impl WaitReason {
             WaitReason::Blocked => "blocked",
             WaitReason::BudgetWait => "budget_wait",
             WaitReason::WaitingForSlot => "waiting_for_slot",
+            WaitReason::WaitingForChildren => "waiting_for_children",
+            WaitReason::AwaitingDecision => "awaiting_decision",
         }
     }
 
@@ -165,6 +186,9 @@ impl WaitReason {
         match self {
             WaitReason::Blocked => TaskState::Received,
             WaitReason::BudgetWait | WaitReason::WaitingForSlot => TaskState::Queued,
+            WaitReason::WaitingForChildren | WaitReason::AwaitingDecision => {
+                TaskState::Orchestrating
+            }
         }
     }
 }
@@ -234,6 +258,12 @@ pub enum Event {
     CostCapExceeded,
     /// Stop signal, "stop" message, un-delegation, issue closed or deleted.
     StopRequested,
+    /// An orchestrator task's issue has sub-issues: they are run as their
+    /// own sessions instead of one run (also a follow-up to a settled
+    /// orchestration, which looks at the sub-issues again).
+    Orchestrate,
+    /// Every sub-issue of an orchestration settled; the summary is posted.
+    ChildrenSettled,
     /// The step failed; `retry` says whether attempts remain.
     StepFailed { retry: bool },
     /// Nothing will make the task succeed as it is (bad credentials, plan
@@ -294,6 +324,9 @@ pub fn transition(from: TaskState, event: Event) -> Result<TaskState, IllegalTra
 
         (S::AwaitingInput | S::Completed | S::Failed, E::Resumed) => S::Running,
         (S::AwaitingInput | S::Completed | S::Failed, E::Requeued) => S::Queued,
+
+        (S::Received | S::Completed | S::Failed, E::Orchestrate) => S::Orchestrating,
+        (S::Orchestrating, E::ChildrenSettled) => S::Completed,
         _ => return illegal,
     };
     Ok(next)
@@ -327,6 +360,8 @@ mod tests {
             Just(Event::Resumed),
             Just(Event::Requeued),
             Just(Event::CostCapExceeded),
+            Just(Event::Orchestrate),
+            Just(Event::ChildrenSettled),
             Just(Event::StopRequested),
             any::<bool>().prop_map(|retry| Event::StepFailed { retry }),
             Just(Event::Fatal),
@@ -355,6 +390,26 @@ mod tests {
         }
         assert_eq!(s, TaskState::Completed);
         assert_eq!(transition(s, Event::Resumed), Ok(TaskState::Running));
+    }
+
+    #[test]
+    fn an_orchestration_never_creates_a_run_of_its_own() {
+        let s = transition(TaskState::Received, Event::Orchestrate).unwrap();
+        assert_eq!(s, TaskState::Orchestrating);
+        for e in [Event::RunIntentRecorded, Event::RunAttached, Event::Resumed] {
+            assert!(transition(s, e).is_err(), "{e:?}");
+        }
+        assert_eq!(
+            transition(s, Event::ChildrenSettled),
+            Ok(TaskState::Completed)
+        );
+        assert_eq!(
+            transition(TaskState::Completed, Event::Orchestrate),
+            Ok(TaskState::Orchestrating)
+        );
+        for r in WaitReason::ALL {
+            assert_eq!(r.as_str().parse::<WaitReason>(), Ok(r));
+        }
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub mod defaults {
     pub const TRIAGE_MAX_PER_DAY: u32 = 10;
     /// Days the audit log keeps a decision.
     pub const AUDIT_RETENTION_DAYS: u32 = 90;
+    /// Sub-issues of one orchestration in flight at once.
+    pub const ORCHESTRATION_MAX_PARALLEL_CHILDREN: u32 = 3;
+    /// Above this, `maxParallelChildren` is refused: Linear and Codegen
+    /// limits make more pointless, and a typo should not start a fleet.
+    pub const ORCHESTRATION_MAX_PARALLEL_CHILDREN_LIMIT: u32 = 50;
 }
 
 /// The whole validated configuration.
@@ -90,6 +95,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub triage: TriageConfig,
     pub audit: AuditConfig,
+    pub orchestration: OrchestrationConfig,
 }
 
 impl Config {
@@ -385,6 +391,23 @@ impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             retention_days: defaults::AUDIT_RETENTION_DAYS,
+        }
+    }
+}
+
+/// `orchestration`: how an epic's sub-issues are run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrchestrationConfig {
+    /// Sub-issues of one orchestration in flight at once (each also takes
+    /// a run slot under `codegen.maxConcurrentRuns`).
+    pub max_parallel_children: u32,
+}
+
+impl Default for OrchestrationConfig {
+    fn default() -> Self {
+        OrchestrationConfig {
+            max_parallel_children: defaults::ORCHESTRATION_MAX_PARALLEL_CHILDREN,
         }
     }
 }

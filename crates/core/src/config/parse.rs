@@ -4,7 +4,7 @@ use super::diagnostics::{Diagnostics, Problem, Warning};
 use super::walk::{Obj, show};
 use super::{
     AlertsConfig, AuditConfig, CodegenConfig, Config, ImagesConfig, LinearConfig,
-    LinearOAuthConfig, LinearWorkspace, PromptConfig, RateLimits, RepositoryConfig, ServerConfig,
+    LinearOAuthConfig, LinearWorkspace, OrchestrationConfig, PromptConfig, RateLimits, RepositoryConfig, ServerConfig,
     StoreConfig, Verbosity, defaults, env,
 };
 use crate::cost::{ModelPrice, PriceTable};
@@ -159,6 +159,7 @@ fn read_config(
     let policy = super::policy::read_policy(top.obj("policy", d), d);
     let triage = super::triage::read_triage(top.obj("triage", d), d);
     let audit = read_audit(top.obj("audit", d), d);
+    let orchestration = read_orchestration(top.obj("orchestration", d), d);
     top.finish(d);
     if let Some(policy) = &policy {
         for id in policy.repositories.keys() {
@@ -193,6 +194,7 @@ fn read_config(
         policy: policy?,
         triage: triage?,
         audit: audit?,
+        orchestration: orchestration?,
     })
 }
 
@@ -1118,5 +1120,33 @@ fn read_audit(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<AuditConfig> {
     o.finish(d);
     Some(AuditConfig {
         retention_days: days?,
+    })
+}
+
+fn read_orchestration(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<OrchestrationConfig> {
+    let Some(mut o) = o else {
+        return Some(OrchestrationConfig::default());
+    };
+    let limit = defaults::ORCHESTRATION_MAX_PARALLEL_CHILDREN_LIMIT;
+    let parallel = positive_u32(
+        &mut o,
+        "maxParallelChildren",
+        defaults::ORCHESTRATION_MAX_PARALLEL_CHILDREN,
+        d,
+    )
+    .and_then(|n| {
+        if n > limit {
+            d.problem(
+                o.child("maxParallelChildren"),
+                format!("must be at most {limit} (got {n})"),
+            );
+            None
+        } else {
+            Some(n)
+        }
+    });
+    o.finish(d);
+    Some(OrchestrationConfig {
+        max_parallel_children: parallel?,
     })
 }

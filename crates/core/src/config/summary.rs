@@ -53,6 +53,7 @@ pub struct ConfigSummary {
     pub policy: super::PolicyConfig,
     pub triage: super::TriageConfig,
     pub audit: super::AuditConfig,
+    pub orchestration: super::OrchestrationConfig,
 }
 
 #[derive(Debug, Serialize)]
@@ -249,6 +250,7 @@ impl Config {
             policy: self.policy.clone(),
             triage: self.triage.clone(),
             audit: self.audit,
+            orchestration: self.orchestration,
         }
     }
 }

@@ -640,3 +640,40 @@ fn bad_policy_triage_and_images_are_problems_with_paths() {
     );
     assert!(has("audit.retentionDays"), "{got:#?}");
 }
+
+#[test]
+fn orchestration_has_a_default_and_a_bounded_parallel_cap() {
+    let c = loaded(FULL, &no_env()).config;
+    assert_eq!(c.orchestration.max_parallel_children, 3);
+    let text = with(|v| {
+        v["orchestration"] = serde_json::json!({"maxParallelChildren": 5});
+    });
+    assert_eq!(
+        loaded(&text, &no_env())
+            .config
+            .orchestration
+            .max_parallel_children,
+        5
+    );
+    for bad in [0, 51] {
+        let text = with(|v| {
+            v["orchestration"] = serde_json::json!({"maxParallelChildren": bad});
+        });
+        let got = problems(&text, &no_env());
+        assert!(
+            got.iter()
+                .any(|p| p.starts_with("orchestration.maxParallelChildren: must be")),
+            "{bad}: {got:#?}"
+        );
+    }
+    let text = with(|v| {
+        v["orchestration"] = serde_json::json!({"maxParallel": 2});
+    });
+    let warnings = loaded(&text, &no_env()).warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.path == "orchestration.maxParallel"),
+        "unknown keys are pointed out: {warnings:#?}"
+    );
+}
