@@ -259,6 +259,16 @@ pub fn finished(children: &[Child]) -> bool {
     children.iter().all(|c| c.status.is_settled())
 }
 
+/// The orchestration is over: every child settled, or — once a person
+/// stopped it — nothing is in flight any more.
+pub fn over(children: &[Child], stopped: bool) -> bool {
+    if stopped {
+        children.iter().all(|c| !c.status.in_flight())
+    } else {
+        finished(children)
+    }
+}
+
 /// Waiting children held back, directly or through other children, by one
 /// that failed, was stopped or will not start.
 pub fn held_back(children: &[Child]) -> Vec<usize> {
@@ -454,6 +464,14 @@ mod tests {
         let mut stop = c.clone();
         assert!(decide(&mut stop, 0, Decision::Stop).is_empty());
         assert!(finished(&stop));
+        let mut running = c.clone();
+        running[0].status = ChildStatus::Succeeded;
+        running[1].status = ChildStatus::Started;
+        assert_eq!(stop_all(&mut running), vec![1]);
+        assert!(!over(&running, true), "a child still runs");
+        running[1].status = ChildStatus::Stopped;
+        assert!(over(&running, true));
+        assert!(!over(&running, false));
     }
 
     #[test]

@@ -174,6 +174,12 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             }
             // A state change may resolve a blocker of some parked task.
             let woke = if updated.state_changed() {
+                // Orchestrations waiting on a blocker outside their set too.
+                crate::requests::wake_parked(
+                    ctx,
+                    cyrus_core::lifecycle::WaitReason::WaitingForChildren,
+                )
+                .await?;
                 crate::requests::wake_parked(ctx, cyrus_core::lifecycle::WaitReason::Blocked)
                     .await?
             } else {
@@ -383,9 +389,6 @@ async fn accept_created(
     payload: &serde_json::Value,
     acked_at: Option<i64>,
 ) -> Outcome {
-    if created.is_self_triggered() {
-        return Ok("ignored: session created by the agent itself".into());
-    }
     let session = &created.session;
     let issue = session.issue.as_ref();
     let issue_id = session
@@ -393,6 +396,17 @@ async fn accept_created(
         .clone()
         .or_else(|| issue.map(|i| i.id.clone()))
         .unwrap_or_default();
+    // Sessions our own app opened are ignored (self-trigger loops), except
+    // the one an orchestration's stored hand-over of a sub-issue opened:
+    // that child acts for whoever asked for the orchestration.
+    let parent = if created.is_self_triggered() {
+        match crate::orchestration::releasing_parent(ctx, &issue_id).await? {
+            Some(parent) => Some(parent),
+            None => return Ok("ignored: session created by the agent itself".into()),
+        }
+    } else {
+        None
+    };
     let now = ctx.now_ms();
     // One active run per issue: a second session on an issue that is
     // already being worked on becomes a follow-up to the live task.
@@ -413,6 +427,22 @@ async fn accept_created(
         }
         None => None,
     };
+    let mut data = json!({
+        "prompt_context": created.prompt_context,
+        "guidance": created.guidance.iter().map(|g| g.body.clone()).collect::<Vec<_>>(),
+        "mention": created.mention_text(),
+        "app_user_id": created.app_user_id,
+        "merged_into": merged_into,
+        "requested_by": session.creator_id,
+        "requested_by_email": session.creator.as_ref().and_then(|c| c.email.clone()),
+    });
+    if let Some(parent) = &parent {
+        let from = crate::task_data::TaskData::from_value(&parent.data);
+        data["requested_by"] = json!(from.requested_by);
+        data["requested_by_email"] = json!(from.requested_by_email);
+        data["triage_rule"] = json!(from.triage_rule);
+        data["orchestration_parent"] = json!(parent.id);
+    }
     let new = NewTask {
         agent_session_id: session.id.clone(),
         issue_id,
@@ -427,15 +457,7 @@ async fn accept_created(
         created_at: now,
         run_at: now,
         max_attempts: MAX_TASK_ATTEMPTS,
-        data: json!({
-            "prompt_context": created.prompt_context,
-            "guidance": created.guidance.iter().map(|g| g.body.clone()).collect::<Vec<_>>(),
-            "mention": created.mention_text(),
-            "app_user_id": created.app_user_id,
-            "merged_into": merged_into,
-            "requested_by": session.creator_id,
-            "requested_by_email": session.creator.as_ref().and_then(|c| c.email.clone()),
-        }),
+        data,
     };
     // The acknowledgement is stored before the task exists, so nothing the
     // scheduler enqueues for the task can be ahead of it in the session's

@@ -31,6 +31,7 @@ pub mod install;
 mod installation_tokens;
 mod intake;
 mod linear_hub;
+mod orchestration;
 mod outbox;
 pub mod reconcile;
 mod requests;

@@ -8,7 +8,7 @@
 
 use crate::context::Ctx;
 use chrono::{DateTime, Utc};
-use cyrus_linear::client::{ExternalUrl, IssueUpdate, SessionUpdate};
+use cyrus_linear::client::{ExternalUrl, IssueUpdate, PlanStep, SessionUpdate};
 use cyrus_linear::outbox_policy::{self, OutboxDecision, OutboxItemKind, OutboxItemView};
 use cyrus_linear::{ActivityContent, ActivitySignal, LinearError, NewActivity, SelectOption};
 use cyrus_store::{Activity, Insert};
@@ -65,6 +65,24 @@ pub enum OutboxOp {
         issue_id: String,
         state_id: String,
     },
+    /// Delegates an issue (an orchestration handing a sub-issue to the
+    /// agent: Linear opens the child's session). Delegating again to the
+    /// same delegate changes nothing, so a retried delivery is harmless.
+    IssueDelegate {
+        issue_id: String,
+        delegate_id: String,
+    },
+    /// Opens a new agent session on an issue (an orchestration retrying a
+    /// sub-issue whose task ended).
+    CreateSession {
+        issue_id: String,
+    },
+    /// Replaces the session's agent plan and external links in one
+    /// request (an orchestration's progress).
+    SessionPlan {
+        plan: Vec<(String, String)>,
+        urls: Vec<(String, String)>,
+    },
 }
 
 impl OutboxOp {
@@ -113,7 +131,9 @@ impl OutboxOp {
         match self {
             OutboxOp::Activity { kind, .. } => kind.as_str(),
             OutboxOp::SessionUrls { .. } => "session_update",
-            OutboxOp::IssueState { .. } => "issue_update",
+            OutboxOp::IssueState { .. } | OutboxOp::IssueDelegate { .. } => "issue_update",
+            OutboxOp::CreateSession { .. } => "session_create",
+            OutboxOp::SessionPlan { .. } => "session_update",
         }
     }
 
@@ -404,6 +424,41 @@ pub async fn send(
                 ..Default::default()
             };
             linear.update_issue(issue_id, &update).await
+        }
+        OutboxOp::IssueDelegate {
+            issue_id,
+            delegate_id,
+        } => {
+            let update = IssueUpdate {
+                delegate_id: Some(Some(delegate_id.clone())),
+                ..Default::default()
+            };
+            linear.update_issue(issue_id, &update).await
+        }
+        OutboxOp::CreateSession { issue_id } => linear
+            .create_session_on_issue(issue_id)
+            .await
+            .map(|_| ()),
+        OutboxOp::SessionPlan { plan, urls } => {
+            let update = SessionUpdate {
+                external_urls: Some(
+                    urls.iter()
+                        .map(|(label, url)| ExternalUrl {
+                            label: label.clone(),
+                            url: url.clone(),
+                        })
+                        .collect(),
+                ),
+                plan: Some(
+                    plan.iter()
+                        .map(|(content, status)| PlanStep {
+                            content: content.clone(),
+                            status: status.clone(),
+                        })
+                        .collect(),
+                ),
+            };
+            linear.update_session(session_id, &update).await
         }
     }
 }

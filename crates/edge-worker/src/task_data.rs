@@ -65,6 +65,12 @@ pub struct TaskData {
     /// The UTC day for which the user was told the task waits for budget.
     pub budget_notice_day: Option<String>,
 
+    // Orchestration.
+    /// A parent task running its issue's sub-issues.
+    pub orchestration: Option<crate::orchestration::Orchestration>,
+    /// A child's parent task, woken by the child's transitions.
+    pub orchestration_parent: Option<String>,
+
     #[serde(flatten)]
     pub rest: Map<String, Value>,
 }

@@ -27,6 +27,7 @@ operation!(ISSUE_UPDATE, "issue_update");
 operation!(ISSUE_CREATE, "issue_create");
 operation!(ISSUE_RELATION_CREATE, "issue_relation_create");
 operation!(ISSUE_FOR_AGENT, "issue_for_agent");
+operation!(ISSUE_CHILDREN, "issue_children");
 operation!(ISSUE_STATUS, "issue_status");
 operation!(TEAM_WORKFLOW, "team_workflow");
 operation!(VIEWER, "viewer");
@@ -48,6 +49,7 @@ pub const ALL: &[Operation] = &[
     ISSUE_CREATE,
     ISSUE_RELATION_CREATE,
     ISSUE_FOR_AGENT,
+    ISSUE_CHILDREN,
     ISSUE_STATUS,
     TEAM_WORKFLOW,
     VIEWER,

@@ -30,6 +30,18 @@ pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
         }
         return Ok(());
     }
+    // A settled orchestration has no run to resume: a reply makes it look
+    // at the sub-issues again (a cycle removed, sub-issues added).
+    if let Some(orch) = work.data.orchestration.as_mut()
+        && work.task.codegen_run_id.is_none()
+    {
+        orch.refresh = true;
+        orch.round += 1;
+        work.data.delivered_followups = pending.iter().map(|f| f.id).collect();
+        work.advance(ctx, Event::Orchestrate, ctx.now_ms()).await?;
+        mark_delivered(ctx, &pending).await?;
+        return Ok(());
+    }
     if !super::budget::hold(ctx, work).await? {
         return Ok(());
     }

@@ -16,6 +16,7 @@
 pub(crate) mod budget;
 mod followup;
 mod images;
+mod orchestrate;
 mod prepare;
 mod running;
 pub(crate) mod runs;
@@ -116,7 +117,12 @@ impl Work {
             self.task.finished_at = None;
             self.task.outcome = None;
         }
-        self.save(ctx).await
+        self.save(ctx).await?;
+        // A sub-issue of an orchestration: its parent looks again.
+        if let Some(parent) = &self.data.orchestration_parent {
+            crate::orchestration::wake_parent(ctx, parent).await?;
+        }
+        Ok(())
     }
 
     /// Stores the task as it is (same state), e.g. to reschedule it.
@@ -171,6 +177,7 @@ pub(crate) async fn dispatch(ctx: &Ctx, work: &mut Work) -> StepResult {
         TaskState::Queued => start::queued(ctx, work).await,
         TaskState::Starting => start::starting(ctx, work).await,
         TaskState::Running => running::running(ctx, work).await,
+        TaskState::Orchestrating => orchestrate::orchestrating(ctx, work).await,
         TaskState::AwaitingInput | TaskState::Completed | TaskState::Failed => {
             followup::followup(ctx, work).await
         }

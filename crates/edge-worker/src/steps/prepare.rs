@@ -5,7 +5,7 @@ use super::{StepError, StepResult, Work};
 use crate::context::Ctx;
 use crate::outbox::{ActivityKind, OutboxOp};
 use cyrus_core::access::AccessDecision;
-use cyrus_core::lifecycle::{Event, WaitReason};
+use cyrus_core::lifecycle::{Event, TaskState, WaitReason};
 use cyrus_core::prompt::{self, IssueContext, IssueRef, PromptInput, RepositoryContext};
 use cyrus_core::routing::{self, IssueView, RepositoryDecision};
 use cyrus_linear::LinearClient;
@@ -53,13 +53,26 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
         return refuse(ctx, work, &reason).await;
     }
 
+    // A sub-issue of an orchestration wakes its parent when it moves; one
+    // the parent handed over has had its blockers checked by the parent
+    // (a sibling whose run completed counts as done there, though its
+    // issue stays open until its pull request merges).
+    let released = match &issue.parent {
+        Some(parent) => orchestrating_parent(ctx, work, &parent.id).await?,
+        None => false,
+    };
+
     // Parked while another issue blocks this one; an `Issue` webhook that
     // changes some issue's state wakes parked tasks to look again.
-    let blockers: Vec<String> = issue
-        .open_blockers()
-        .iter()
-        .map(|b| b.identifier.clone().unwrap_or_else(|| b.id.clone()))
-        .collect();
+    let blockers: Vec<String> = if released {
+        Vec::new()
+    } else {
+        issue
+            .open_blockers()
+            .iter()
+            .map(|b| b.identifier.clone().unwrap_or_else(|| b.id.clone()))
+            .collect()
+    };
     if !blockers.is_empty() {
         let list = blockers.join(", ");
         ctx.enqueue(
@@ -84,6 +97,37 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
 
     if let Some(priority) = issue.priority {
         work.task.priority = priority as i64;
+    }
+    // An orchestrator whose issue has sub-issues runs them, not a run of
+    // its own: no repository, prompt, budget or model call.
+    if tentative.task_type == cyrus_core::TaskType::Orchestrator && !issue.children.nodes.is_empty()
+    {
+        work.task.task_type = Some(tentative.task_type);
+        audit_route(ctx, work, &tentative, "received").await?;
+        let count = issue.children.nodes.len();
+        let more = if issue
+            .children
+            .page_info
+            .as_ref()
+            .is_some_and(|p| p.has_next_page)
+        {
+            "+"
+        } else {
+            ""
+        };
+        ctx.enqueue(
+            work.session(),
+            format!("route:{}", work.session()),
+            OutboxOp::ephemeral_thought(format!(
+                "{} {} has {count}{more} sub-issues: I'll run each in its own session, in dependency order and at most {} at a time, and keep the plan here up to date.",
+                tentative.task_type_reason,
+                issue.identifier,
+                ctx.config.orchestration.max_parallel_children
+            )),
+        )
+        .await?;
+        work.data.orchestration = Some(Default::default());
+        return work.advance(ctx, Event::Orchestrate, ctx.now_ms()).await;
     }
     work.data.images = super::images::gather(ctx, &linear, &issue).await;
     let view = issue_view(&issue, &work.task.organization_id, work.data.images.len());
@@ -125,6 +169,24 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
             work.advance(ctx, Event::NeedsRepoSelection, PARKED).await
         }
     }
+}
+
+/// Whether the issue's parent is being orchestrated and handed this issue
+/// over; notes the parent so this task's transitions wake it.
+async fn orchestrating_parent(ctx: &Ctx, work: &mut Work, parent_issue: &str) -> Result<bool, StepError> {
+    let Some(parent) = ctx.store.find_active_task_for_issue(parent_issue).await? else {
+        return Ok(false);
+    };
+    if parent.state != TaskState::Orchestrating {
+        return Ok(false);
+    }
+    work.data.orchestration_parent = Some(parent.id.clone());
+    let data = crate::task_data::TaskData::from_value(&parent.data);
+    Ok(data
+        .orchestration
+        .as_ref()
+        .and_then(|o| o.run(&work.task.issue_id))
+        .is_some_and(|r| r.released_at.is_some()))
 }
 
 /// The access decision for the task's requester, recorded in the audit

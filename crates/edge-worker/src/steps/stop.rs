@@ -52,6 +52,7 @@ pub(super) async fn stop(ctx: &Ctx, work: &mut Work) -> StepResult {
             .await?;
     }
     super::budget::release(ctx, work).await;
+    stop_children(ctx, work).await?;
     ctx.cache
         .policies
         .lock()
@@ -71,4 +72,34 @@ pub(super) async fn stop(ctx: &Ctx, work: &mut Work) -> StepResult {
     )
     .await?;
     work.advance(ctx, Event::StopRequested, PARKED).await
+}
+
+/// A stopped orchestration stops every child it handed over that still
+/// runs (each child's own stop step says so in its session), and starts
+/// no more: its hand-overs are only accepted while it orchestrates.
+async fn stop_children(ctx: &Ctx, work: &Work) -> StepResult {
+    let Some(orch) = &work.data.orchestration else {
+        return Ok(());
+    };
+    for run in orch.runs.values() {
+        let Some(task_id) = &run.task_id else {
+            continue;
+        };
+        if let Some(task) = ctx.store.get_task(task_id).await?
+            && task.is_active()
+        {
+            crate::requests::request_stop(
+                ctx,
+                &task,
+                &format!("orchestration-stop:{}", work.task.id),
+                &format!(
+                    "The orchestration of {} was stopped.",
+                    work.task.issue_identifier
+                ),
+                "cyrus",
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@ mod harness;
 mod installations;
 mod lifecycle;
 mod metrics;
+mod orchestration;
 mod state_props;
 mod triage;
 mod webhooks;

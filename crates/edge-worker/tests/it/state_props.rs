@@ -535,6 +535,8 @@ impl Case {
                 | TaskState::AwaitingSelection
                 | TaskState::Queued
                 | TaskState::Starting => false,
+                // Waits for its sub-issues, which are tasks of their own.
+                TaskState::Orchestrating => false,
                 TaskState::Running => run_of(&runs, t).is_some_and(|r| in_progress(&r.status)),
                 TaskState::AwaitingInput | TaskState::Completed | TaskState::Failed => {
                     !t.is_active() || t.run_at >= PARKED

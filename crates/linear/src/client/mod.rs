@@ -512,6 +512,17 @@ impl LinearClient {
         .await
     }
 
+    /// The issue's sub-issues with priority, sort order, delegate and
+    /// blockers (what orchestration schedules by).
+    pub async fn issue_children(&self, issue_id: &str) -> Result<IssueChildren, LinearError> {
+        self.run(
+            operations::ISSUE_CHILDREN,
+            json!({"id": issue_id}),
+            &["issue"],
+        )
+        .await
+    }
+
     /// Whether the issue is still open and whom it is delegated to (a cheap
     /// read for periodic checks).
     pub async fn issue_status(&self, issue_id: &str) -> Result<IssueStatus, LinearError> {

@@ -252,6 +252,47 @@ impl IssueDetails {
     }
 }
 
+/// The result of `IssueChildren`: an epic's sub-issues.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueChildren {
+    pub id: String,
+    #[serde(default)]
+    pub children: Connection<ChildIssue>,
+}
+
+/// One sub-issue as orchestration sees it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildIssue {
+    pub id: String,
+    pub identifier: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub priority: Option<f64>,
+    #[serde(default)]
+    pub sort_order: Option<f64>,
+    #[serde(default)]
+    pub state: Option<WorkflowState>,
+    #[serde(default)]
+    pub delegate: Option<NamedRef>,
+    #[serde(default)]
+    pub inverse_relations: Connection<Relation>,
+}
+
+impl ChildIssue {
+    /// Issues that block this one (`blocks` inverse relations), open or not.
+    pub fn blockers(&self) -> Vec<&IssueSummary> {
+        self.inverse_relations
+            .nodes
+            .iter()
+            .filter(|r| r.kind == "blocks")
+            .filter_map(|r| r.issue.as_ref())
+            .collect()
+    }
+}
+
 /// The result of `TeamWorkflow`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::{Fault, RequestStats};
 use super::inputs::{IssueChanges, NewIssue, NewLabel, NewTeam, NewUser};
-use super::model::{Activity, Comment, ExternalUrl, Issue, Label, Team, User, WorkflowState};
+use super::model::{
+    Activity, Comment, ExternalUrl, Issue, Label, Relation, Team, User, WorkflowState,
+};
 use super::organizations::Org;
 use super::server::Inner;
 use super::status::{SessionStatus, is_unresponsive};
@@ -113,6 +115,16 @@ impl LinearControl {
     }
     pub fn create_issue(&self, input: NewIssue) -> Result<Issue, SimError> {
         self.with_world(|w| w.create_issue(input))
+    }
+    /// "`issue_id` blocks `related_issue_id`" and the other relation types,
+    /// as `issueRelationCreate` makes them.
+    pub fn create_relation(
+        &self,
+        issue_id: &str,
+        related_issue_id: &str,
+        relation_type: &str,
+    ) -> Result<Relation, SimError> {
+        self.with_world(|w| w.create_relation(issue_id, related_issue_id, relation_type, None))
     }
     pub fn add_comment(
         &self,

@@ -1,0 +1,325 @@
+//! Orchestration through the real worker: an epic delegated to the agent
+//! runs its sub-issues as their own sessions, in dependency order and in
+//! parallel, and reports on the parent.
+
+use crate::harness::*;
+use cyrus_sandbox::linear::NewIssue;
+use cyrus_stack::{Stack, StackOptions};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+/// An epic with sub-issues (title, description with the run's script) and
+/// "`a` blocks `b`" relations by index; returns the parent issue, the
+/// children's ids and identifiers. Nothing is delegated yet.
+fn epic(stack: &Stack, children: &[(&str, &str)], blocks: &[(usize, usize)]) -> Epic {
+    let control = stack.linear.control();
+    let parent = control
+        .create_issue(NewIssue {
+            team_id: Some(stack.team_id.clone()),
+            title: "Checkout revamp".into(),
+            description: Some("The epic.".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut ids = Vec::new();
+    let mut identifiers = Vec::new();
+    for (title, description) in children {
+        let child = control
+            .create_issue(NewIssue {
+                team_id: Some(stack.team_id.clone()),
+                title: title.to_string(),
+                description: Some(description.to_string()),
+                parent_id: Some(parent.id.clone()),
+                ..Default::default()
+            })
+            .unwrap();
+        ids.push(child.id);
+        identifiers.push(child.identifier);
+    }
+    for &(a, b) in blocks {
+        control.create_relation(&ids[a], &ids[b], "blocks").unwrap();
+    }
+    Epic {
+        parent: parent.id,
+        ids,
+        identifiers,
+    }
+}
+
+struct Epic {
+    parent: String,
+    ids: Vec<String>,
+    identifiers: Vec<String>,
+}
+
+/// The parent's plan as `(content, status)` pairs.
+fn plan(stack: &Stack, session: &str) -> Vec<(String, String)> {
+    let Some(plan) = session_opt(stack, session).and_then(|v| v.plan) else {
+        return Vec::new();
+    };
+    plan.as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .map(|s| {
+                    (
+                        s["content"].as_str().unwrap_or_default().to_string(),
+                        s["status"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn session_opt(stack: &Stack, id: &str) -> Option<cyrus_sandbox::linear::SessionView> {
+    stack.linear.control().session(id)
+}
+
+/// The sessions opened on an issue.
+fn sessions_on(stack: &Stack, issue_id: &str) -> Vec<String> {
+    let control = stack.linear.control();
+    control
+        .sessions()
+        .into_iter()
+        .filter(|s| {
+            control
+                .session(s)
+                .is_some_and(|v| v.issue_id.as_deref() == Some(issue_id))
+        })
+        .collect()
+}
+
+/// The Codegen run whose prompt names `title`.
+fn run_for(stack: &Stack, title: &str) -> Option<cyrus_sandbox::codegen::RunRecord> {
+    stack
+        .codegen
+        .control()
+        .runs()
+        .into_iter()
+        .find(|r| r.prompt.contains(title))
+}
+
+fn responses(stack: &Stack, id: &str) -> Vec<String> {
+    bodies(&session(stack, id), "response")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epic_runs_independent_children_in_parallel_and_dependents_after() {
+    let stack = spawn(StackOptions::default().time_scale(20.0)).await;
+    let e = epic(
+        &stack,
+        &[
+            ("Alpha part", "[sim outcome=COMPLETE prs=1 duration=60s logs=4]"),
+            ("Bravo part", "[sim outcome=COMPLETE prs=1 duration=20s logs=4]"),
+            ("Charlie part", "[sim outcome=COMPLETE prs=1 duration=60s logs=4]"),
+        ],
+        &[(0, 1)],
+    );
+    let parent = stack.linear.control().delegate(&e.parent, None).unwrap();
+
+    // While A and C run, B waits: the plan shows it.
+    let mut seen = BTreeSet::new();
+    let (_, body) = eventually(
+        T,
+        "the parent's summary",
+        || {
+            let p = plan(&stack, &parent);
+            if !p.is_empty() {
+                seen.insert(p.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
+            }
+            let view = session_opt(&stack, &parent)?;
+            view.activities
+                .iter()
+                .find(|a| a.kind() == "response" || a.kind() == "error")
+                .map(|a| {
+                    (
+                        a.kind().to_string(),
+                        a.content["body"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+        },
+        || describe(&stack, &parent),
+    )
+    .await;
+    assert!(
+        seen.contains(&vec![
+            "inProgress".to_string(),
+            "pending".into(),
+            "inProgress".into()
+        ]),
+        "A and C in progress while B waits: {seen:?}"
+    );
+
+    let a = run_for(&stack, "Alpha part").expect("A ran");
+    let b = run_for(&stack, "Bravo part").expect("B ran");
+    let c = run_for(&stack, "Charlie part").expect("C ran");
+    // A and C side by side; B only after A's 60 simulated seconds.
+    assert!(c.created_ms < a.created_ms + 60_000, "C started while A ran");
+    assert!(a.created_ms < c.created_ms + 60_000, "A started while C ran");
+    assert!(b.created_ms >= a.created_ms + 60_000, "B waited for A");
+    // One run per child, none for the parent itself.
+    assert_eq!(stack.codegen.control().runs().len(), 3);
+
+    // One summary, with each child, its PR and cost, and the total.
+    assert_eq!(responses(&stack, &parent).len(), 1, "{}", describe(&stack, &parent));
+    for id in &e.identifiers {
+        assert!(body.contains(id.as_str()), "{id} in the summary: {body}");
+    }
+    assert_eq!(body.matches("/pull/").count(), 3, "{body}");
+    assert_eq!(body.matches("· estimated cost $").count(), 3, "{body}");
+    assert!(body.contains("Total estimated cost"), "{body}");
+    assert!(body.contains("Nothing was skipped"), "{body}");
+    let final_plan = plan(&stack, &parent);
+    assert!(
+        final_plan.iter().all(|(_, s)| s == "completed"),
+        "{final_plan:?}"
+    );
+    let view = session(&stack, &parent);
+    let prs = view
+        .external_urls
+        .iter()
+        .filter(|u| u.url.contains("/pull/"))
+        .count();
+    assert_eq!(prs, 3, "each child's PR on the parent: {:?}", view.external_urls);
+    // Each child had exactly one session of its own, through the normal
+    // lifecycle (its own final response).
+    for id in &e.ids {
+        let sessions = sessions_on(&stack, id);
+        assert_eq!(sessions.len(), 1, "{id}: {sessions:?}");
+        let (kind, _) = final_activity(&stack, &sessions[0], T).await;
+        assert_eq!(kind, "response");
+    }
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_child_asks_the_parent_and_skip_starts_its_dependents() {
+    let stack = spawn(StackOptions::default().time_scale(20.0)).await;
+    let e = epic(
+        &stack,
+        &[
+            ("Alpha part", "[sim outcome=FAILED duration=20s]"),
+            ("Bravo part", "[sim outcome=COMPLETE prs=1 duration=20s]"),
+        ],
+        &[(0, 1)],
+    );
+    let parent = stack.linear.control().delegate(&e.parent, None).unwrap();
+    let question = eventually(
+        T,
+        "the parent's question",
+        || {
+            bodies(&session(&stack, &parent), "elicitation")
+                .into_iter()
+                .next()
+        },
+        || describe(&stack, &parent),
+    )
+    .await;
+    assert!(question.contains(&e.identifiers[0]), "{question}");
+    assert!(question.contains("failed"), "{question}");
+    assert!(
+        question.contains(&e.identifiers[1]),
+        "names what waits: {question}"
+    );
+    let view = session(&stack, &parent);
+    let ask = view
+        .activities
+        .iter()
+        .find(|a| a.kind() == "elicitation")
+        .unwrap();
+    assert_eq!(ask.signal.as_deref(), Some("select"), "{ask:?}");
+    // B has not started.
+    assert!(run_for(&stack, "Bravo part").is_none());
+
+    stack
+        .linear
+        .control()
+        .prompt(&parent, &format!("Skip {}", e.identifiers[0]), false)
+        .unwrap();
+    let (kind, body) = final_activity(&stack, &parent, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &parent));
+    assert!(run_for(&stack, "Bravo part").is_some(), "B ran after the skip");
+    assert!(body.contains("skipped"), "{body}");
+    assert!(body.contains(&e.identifiers[0]), "{body}");
+    assert_eq!(responses(&stack, &parent).len(), 1);
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependency_cycle_is_refused_by_name() {
+    let stack = spawn(StackOptions::default().time_scale(20.0)).await;
+    let e = epic(
+        &stack,
+        &[
+            ("Alpha part", "[sim outcome=COMPLETE duration=20s]"),
+            ("Bravo part", "[sim outcome=COMPLETE duration=20s]"),
+            ("Charlie part", "[sim outcome=COMPLETE duration=20s]"),
+        ],
+        &[(0, 1), (1, 2), (2, 1)],
+    );
+    let parent = stack.linear.control().delegate(&e.parent, None).unwrap();
+    let (kind, body) = final_activity(&stack, &parent, T).await;
+    assert_eq!(kind, "error", "{}", describe(&stack, &parent));
+    assert!(body.contains("cycle"), "{body}");
+    let b = &e.identifiers[1];
+    let c = &e.identifiers[2];
+    assert!(
+        body.contains(&format!("{b} → {c} → {b}")) || body.contains(&format!("{c} → {b} → {c}")),
+        "names the cycle: {body}"
+    );
+    assert!(
+        !body.contains(&format!("{} →", e.identifiers[0])),
+        "A is not in the cycle: {body}"
+    );
+    assert!(stack.codegen.control().runs().is_empty());
+    for id in &e.ids {
+        assert!(sessions_on(&stack, id).is_empty(), "nothing delegated");
+    }
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_orchestration_resumes_without_duplicates() {
+    let mut stack = spawn(StackOptions::default().time_scale(20.0)).await;
+    let e = epic(
+        &stack,
+        &[
+            ("Alpha part", "[sim outcome=COMPLETE prs=1 duration=60s]"),
+            ("Bravo part", "[sim outcome=COMPLETE prs=1 duration=20s]"),
+            ("Charlie part", "[sim outcome=COMPLETE prs=1 duration=20s]"),
+        ],
+        &[(0, 1), (1, 2)],
+    );
+    let parent = stack.linear.control().delegate(&e.parent, None).unwrap();
+    eventually(
+        T,
+        "A's run",
+        || run_for(&stack, "Alpha part"),
+        || describe(&stack, &parent),
+    )
+    .await;
+    stack.restart_worker().await.unwrap();
+    eventually(
+        T,
+        "B's run",
+        || run_for(&stack, "Bravo part"),
+        || describe(&stack, &parent),
+    )
+    .await;
+    stack.restart_worker().await.unwrap();
+    let (kind, body) = final_activity(&stack, &parent, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &parent));
+    assert!(body.contains("Nothing was skipped"), "{body}");
+    assert_eq!(stack.codegen.control().runs().len(), 3, "one run per child");
+    for id in &e.ids {
+        assert_eq!(sessions_on(&stack, id).len(), 1, "one delegation of {id}");
+    }
+    // Give a duplicate a moment to show up, then count again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(responses(&stack, &parent).len(), 1);
+    assert_eq!(stack.codegen.control().runs().len(), 3);
+    stack.shutdown().await;
+}
