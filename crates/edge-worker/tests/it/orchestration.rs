@@ -323,3 +323,185 @@ async fn a_restart_mid_orchestration_resumes_without_duplicates() {
     assert_eq!(stack.codegen.control().runs().len(), 3);
     stack.shutdown().await;
 }
+
+/// A stack whose epic's first child failed and the parent asks about it.
+async fn failed_first_child() -> (Stack, Epic, String) {
+    let stack = spawn(StackOptions::default().time_scale(20.0)).await;
+    let e = epic(
+        &stack,
+        &[
+            ("Alpha part", "[sim outcome=FAILED duration=20s]"),
+            ("Bravo part", "[sim outcome=COMPLETE prs=1 duration=20s]"),
+            ("Charlie part", "[sim outcome=COMPLETE prs=1 duration=60s never_finish]"),
+        ],
+        &[(0, 1)],
+    );
+    let parent = stack.linear.control().delegate(&e.parent, None).unwrap();
+    eventually(
+        T,
+        "the parent's question",
+        || {
+            bodies(&session(&stack, &parent), "elicitation")
+                .into_iter()
+                .next()
+        },
+        || describe(&stack, &parent),
+    )
+    .await;
+    (stack, e, parent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_runs_the_failed_child_again_in_a_new_session() {
+    let stack = spawn(StackOptions::default().time_scale(20.0)).await;
+    let e = epic(
+        &stack,
+        &[
+            ("Alpha part", "[sim outcome=FAILED duration=20s]"),
+            ("Bravo part", "[sim outcome=COMPLETE prs=1 duration=20s]"),
+        ],
+        &[(0, 1)],
+    );
+    let parent = stack.linear.control().delegate(&e.parent, None).unwrap();
+    eventually(
+        T,
+        "the parent's question",
+        || {
+            bodies(&session(&stack, &parent), "elicitation")
+                .into_iter()
+                .next()
+        },
+        || describe(&stack, &parent),
+    )
+    .await;
+    // The retried run succeeds.
+    stack
+        .codegen
+        .control()
+        .script_next_run(cyrus_sandbox::codegen::RunScript {
+            outcome: Some("COMPLETE".into()),
+            prs: Some(1),
+            duration: Some(Duration::from_secs(20)),
+            ..Default::default()
+        });
+    // The `select` option's text, as Linear sends it back.
+    stack
+        .linear
+        .control()
+        .prompt(&parent, &format!("Retry {}", e.identifiers[0]), false)
+        .unwrap();
+    let (kind, body) = final_activity(&stack, &parent, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &parent));
+    assert!(body.contains("Nothing was skipped"), "{body}");
+    assert_eq!(
+        sessions_on(&stack, &e.ids[0]).len(),
+        2,
+        "the retry has its own session"
+    );
+    assert_eq!(sessions_on(&stack, &e.ids[1]).len(), 1);
+    assert_eq!(stack.codegen.control().runs().len(), 3, "A twice, B once");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answering_stop_ends_the_orchestration_and_stops_running_children() {
+    let (stack, e, parent) = failed_first_child().await;
+    // C never finishes on its own; B waits for A.
+    stack
+        .linear
+        .control()
+        .prompt(&parent, "Stop the orchestration", false)
+        .unwrap();
+    let (kind, body) = final_activity(&stack, &parent, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &parent));
+    assert!(body.contains("was stopped"), "{body}");
+    assert!(run_for(&stack, "Bravo part").is_none(), "B never started");
+    let c_session = &sessions_on(&stack, &e.ids[2])[0];
+    let (_, c_body) = final_activity(&stack, c_session, T).await;
+    assert!(c_body.contains("stopped"), "C was stopped: {c_body}");
+    eventually(
+        T,
+        "C's run stopped at Codegen",
+        || (run_for(&stack, "Charlie part")?.status == "CANCELLED").then_some(()),
+        || format!("{:?}", run_for(&stack, "Charlie part")),
+    )
+    .await;
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_on_the_parent_stops_every_running_child() {
+    let (stack, e, parent) = failed_first_child().await;
+    stack.linear.control().prompt(&parent, "Stop", true).unwrap();
+    let (kind, body) = final_activity(&stack, &parent, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &parent));
+    assert!(body.contains("stopped"), "{body}");
+    let c_session = &sessions_on(&stack, &e.ids[2])[0];
+    eventually(
+        T,
+        "C stopped",
+        || {
+            bodies(&session(&stack, c_session), "response")
+                .iter()
+                .any(|b| b.contains("stopped"))
+                .then_some(())
+        },
+        || describe(&stack, c_session),
+    )
+    .await;
+    assert!(run_for(&stack, "Bravo part").is_none(), "B never started");
+    eventually(
+        T,
+        "C's run stopped at Codegen",
+        || (run_for(&stack, "Charlie part")?.status == "CANCELLED").then_some(()),
+        || format!("{:?}", run_for(&stack, "Charlie part")),
+    )
+    .await;
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cap_orders_by_priority_skips_done_children_and_adopts_delegated_ones() {
+    let stack = spawn(
+        StackOptions::default()
+            .time_scale(20.0)
+            .patch(serde_json::json!({"orchestration": {"maxParallelChildren": 1}})),
+    )
+    .await;
+    let control = stack.linear.control();
+    let e = epic(
+        &stack,
+        &[
+            ("Alpha low", "[sim outcome=COMPLETE prs=1 duration=20s]"),
+            ("Bravo urgent", "[sim outcome=COMPLETE prs=1 duration=20s]"),
+            ("Charlie done", "[sim outcome=COMPLETE prs=1 duration=20s]"),
+            ("Delta delegated", "[sim outcome=COMPLETE prs=1 duration=20s]"),
+        ],
+        &[],
+    );
+    let client = linear_client(&stack);
+    for (i, priority) in [(0, 4), (1, 1)] {
+        client
+            .execute(
+                cyrus_linear::operations::ISSUE_UPDATE,
+                serde_json::json!({"id": e.ids[i], "input": {"priority": priority}}),
+            )
+            .await
+            .unwrap();
+    }
+    control.set_state(&e.ids[2], "Done").unwrap();
+    // Delta was delegated by a person before the epic: its run goes ahead.
+    let delta = control.delegate(&e.ids[3], None).unwrap();
+    final_activity(&stack, &delta, T).await;
+    let parent = control.delegate(&e.parent, None).unwrap();
+    let (kind, body) = final_activity(&stack, &parent, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &parent));
+    let a = run_for(&stack, "Alpha low").unwrap();
+    let b = run_for(&stack, "Bravo urgent").unwrap();
+    assert!(b.created_ms + 20_000 <= a.created_ms, "urgent first, one at a time");
+    assert!(run_for(&stack, "Charlie done").is_none(), "done in Linear: skipped");
+    assert!(body.contains("already done"), "{body}");
+    assert_eq!(sessions_on(&stack, &e.ids[3]).len(), 1, "Delta adopted");
+    assert_eq!(stack.codegen.control().runs().len(), 3);
+    stack.shutdown().await;
+}
