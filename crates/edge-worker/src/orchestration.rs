@@ -63,7 +63,10 @@ impl Orchestration {
 
 /// The orchestrating parent that handed `issue_id` to the agent, if any.
 /// Reads the few tasks in `orchestrating`.
-pub(crate) async fn releasing_parent(ctx: &Ctx, issue_id: &str) -> Result<Option<Task>, StoreError> {
+pub(crate) async fn releasing_parent(
+    ctx: &Ctx,
+    issue_id: &str,
+) -> Result<Option<Task>, StoreError> {
     let filter = TaskFilter {
         state: Some(TaskState::Orchestrating),
         active_only: true,

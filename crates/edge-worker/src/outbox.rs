@@ -435,10 +435,9 @@ pub async fn send(
             };
             linear.update_issue(issue_id, &update).await
         }
-        OutboxOp::CreateSession { issue_id } => linear
-            .create_session_on_issue(issue_id)
-            .await
-            .map(|_| ()),
+        OutboxOp::CreateSession { issue_id } => {
+            linear.create_session_on_issue(issue_id).await.map(|_| ())
+        }
         OutboxOp::SessionPlan { plan, urls } => {
             let update = SessionUpdate {
                 external_urls: Some(

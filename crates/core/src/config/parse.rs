@@ -4,8 +4,8 @@ use super::diagnostics::{Diagnostics, Problem, Warning};
 use super::walk::{Obj, show};
 use super::{
     AlertsConfig, AuditConfig, CodegenConfig, Config, ImagesConfig, LinearConfig,
-    LinearOAuthConfig, LinearWorkspace, OrchestrationConfig, PromptConfig, RateLimits, RepositoryConfig, ServerConfig,
-    StoreConfig, Verbosity, defaults, env,
+    LinearOAuthConfig, LinearWorkspace, OrchestrationConfig, PromptConfig, RateLimits,
+    RepositoryConfig, ServerConfig, StoreConfig, Verbosity, defaults, env,
 };
 use crate::cost::{ModelPrice, PriceTable};
 use crate::{MicroDollars, TaskType};

@@ -222,7 +222,11 @@ fn merge(orch: &mut Orchestration, nodes: &[ChildIssue], app_user: Option<&str>)
             Some("canceled" | "duplicate") => Some(ChildStatus::Canceled),
             _ => None,
         };
-        let stored = orch.children.iter().find(|c| c.id == n.id).map(|c| c.status);
+        let stored = orch
+            .children
+            .iter()
+            .find(|c| c.id == n.id)
+            .map(|c| c.status);
         let status = match (stored, done_in_linear) {
             (None | Some(ChildStatus::Waiting), Some(done)) => done,
             (Some(status), _) => status,
@@ -230,8 +234,7 @@ fn merge(orch: &mut Orchestration, nodes: &[ChildIssue], app_user: Option<&str>)
         };
         let run = orch.runs.entry(n.id.clone()).or_default();
         let ours = app_user.is_some_and(|u| n.delegate.as_ref().is_some_and(|d| d.id == u));
-        if status == ChildStatus::Waiting && run.released_at.is_none() && run.attempt == 0 && ours
-        {
+        if status == ChildStatus::Waiting && run.released_at.is_none() && run.attempt == 0 && ours {
             run.adopted = true;
         }
         children.push(Child {
@@ -391,7 +394,9 @@ async fn answer(
         Decision::Stop => {
             orch.stopped = true;
             for i in running {
-                let task_id = orch.run(&orch.children[i].id).and_then(|r| r.task_id.clone());
+                let task_id = orch
+                    .run(&orch.children[i].id)
+                    .and_then(|r| r.task_id.clone());
                 if let Some(task) = match task_id {
                     Some(id) => ctx.store.get_task(&id).await?,
                     None => None,
@@ -400,7 +405,10 @@ async fn answer(
                         ctx,
                         &task,
                         &format!("orchestration-stop:{}", work.task.id),
-                        &format!("The orchestration of {} was stopped.", work.task.issue_identifier),
+                        &format!(
+                            "The orchestration of {} was stopped.",
+                            work.task.issue_identifier
+                        ),
                         "cyrus",
                     )
                     .await?;
@@ -553,7 +561,10 @@ async fn release(ctx: &Ctx, work: &Work, orch: &Orchestration) -> StepResult {
                 .clone()
                 .or_else(|| ctx.linear.app_user_id(&work.task.organization_id))
                 .ok_or_else(|| {
-                    StepError::Fatal("the agent's Linear user is unknown, so I cannot delegate the sub-issues".into())
+                    StepError::Fatal(
+                        "the agent's Linear user is unknown, so I cannot delegate the sub-issues"
+                            .into(),
+                    )
                 })?;
             (
                 format!("orchestration:delegate:{session}:{}", child.id),
@@ -605,7 +616,10 @@ fn summary(parent: &str, orch: &Orchestration) -> String {
         .filter(|c| {
             matches!(
                 c.status,
-                ChildStatus::Skipped | ChildStatus::NotStarted | ChildStatus::AlreadyDone | ChildStatus::Canceled
+                ChildStatus::Skipped
+                    | ChildStatus::NotStarted
+                    | ChildStatus::AlreadyDone
+                    | ChildStatus::Canceled
             )
         })
         .map(|c| format!("{} ({})", c.identifier, c.status.describe()))

@@ -173,7 +173,11 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
 
 /// Whether the issue's parent is being orchestrated and handed this issue
 /// over; notes the parent so this task's transitions wake it.
-async fn orchestrating_parent(ctx: &Ctx, work: &mut Work, parent_issue: &str) -> Result<bool, StepError> {
+async fn orchestrating_parent(
+    ctx: &Ctx,
+    work: &mut Work,
+    parent_issue: &str,
+) -> Result<bool, StepError> {
     let Some(parent) = ctx.store.find_active_task_for_issue(parent_issue).await? else {
         return Ok(false);
     };

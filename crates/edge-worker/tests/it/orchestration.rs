@@ -112,9 +112,18 @@ async fn an_epic_runs_independent_children_in_parallel_and_dependents_after() {
     let e = epic(
         &stack,
         &[
-            ("Alpha part", "[sim outcome=COMPLETE prs=1 duration=60s logs=4]"),
-            ("Bravo part", "[sim outcome=COMPLETE prs=1 duration=20s logs=4]"),
-            ("Charlie part", "[sim outcome=COMPLETE prs=1 duration=60s logs=4]"),
+            (
+                "Alpha part",
+                "[sim outcome=COMPLETE prs=1 duration=60s logs=4]",
+            ),
+            (
+                "Bravo part",
+                "[sim outcome=COMPLETE prs=1 duration=20s logs=4]",
+            ),
+            (
+                "Charlie part",
+                "[sim outcome=COMPLETE prs=1 duration=60s logs=4]",
+            ),
         ],
         &[(0, 1)],
     );
@@ -157,14 +166,25 @@ async fn an_epic_runs_independent_children_in_parallel_and_dependents_after() {
     let b = run_for(&stack, "Bravo part").expect("B ran");
     let c = run_for(&stack, "Charlie part").expect("C ran");
     // A and C side by side; B only after A's 60 simulated seconds.
-    assert!(c.created_ms < a.created_ms + 60_000, "C started while A ran");
-    assert!(a.created_ms < c.created_ms + 60_000, "A started while C ran");
+    assert!(
+        c.created_ms < a.created_ms + 60_000,
+        "C started while A ran"
+    );
+    assert!(
+        a.created_ms < c.created_ms + 60_000,
+        "A started while C ran"
+    );
     assert!(b.created_ms >= a.created_ms + 60_000, "B waited for A");
     // One run per child, none for the parent itself.
     assert_eq!(stack.codegen.control().runs().len(), 3);
 
     // One summary, with each child, its PR and cost, and the total.
-    assert_eq!(responses(&stack, &parent).len(), 1, "{}", describe(&stack, &parent));
+    assert_eq!(
+        responses(&stack, &parent).len(),
+        1,
+        "{}",
+        describe(&stack, &parent)
+    );
     for id in &e.identifiers {
         assert!(body.contains(id.as_str()), "{id} in the summary: {body}");
     }
@@ -183,7 +203,11 @@ async fn an_epic_runs_independent_children_in_parallel_and_dependents_after() {
         .iter()
         .filter(|u| u.url.contains("/pull/"))
         .count();
-    assert_eq!(prs, 3, "each child's PR on the parent: {:?}", view.external_urls);
+    assert_eq!(
+        prs, 3,
+        "each child's PR on the parent: {:?}",
+        view.external_urls
+    );
     // Each child had exactly one session of its own, through the normal
     // lifecycle (its own final response).
     for id in &e.ids {
@@ -241,7 +265,10 @@ async fn a_failed_child_asks_the_parent_and_skip_starts_its_dependents() {
         .unwrap();
     let (kind, body) = final_activity(&stack, &parent, T).await;
     assert_eq!(kind, "response", "{}", describe(&stack, &parent));
-    assert!(run_for(&stack, "Bravo part").is_some(), "B ran after the skip");
+    assert!(
+        run_for(&stack, "Bravo part").is_some(),
+        "B ran after the skip"
+    );
     assert!(body.contains("skipped"), "{body}");
     assert!(body.contains(&e.identifiers[0]), "{body}");
     assert_eq!(responses(&stack, &parent).len(), 1);
@@ -332,7 +359,10 @@ async fn failed_first_child() -> (Stack, Epic, String) {
         &[
             ("Alpha part", "[sim outcome=FAILED duration=20s]"),
             ("Bravo part", "[sim outcome=COMPLETE prs=1 duration=20s]"),
-            ("Charlie part", "[sim outcome=COMPLETE prs=1 duration=60s never_finish]"),
+            (
+                "Charlie part",
+                "[sim outcome=COMPLETE prs=1 duration=60s never_finish]",
+            ),
         ],
         &[(0, 1)],
     );
@@ -432,7 +462,11 @@ async fn answering_stop_ends_the_orchestration_and_stops_running_children() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_on_the_parent_stops_every_running_child() {
     let (stack, e, parent) = failed_first_child().await;
-    stack.linear.control().prompt(&parent, "Stop", true).unwrap();
+    stack
+        .linear
+        .control()
+        .prompt(&parent, "Stop", true)
+        .unwrap();
     let (kind, body) = final_activity(&stack, &parent, T).await;
     assert_eq!(kind, "response", "{}", describe(&stack, &parent));
     assert!(body.contains("stopped"), "{body}");
@@ -475,7 +509,10 @@ async fn the_cap_orders_by_priority_skips_done_children_and_adopts_delegated_one
             ("Alpha low", "[sim outcome=COMPLETE prs=1 duration=20s]"),
             ("Bravo urgent", "[sim outcome=COMPLETE prs=1 duration=20s]"),
             ("Charlie done", "[sim outcome=COMPLETE prs=1 duration=20s]"),
-            ("Delta delegated", "[sim outcome=COMPLETE prs=1 duration=20s]"),
+            (
+                "Delta delegated",
+                "[sim outcome=COMPLETE prs=1 duration=20s]",
+            ),
         ],
         &[],
     );
@@ -498,8 +535,14 @@ async fn the_cap_orders_by_priority_skips_done_children_and_adopts_delegated_one
     assert_eq!(kind, "response", "{}", describe(&stack, &parent));
     let a = run_for(&stack, "Alpha low").unwrap();
     let b = run_for(&stack, "Bravo urgent").unwrap();
-    assert!(b.created_ms + 20_000 <= a.created_ms, "urgent first, one at a time");
-    assert!(run_for(&stack, "Charlie done").is_none(), "done in Linear: skipped");
+    assert!(
+        b.created_ms + 20_000 <= a.created_ms,
+        "urgent first, one at a time"
+    );
+    assert!(
+        run_for(&stack, "Charlie done").is_none(),
+        "done in Linear: skipped"
+    );
     assert!(body.contains("already done"), "{body}");
     assert_eq!(sessions_on(&stack, &e.ids[3]).len(), 1, "Delta adopted");
     assert_eq!(stack.codegen.control().runs().len(), 3);
