@@ -79,6 +79,10 @@ pub mod defaults {
     /// Above this, `maxParallelChildren` is refused: Linear and Codegen
     /// limits make more pointless, and a typo should not start a fleet.
     pub const ORCHESTRATION_MAX_PARALLEL_CHILDREN_LIMIT: u32 = 50;
+    /// Sub-issues one plan may create.
+    pub const ORCHESTRATION_MAX_SUB_ISSUES: u32 = 12;
+    /// Linear's page of sub-issues orchestration reads.
+    pub const ORCHESTRATION_MAX_SUB_ISSUES_LIMIT: u32 = 50;
 }
 
 /// The whole validated configuration.
@@ -402,12 +406,18 @@ pub struct OrchestrationConfig {
     /// Sub-issues of one orchestration in flight at once (each also takes
     /// a run slot under `codegen.maxConcurrentRuns`).
     pub max_parallel_children: u32,
+    /// Sub-issues a planning run's plan may list.
+    pub max_sub_issues: u32,
+    /// Create a valid plan's sub-issues without asking first.
+    pub auto_approve: bool,
 }
 
 impl Default for OrchestrationConfig {
     fn default() -> Self {
         OrchestrationConfig {
             max_parallel_children: defaults::ORCHESTRATION_MAX_PARALLEL_CHILDREN,
+            max_sub_issues: defaults::ORCHESTRATION_MAX_SUB_ISSUES,
+            auto_approve: false,
         }
     }
 }

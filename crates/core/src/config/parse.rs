@@ -1127,26 +1127,41 @@ fn read_orchestration(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<Orchest
     let Some(mut o) = o else {
         return Some(OrchestrationConfig::default());
     };
-    let limit = defaults::ORCHESTRATION_MAX_PARALLEL_CHILDREN_LIMIT;
-    let parallel = positive_u32(
+    let parallel = bounded_u32(
         &mut o,
         "maxParallelChildren",
         defaults::ORCHESTRATION_MAX_PARALLEL_CHILDREN,
+        defaults::ORCHESTRATION_MAX_PARALLEL_CHILDREN_LIMIT,
         d,
-    )
-    .and_then(|n| {
-        if n > limit {
-            d.problem(
-                o.child("maxParallelChildren"),
-                format!("must be at most {limit} (got {n})"),
-            );
-            None
-        } else {
-            Some(n)
-        }
-    });
+    );
+    let sub_issues = bounded_u32(
+        &mut o,
+        "maxSubIssues",
+        defaults::ORCHESTRATION_MAX_SUB_ISSUES,
+        defaults::ORCHESTRATION_MAX_SUB_ISSUES_LIMIT,
+        d,
+    );
+    let auto_approve = o.bool("autoApprove", d).unwrap_or(false);
     o.finish(d);
     Some(OrchestrationConfig {
         max_parallel_children: parallel?,
+        max_sub_issues: sub_issues?,
+        auto_approve,
     })
+}
+
+/// A count between 1 and `limit`.
+fn bounded_u32(
+    o: &mut Obj<'_>,
+    key: &'static str,
+    default: u32,
+    limit: u32,
+    d: &mut Diagnostics,
+) -> Option<u32> {
+    let n = positive_u32(o, key, default, d)?;
+    if n > limit {
+        d.problem(o.child(key), format!("must be at most {limit} (got {n})"));
+        return None;
+    }
+    Some(n)
 }

@@ -645,6 +645,13 @@ fn bad_policy_triage_and_images_are_problems_with_paths() {
 fn orchestration_has_a_default_and_a_bounded_parallel_cap() {
     let c = loaded(FULL, &no_env()).config;
     assert_eq!(c.orchestration.max_parallel_children, 3);
+    assert_eq!(c.orchestration.max_sub_issues, 12);
+    assert!(!c.orchestration.auto_approve);
+    let text = with(|v| {
+        v["orchestration"] = serde_json::json!({"maxSubIssues": 4, "autoApprove": true});
+    });
+    let o = loaded(&text, &no_env()).config.orchestration;
+    assert_eq!((o.max_sub_issues, o.auto_approve), (4, true));
     let text = with(|v| {
         v["orchestration"] = serde_json::json!({"maxParallelChildren": 5});
     });

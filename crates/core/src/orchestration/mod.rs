@@ -9,6 +9,8 @@
 //! the parallel cap are in flight; a failed or stopped child holds its
 //! dependents until a person decides ([`Decision`]).
 
+pub mod plan;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
