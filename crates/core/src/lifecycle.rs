@@ -325,7 +325,8 @@ pub fn transition(from: TaskState, event: Event) -> Result<TaskState, IllegalTra
         (S::AwaitingInput | S::Completed | S::Failed, E::Resumed) => S::Running,
         (S::AwaitingInput | S::Completed | S::Failed, E::Requeued) => S::Queued,
 
-        (S::Received | S::Completed | S::Failed, E::Orchestrate) => S::Orchestrating,
+        // From `running`: a planning run's plan approved by configuration.
+        (S::Received | S::Running | S::Completed | S::Failed, E::Orchestrate) => S::Orchestrating,
         (S::Orchestrating, E::ChildrenSettled) => S::Completed,
         _ => return illegal,
     };

@@ -61,6 +61,42 @@ impl Orchestration {
     }
 }
 
+/// A planning run's valid plan, with a slot per sub-issue for the issue
+/// created for it: each id is stored as soon as it is known, and a create
+/// is preceded by a look for the slot's marker, so a crash between two
+/// creates never makes a second copy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredPlan {
+    pub plan: cyrus_core::orchestration::plan::Plan,
+    pub issue_ids: Vec<Option<String>>,
+    /// A person (or `orchestration.autoApprove`) approved it.
+    pub approved: bool,
+    /// Every `blocks` relation of the plan exists in Linear.
+    pub relations_done: bool,
+}
+
+impl StoredPlan {
+    pub fn new(plan: cyrus_core::orchestration::plan::Plan) -> StoredPlan {
+        let n = plan.sub_issues.len();
+        StoredPlan {
+            plan,
+            issue_ids: vec![None; n],
+            approved: false,
+            relations_done: false,
+        }
+    }
+
+    /// Everything is in Linear: the sub-issues and their relations.
+    pub fn created(&self) -> bool {
+        self.relations_done && self.issue_ids.iter().all(Option::is_some)
+    }
+
+    /// The text in a sub-issue's description that finds it again.
+    pub fn marker(key: &str) -> String {
+        format!("plan item `{key}`")
+    }
+}
+
 /// The orchestrating parent that handed `issue_id` to the agent, if any.
 /// Reads the few tasks in `orchestrating`.
 pub(crate) async fn releasing_parent(

@@ -70,6 +70,14 @@ pub struct TaskData {
     pub orchestration: Option<crate::orchestration::Orchestration>,
     /// A child's parent task, woken by the child's transitions.
     pub orchestration_parent: Option<String>,
+    /// An orchestrator without sub-issues: its run is the planning run.
+    pub planning: bool,
+    /// The planning run's valid plan and what was created from it.
+    pub plan: Option<crate::orchestration::StoredPlan>,
+    /// Invalid plans sent back to the planning run (at most one).
+    pub plan_attempts: u32,
+    /// The issue's team (sub-issues are created there).
+    pub team_id: Option<String>,
 
     #[serde(flatten)]
     pub rest: Map<String, Value>,

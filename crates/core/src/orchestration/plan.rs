@@ -38,7 +38,7 @@ pub struct PlannedSubIssue {
 impl PlannedSubIssue {
     /// The issue description Cyrus writes: the plan's text, its acceptance
     /// criteria as a checklist, and a line linking back to the parent.
-    pub fn body(&self, parent: &str) -> String {
+    pub fn body(&self, parent: &str, marker: &str) -> String {
         let mut out = self.description.trim().to_string();
         if !self.acceptance_criteria.is_empty() {
             out.push_str("\n\n**Acceptance criteria**\n");
@@ -46,9 +46,45 @@ impl PlannedSubIssue {
                 out.push_str(&format!("\n- [ ] {}", c.trim()));
             }
         }
-        out.push_str(&format!("\n\nPart of {parent}, planned by Cyrus."));
+        out.push_str(&format!(
+            "\n\nPart of {parent}, planned by Cyrus ({marker})."
+        ));
         out.trim_start().to_string()
     }
+}
+
+/// The `select` option that approves a plan of `n` sub-issues.
+pub fn approval_option(n: usize) -> String {
+    format!("Create the {n} sub-issues")
+}
+
+/// A reply read as approving the plan: the option, or a message starting
+/// with yes / ok / approve / create / go / lgtm (any case). Anything else
+/// is feedback for the planning run.
+pub fn is_approval(reply: &str) -> bool {
+    let word = reply
+        .trim()
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let rest = reply.trim().to_ascii_lowercase();
+    let negated = rest.contains(" but ") || rest.contains(" not ") || rest.contains("n't");
+    !negated
+        && matches!(
+            word.as_str(),
+            "yes"
+                | "y"
+                | "ok"
+                | "okay"
+                | "approve"
+                | "approved"
+                | "create"
+                | "go"
+                | "lgtm"
+                | "sure"
+        )
 }
 
 /// The last ```json block of `answer`, read as a plan and checked. `Err`
@@ -67,6 +103,12 @@ pub fn parse_plan(answer: &str, max_sub_issues: usize) -> Result<Plan, Vec<Strin
     } else {
         Err(problems)
     }
+}
+
+/// Whether the answer holds a plan at all (a run that did the work itself
+/// answers without one).
+pub fn has_plan_block(answer: &str) -> bool {
+    last_json_block(answer).is_some()
 }
 
 fn last_json_block(text: &str) -> Option<&str> {
@@ -155,9 +197,28 @@ mod tests {
         let plan = parse_plan(&text, 12).unwrap();
         assert_eq!(plan.sub_issues.len(), 2);
         assert_eq!(plan.sub_issues[1].depends_on, ["db"]);
-        let body = plan.sub_issues[0].body("ENG-1");
+        let body = plan.sub_issues[0].body("ENG-1", "plan:db");
         assert!(body.contains("- [ ] migrates"), "{body}");
-        assert!(body.ends_with("Part of ENG-1, planned by Cyrus."), "{body}");
+        assert!(
+            body.ends_with("Part of ENG-1, planned by Cyrus (plan:db)."),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn approvals_are_recognised_and_feedback_is_not() {
+        for yes in ["yes", "Yes please", "LGTM", &approval_option(3), "ok!"] {
+            assert!(is_approval(yes), "{yes}");
+        }
+        for no in [
+            "no",
+            "yes but split the API part",
+            "make it two",
+            "",
+            "don't",
+        ] {
+            assert!(!is_approval(no), "{no}");
+        }
     }
 
     #[test]
@@ -190,6 +251,7 @@ mod tests {
         .unwrap_err();
         assert!(unknown[0].contains("unknown field `owner`"), "{unknown:?}");
         assert!(parse_plan("no plan here", 12).unwrap_err()[0].contains("no fenced"));
+        assert!(!has_plan_block("Finished: did it."));
         let cycle = parse_plan(
             &answer(
                 r#"{"subIssues": [
@@ -200,7 +262,13 @@ mod tests {
             12,
         )
         .unwrap_err();
-        assert!(cycle[0].contains("cycle: a → b → a") || cycle[0].contains("cycle: b → a → b"), "{cycle:?}");
-        assert!(parse_plan(&answer(r#"{"subIssues": []}"#), 12).unwrap_err()[0].contains("no sub-issues"));
+        assert!(
+            cycle[0].contains("cycle: a → b → a") || cycle[0].contains("cycle: b → a → b"),
+            "{cycle:?}"
+        );
+        assert!(
+            parse_plan(&answer(r#"{"subIssues": []}"#), 12).unwrap_err()[0]
+                .contains("no sub-issues")
+        );
     }
 }

@@ -32,9 +32,29 @@ pub(super) async fn followup(ctx: &Ctx, work: &mut Work) -> StepResult {
     }
     // A settled orchestration has no run to resume: a reply makes it look
     // at the sub-issues again (a cycle removed, sub-issues added).
-    if let Some(orch) = work.data.orchestration.as_mut()
-        && work.task.codegen_run_id.is_none()
+    // A plan waiting for approval: "yes" (or the option) creates the
+    // sub-issues and orchestrates them; anything else goes to the planning
+    // run below, which answers with a revised plan.
+    let approves = pending
+        .last()
+        .is_some_and(|f| cyrus_core::orchestration::plan::is_approval(&f.body));
+    if let Some(plan) = work.data.plan.as_mut()
+        && !plan.approved
+        && work.data.orchestration.is_none()
+        && approves
     {
+        plan.approved = true;
+        work.data.orchestration = Some(Default::default());
+        work.data.delivered_followups = pending.iter().map(|f| f.id).collect();
+        work.advance(ctx, Event::Orchestrate, ctx.now_ms()).await?;
+        mark_delivered(ctx, &pending).await?;
+        return Ok(());
+    }
+    if work.data.plan.as_ref().is_some_and(|p| !p.approved) {
+        // Feedback on the plan: the revised one may go back once if invalid.
+        work.data.plan_attempts = 0;
+    }
+    if let Some(orch) = work.data.orchestration.as_mut() {
         orch.refresh = true;
         orch.round += 1;
         work.data.delivered_followups = pending.iter().map(|f| f.id).collect();

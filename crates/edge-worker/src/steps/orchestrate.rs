@@ -37,6 +37,17 @@ pub(super) async fn orchestrating(ctx: &Ctx, work: &mut Work) -> StepResult {
     let mut orch = work.data.orchestration.clone().unwrap_or_default();
     let session = work.session().to_string();
 
+    // An approved plan's sub-issues and relations are created first.
+    if work
+        .data
+        .plan
+        .as_ref()
+        .is_some_and(|p| p.approved && !p.created())
+    {
+        create_planned(ctx, work).await?;
+        orch.refresh = true;
+    }
+
     let waits_outside = orch
         .children
         .iter()
@@ -174,6 +185,112 @@ pub(super) async fn orchestrating(ctx: &Ctx, work: &mut Work) -> StepResult {
         ctx.store.wake_task(&work.task.id, ctx.now_ms()).await?;
         ctx.wake.scheduler.notify_one();
     }
+    Ok(())
+}
+
+/// Creates the approved plan's sub-issues under the parent (its team, the
+/// labels the plan names that exist, a line linking back with the slot's
+/// marker) and their `blocks` relations. Idempotent: each created id is
+/// stored before the next create; a slot without an id is first looked for
+/// among the parent's children by its marker; a relation already in Linear
+/// is not created again.
+async fn create_planned(ctx: &Ctx, work: &mut Work) -> StepResult {
+    use cyrus_linear::client::{IssueCreate, RelationType};
+    let Some(mut stored) = work.data.plan.clone() else {
+        return Ok(());
+    };
+    let linear = ctx
+        .linear
+        .client_or_sync(&ctx.store, &work.task.organization_id)
+        .await
+        .ok_or_else(|| StepError::Retry("the workspace's Linear client is not ready".into()))?;
+    let team = work.data.team_id.clone().ok_or_else(|| {
+        StepError::Fatal("the issue's team is unknown, so I cannot create its sub-issues".into())
+    })?;
+    let existing = linear.issue_children(&work.task.issue_id).await?;
+    ctx.store.add_api_calls(&work.task.id, 1).await?;
+    let wanted: BTreeSet<String> = stored
+        .plan
+        .sub_issues
+        .iter()
+        .flat_map(|s| s.labels.iter().map(|l| l.to_ascii_lowercase()))
+        .collect();
+    let labels = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        ctx.store.add_api_calls(&work.task.id, 1).await?;
+        linear.team_workflow(&team).await?.labels.nodes
+    };
+    for i in 0..stored.plan.sub_issues.len() {
+        if stored.issue_ids[i].is_some() {
+            continue;
+        }
+        let item = stored.plan.sub_issues[i].clone();
+        let marker = crate::orchestration::StoredPlan::marker(&item.key);
+        let found = existing.children.nodes.iter().find(|c| {
+            c.description
+                .as_deref()
+                .is_some_and(|d| d.contains(&marker))
+        });
+        let id = match found {
+            Some(c) => c.id.clone(),
+            None => {
+                let input = IssueCreate {
+                    team_id: team.clone(),
+                    title: item.title.clone(),
+                    description: Some(item.body(&work.task.issue_identifier, &marker)),
+                    parent_id: Some(work.task.issue_id.clone()),
+                    label_ids: labels
+                        .iter()
+                        .filter(|l| item.labels.iter().any(|n| n.eq_ignore_ascii_case(&l.name)))
+                        .map(|l| l.id.clone())
+                        .collect(),
+                    ..Default::default()
+                };
+                ctx.store.add_api_calls(&work.task.id, 1).await?;
+                linear.create_issue(&input).await?.id
+            }
+        };
+        stored.issue_ids[i] = Some(id);
+        work.data.plan = Some(stored.clone());
+        work.save(ctx).await?;
+    }
+    let key_id = |key: &str| -> Option<String> {
+        let at = stored.plan.sub_issues.iter().position(|s| s.key == key)?;
+        stored.issue_ids[at].clone()
+    };
+    for (i, item) in stored.plan.sub_issues.iter().enumerate() {
+        let Some(child) = stored.issue_ids[i].clone() else {
+            continue;
+        };
+        let has = existing
+            .children
+            .nodes
+            .iter()
+            .find(|c| c.id == child)
+            .map(|c| {
+                c.blockers()
+                    .iter()
+                    .map(|b| b.id.clone())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for dep in &item.depends_on {
+            let Some(blocker) = key_id(dep) else {
+                continue;
+            };
+            if has.contains(&blocker) {
+                continue;
+            }
+            ctx.store.add_api_calls(&work.task.id, 1).await?;
+            linear
+                .create_issue_relation(&blocker, &child, RelationType::Blocks)
+                .await?;
+        }
+    }
+    stored.relations_done = true;
+    work.data.plan = Some(stored);
+    work.save(ctx).await?;
     Ok(())
 }
 

@@ -129,6 +129,9 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
         work.data.orchestration = Some(Default::default());
         return work.advance(ctx, Event::Orchestrate, ctx.now_ms()).await;
     }
+    work.data.team_id = issue.team.as_ref().map(|t| t.id.clone());
+    // An orchestrator without sub-issues: its run plans them.
+    work.data.planning = tentative.task_type == cyrus_core::TaskType::Orchestrator;
     work.data.images = super::images::gather(ctx, &linear, &issue).await;
     let view = issue_view(&issue, &work.task.organization_id, work.data.images.len());
     let decision = routing::route(&view, &ctx.config);

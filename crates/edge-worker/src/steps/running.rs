@@ -140,8 +140,7 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
             work,
             &run,
             Event::CostCapExceeded,
-            ActivityKind::Error,
-            body,
+            OutboxOp::activity(ActivityKind::Error, body),
             "cost_cap",
         )
         .await;
@@ -161,14 +160,23 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
             work,
             &run,
             Event::RunStatus(RunOutcome::Failed),
-            ActivityKind::Error,
-            body,
+            OutboxOp::activity(ActivityKind::Error, body),
             "deadline",
         )
         .await;
     }
 
     match status.class() {
+        // An orchestrator's run that answered with a plan rather than a
+        // pull request.
+        StatusClass::Succeeded
+            if work.data.planning
+                && cyrus_core::orchestration::plan::has_plan_block(
+                    run.result.as_deref().unwrap_or_default(),
+                ) =>
+        {
+            plan_answer(ctx, work, &run).await
+        }
         StatusClass::Succeeded => {
             let body = success_body(work, &run, now);
             finish(
@@ -176,8 +184,7 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
                 work,
                 &run,
                 Event::RunStatus(RunOutcome::Succeeded),
-                ActivityKind::Response,
-                body,
+                OutboxOp::activity(ActivityKind::Response, body),
                 "done",
             )
             .await
@@ -189,8 +196,7 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
                 work,
                 &run,
                 Event::RunStatus(RunOutcome::Failed),
-                ActivityKind::Error,
-                body,
+                OutboxOp::activity(ActivityKind::Error, body),
                 "failed",
             )
             .await
@@ -202,8 +208,7 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
                 work,
                 &run,
                 Event::RunStatus(RunOutcome::Cancelled),
-                ActivityKind::Response,
-                body,
+                OutboxOp::activity(ActivityKind::Response, body),
                 "cancelled",
             )
             .await
@@ -247,15 +252,14 @@ async fn finish(
     work: &mut Work,
     run: &AgentRun,
     event: Event,
-    kind: ActivityKind,
-    body: String,
+    answer: OutboxOp,
     why: &str,
 ) -> StepResult {
     let run_id = run.id;
     ctx.enqueue(
         work.session(),
         format!("final:{}:{run_id}:{}", work.session(), work.data.resumes),
-        OutboxOp::activity(kind, body),
+        answer,
     )
     .await?;
     super::budget::release(ctx, work).await;
@@ -290,6 +294,130 @@ async fn finish(
         ctx.store.reopen_task(&work.task.id, ctx.now_ms()).await?;
     }
     Ok(())
+}
+
+/// A planning run finished: its answer should hold the plan. A valid plan
+/// is stored, shown as the session's agent plan and offered for approval
+/// (or, with `orchestration.autoApprove`, orchestrated at once); an invalid
+/// one goes back to the run once with its problems, then is reported.
+async fn plan_answer(ctx: &Ctx, work: &mut Work, run: &AgentRun) -> StepResult {
+    let answer = run.result.clone().unwrap_or_default();
+    let max = ctx.config.orchestration.max_sub_issues as usize;
+    let session = work.session().to_string();
+    match cyrus_core::orchestration::plan::parse_plan(&answer, max) {
+        Ok(plan) => {
+            let n = plan.sub_issues.len();
+            let steps: Vec<(String, String)> = plan
+                .sub_issues
+                .iter()
+                .map(|s| (s.title.clone(), "pending".to_string()))
+                .collect();
+            let list: Vec<String> = plan
+                .sub_issues
+                .iter()
+                .map(|s| {
+                    let after = if s.depends_on.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (after {})", s.depends_on.join(", "))
+                    };
+                    format!("- `{}` {}{after}", s.key, s.title)
+                })
+                .collect();
+            work.data.plan = Some(crate::orchestration::StoredPlan::new(plan));
+            work.data.plan_attempts = 0;
+            ctx.enqueue(
+                &session,
+                format!("plan:{session}:{}:{}", run.id, work.data.resumes),
+                OutboxOp::SessionPlan {
+                    plan: steps,
+                    urls: Vec::new(),
+                },
+            )
+            .await?;
+            if ctx.config.orchestration.auto_approve {
+                if let Some(p) = work.data.plan.as_mut() {
+                    p.approved = true;
+                }
+                work.data.orchestration = Some(Default::default());
+                let body = format!(
+                    "The plan has {n} sub-issues:\n{}\n\nCreating them now (`orchestration.autoApprove`).",
+                    list.join("\n")
+                );
+                return finish(
+                    ctx,
+                    work,
+                    run,
+                    Event::Orchestrate,
+                    OutboxOp::activity(ActivityKind::Thought, body),
+                    "planned",
+                )
+                .await;
+            }
+            let body = format!(
+                "Here is the plan, {n} sub-issues:\n{}\n\nShall I create them and run them? Reply \"yes\" (or pick the option), or tell me what to change.",
+                list.join("\n")
+            );
+            let ask = OutboxOp::select(
+                body,
+                vec![cyrus_core::orchestration::plan::approval_option(n)],
+            );
+            finish(
+                ctx,
+                work,
+                run,
+                Event::RunStatus(RunOutcome::Succeeded),
+                ask,
+                "planned",
+            )
+            .await
+        }
+        Err(problems) if work.data.plan_attempts == 0 => {
+            // Once back to the run, as a follow-up it answers with a new plan.
+            work.data.plan_attempts = 1;
+            let text = format!(
+                "The plan in your answer cannot be used:\n- {}\n\nAnswer again with the whole plan as one fenced ```json block of the documented shape.",
+                problems.join("\n- ")
+            );
+            ctx.store
+                .add_followup(
+                    &work.task.id,
+                    &format!("plan-invalid:{}:{}", run.id, work.data.resumes),
+                    &text,
+                    ctx.now_ms(),
+                )
+                .await?;
+            let note = format!(
+                "The plan had problems ({}); I've asked the run to fix them.",
+                problems.join("; ")
+            );
+            finish(
+                ctx,
+                work,
+                run,
+                Event::RunStatus(RunOutcome::Succeeded),
+                OutboxOp::ephemeral_thought(note),
+                "plan-invalid",
+            )
+            .await
+        }
+        Err(problems) => {
+            work.data.plan_attempts = 0;
+            let body = format!(
+                "The planning run could not produce a usable plan:\n- {}\n\nReply here with guidance and I'll ask it again.",
+                problems.join("\n- ")
+            );
+            finish(
+                ctx,
+                work,
+                run,
+                Event::RunStatus(RunOutcome::Succeeded),
+                OutboxOp::activity(ActivityKind::Error, body),
+                "plan-invalid",
+            )
+            .await
+        }
+    }
 }
 
 async fn record_cost(ctx: &Ctx, work: &mut Work, total: cyrus_core::MicroDollars) -> StepResult {

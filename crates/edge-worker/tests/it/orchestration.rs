@@ -548,3 +548,119 @@ async fn the_cap_orders_by_priority_skips_done_children_and_adopts_delegated_one
     assert_eq!(stack.codegen.control().runs().len(), 3);
     stack.shutdown().await;
 }
+
+const PLAN: &str = r#"I'd split this in three.
+
+```json
+{"subIssues": [
+  {"key": "schema", "title": "Orders table", "description": "Add the table.", "acceptanceCriteria": ["migrates"]},
+  {"key": "api", "title": "Orders API", "description": "Expose it.", "dependsOn": ["schema"], "labels": ["Feature"]},
+  {"key": "docs", "title": "Orders docs", "description": "Document it."}
+]}
+```
+"#;
+
+fn plan_run(result: &str) -> cyrus_sandbox::codegen::RunScript {
+    cyrus_sandbox::codegen::RunScript {
+        outcome: Some("COMPLETE".into()),
+        duration: Some(Duration::from_secs(20)),
+        result: Some(result.to_string()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planning_run_plan_is_approved_created_once_and_orchestrated() {
+    let stack = spawn(StackOptions::default().time_scale(20.0)).await;
+    // The planning run's first answer names an unknown dependency; told
+    // so, it answers with a valid plan.
+    let broken = PLAN.replace(r#""dependsOn": ["schema"]"#, r#""dependsOn": ["db"]"#);
+    stack.codegen.control().script_next_run(plan_run(&broken));
+    let (parent_issue, parent) = stack
+        .delegate_issue("Orders", "Build orders end to end.", &[])
+        .unwrap();
+    let run = eventually(
+        T,
+        "the planning run",
+        || stack.codegen.control().runs().first().cloned(),
+        || describe(&stack, &parent),
+    )
+    .await;
+    stack.codegen.control().script_run(run.id, plan_run(PLAN));
+    let ask = eventually(
+        T,
+        "the approval question",
+        || {
+            bodies(&session(&stack, &parent), "elicitation")
+                .into_iter()
+                .find(|b| b.contains("Shall I create"))
+        },
+        || describe(&stack, &parent),
+    )
+    .await;
+    assert!(ask.contains("`api` Orders API (after schema)"), "{ask}");
+    let followups = stack.codegen.control().run(run.id).unwrap().follow_ups;
+    assert!(
+        followups.iter().any(|f| f.contains("\"db\"")),
+        "the problem went back to the run: {followups:?}"
+    );
+    let shown = plan(&stack, &parent);
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    assert!(shown.iter().all(|(_, s)| s == "pending"), "{shown:?}");
+    // Nothing is created before the approval.
+    let client = linear_client(&stack);
+    let children = || async {
+        client
+            .issue_children(&parent_issue)
+            .await
+            .unwrap()
+            .children
+            .nodes
+    };
+    assert!(children().await.is_empty());
+    // As if an earlier attempt created the first sub-issue and crashed
+    // before storing its id: it is found by its marker, not made again.
+    let earlier = stack
+        .linear
+        .control()
+        .create_issue(NewIssue {
+            team_id: Some(stack.team_id.clone()),
+            title: "Orders table".into(),
+            description: Some(
+                "Add the table.\n\nPart of ENG-1, planned by Cyrus (plan item `schema`).".into(),
+            ),
+            parent_id: Some(parent_issue.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+
+    stack
+        .linear
+        .control()
+        .prompt(&parent, "Create the 3 sub-issues", false)
+        .unwrap();
+    let (kind, body) = final_activity(&stack, &parent, Duration::from_secs(90)).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &parent));
+    assert!(body.contains("All 3 sub-issues"), "{body}");
+    let made = children().await;
+    assert_eq!(made.len(), 3, "each planned sub-issue once: {made:#?}");
+    let api = made.iter().find(|i| i.title == "Orders API").unwrap();
+    let schema = made.iter().find(|i| i.title == "Orders table").unwrap();
+    assert_eq!(schema.id, earlier.id, "the earlier copy was adopted");
+    assert!(
+        api.description
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Part of"),
+        "{api:?}"
+    );
+    let a = run_for(&stack, "Orders table").unwrap();
+    let b = run_for(&stack, "Orders API").unwrap();
+    assert!(b.created_ms > a.created_ms, "the API waited for the schema");
+    // The relation exists once in Linear.
+    let blockers: Vec<_> = api.blockers().iter().map(|b| b.id.clone()).collect();
+    assert_eq!(blockers, vec![schema.id.clone()]);
+    // One planning run plus one run per sub-issue.
+    assert_eq!(stack.codegen.control().runs().len(), 4);
+    stack.shutdown().await;
+}

@@ -270,6 +270,8 @@ pub struct ChildIssue {
     #[serde(default)]
     pub title: String,
     #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
     pub priority: Option<f64>,
     #[serde(default)]
     pub sort_order: Option<f64>,

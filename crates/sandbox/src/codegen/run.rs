@@ -43,6 +43,8 @@ struct Leg {
     initial_status: String,
     running_status: String,
     prs: u32,
+    /// The scripted final answer, if any.
+    result: Option<String>,
     finished: bool,
 }
 
@@ -127,6 +129,7 @@ impl Run {
                 initial_status: String::new(),
                 running_status: String::new(),
                 prs: 0,
+                result: None,
                 finished: true,
             },
         };
@@ -157,6 +160,7 @@ impl Run {
                 .unwrap_or_else(|| "ACTIVE".to_owned()),
             initial_status: initial.clone(),
             prs: script.prs.unwrap_or(0),
+            result: script.result.clone(),
             finished: false,
         };
         self.status = initial;
@@ -212,7 +216,9 @@ impl Run {
             ),
         };
         let (result, final_type, observation) = if is_success(&outcome) {
-            let text = format!("Finished: {}.{pr_note}", first_line(self.latest_prompt()));
+            let text = self.leg.result.clone().unwrap_or_else(|| {
+                format!("Finished: {}.{pr_note}", first_line(self.latest_prompt()))
+            });
             (text.clone(), "FINAL_ANSWER", json!(text))
         } else if outcome.eq_ignore_ascii_case("PAUSED") {
             let text = "I need more information before continuing: which behaviour do you expect?"

@@ -42,6 +42,9 @@ pub struct RunScript {
     pub running_status: Option<String>,
     /// Never reach the outcome.
     pub never_finish: bool,
+    /// The run's final answer (`result`) on success, instead of the
+    /// default "Finished: …" (e.g. a planning run's plan). Control API only.
+    pub result: Option<String>,
 }
 
 /// A `[sim …]` marker that could not be understood. Surfaced as a 422 so a
