@@ -208,6 +208,17 @@ async fn an_epic_runs_independent_children_in_parallel_and_dependents_after() {
         "each child's PR on the parent: {:?}",
         view.external_urls
     );
+    // Linear requests on the parent's session: six of its own
+    // (acknowledgement, routing thought, issue read, state move, sub-issue
+    // read, summary) and at most two per child for progress (plan and
+    // links, coalesced).
+    let stats = stack.linear.control().request_stats();
+    let on_parent = stats.by_session.get(&parent).copied().unwrap_or(0);
+    assert!(
+        on_parent <= 6 + 2 * 3,
+        "{on_parent} requests on the parent: {:?}",
+        stats.by_operation
+    );
     // Each child had exactly one session of its own, through the normal
     // lifecycle (its own final response).
     for id in &e.ids {
