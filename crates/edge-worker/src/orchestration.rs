@@ -130,9 +130,13 @@ pub(crate) async fn wake_parent(ctx: &Ctx, parent_task_id: &str) -> Result<(), S
     Ok(())
 }
 
-/// The newest task for an issue (a retry opens a new session, so a child
-/// may have several).
-pub(crate) async fn newest_task(ctx: &Ctx, issue_id: &str) -> Result<Option<Task>, StoreError> {
+/// The task that speaks for an issue now: its active task if it has one
+/// (a session merged into it is a newer but stopped task), else the newest
+/// (a retry opens a new session, so a child may have several).
+pub(crate) async fn current_task(ctx: &Ctx, issue_id: &str) -> Result<Option<Task>, StoreError> {
+    if let Some(active) = ctx.store.find_active_task_for_issue(issue_id).await? {
+        return Ok(Some(active));
+    }
     let filter = TaskFilter {
         issue_id: Some(issue_id.to_string()),
         limit: Some(1),

@@ -29,6 +29,10 @@ const RECHECK_MS: i64 = 30_000;
 /// How often the sub-issues are read again while one waits for a blocker
 /// outside the set.
 const EXTERNAL_RECHECK_MS: i64 = 60_000;
+/// A hand-over whose session never became a task within this long (the
+/// delegation was refused, its webhook lost) counts as a failed child, so
+/// a person decides instead of the orchestration waiting forever.
+const HANDOVER_TIMEOUT_MS: i64 = 15 * 60_000;
 /// Linear's page size in `IssueChildren`.
 const MAX_CHILDREN: usize = 50;
 
@@ -391,7 +395,7 @@ async fn current_task(
     child: &Child,
     run: &ChildRun,
 ) -> Result<Option<cyrus_store::Task>, StepError> {
-    let Some(task) = orchestration::newest_task(ctx, &child.id).await? else {
+    let Some(task) = orchestration::current_task(ctx, &child.id).await? else {
         return Ok(None);
     };
     if run.attempt > 0 && run.released_at.is_none_or(|at| task.created_at < at) {
@@ -408,6 +412,13 @@ async fn observe(ctx: &Ctx, orch: &mut Orchestration) -> StepResult {
             continue;
         }
         let Some(task) = current_task(ctx, child, run).await? else {
+            let stale = run
+                .released_at
+                .is_some_and(|at| ctx.now_ms() - at > HANDOVER_TIMEOUT_MS);
+            if child.status == ChildStatus::Started && stale && !run.adopted {
+                tracing::warn!(child = %child.identifier, "no session arrived for a delegated sub-issue");
+                child.status = ChildStatus::Failed;
+            }
             continue;
         };
         let parked_behind_sibling = task.state == TaskState::Received
