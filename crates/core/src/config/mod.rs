@@ -7,6 +7,7 @@
 
 mod diagnostics;
 pub mod env;
+mod experiments;
 mod location;
 mod parse;
 mod policy;
@@ -15,6 +16,7 @@ mod triage;
 mod walk;
 
 pub use diagnostics::{Problem, Warning};
+pub use experiments::{Arm, Experiment, ExperimentMatch};
 pub use location::{config_candidates, expand_tilde};
 pub use parse::{ConfigError, Loaded, parse};
 pub use policy::{AccessRule, Allowed, PolicyConfig};
@@ -74,6 +76,8 @@ pub mod defaults {
     pub const TRIAGE_MAX_PER_DAY: u32 = 10;
     /// Days the audit log keeps a decision.
     pub const AUDIT_RETENTION_DAYS: u32 = 90;
+    /// Days an experiment waits for an issue to be completed.
+    pub const EXPERIMENT_OUTCOME_DAYS: u32 = 7;
 }
 
 /// The whole validated configuration.
@@ -90,6 +94,11 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub triage: TriageConfig,
     pub audit: AuditConfig,
+    /// Model experiments, in order (the first running match wins).
+    pub experiments: Vec<Experiment>,
+    /// Days after a task's start within which its issue must reach a
+    /// completed state to count as completed (`experimentOutcomeDays`).
+    pub experiment_outcome_days: u32,
 }
 
 impl Config {
@@ -117,6 +126,11 @@ impl Config {
             .iter()
             .chain(self.codegen.model_by_task_type.values())
             .chain(self.codegen.model_for_images.iter())
+            .chain(
+                self.experiments
+                    .iter()
+                    .flat_map(|e| e.arms.iter().map(|a| &a.model)),
+            )
             .chain(self.codegen.pricing.models.keys());
         for model in candidates {
             if !out.contains(&model.as_str()) {

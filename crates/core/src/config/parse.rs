@@ -159,6 +159,17 @@ fn read_config(
     let policy = super::policy::read_policy(top.obj("policy", d), d);
     let triage = super::triage::read_triage(top.obj("triage", d), d);
     let audit = read_audit(top.obj("audit", d), d);
+    let priced: Vec<&str> = codegen
+        .as_ref()
+        .map(|c| c.pricing.models.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let experiments = super::experiments::read_experiments(top.get("experiments"), &priced, d);
+    let outcome_days = positive_u32(
+        &mut top,
+        "experimentOutcomeDays",
+        defaults::EXPERIMENT_OUTCOME_DAYS,
+        d,
+    );
     top.finish(d);
     if let Some(policy) = &policy {
         for id in policy.repositories.keys() {
@@ -193,6 +204,8 @@ fn read_config(
         policy: policy?,
         triage: triage?,
         audit: audit?,
+        experiments: experiments?,
+        experiment_outcome_days: outcome_days?,
     })
 }
 
