@@ -55,6 +55,9 @@ enum Command {
     Status(commands::status::StatusArgs),
     /// Task outcomes, latency, cost and the architecture's success metrics over a period.
     Stats(commands::stats::StatsArgs),
+    /// Model experiments: list them, or report an experiment's arms with a verdict.
+    #[command(subcommand)]
+    Experiments(commands::experiments::ExperimentsCommand),
     /// The worker's decisions with who and why: access, triage, routing, budget, stops, reconnects.
     Audit(commands::audit::AuditArgs),
     /// Check everything Cyrus needs and say how to fix what is wrong.
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args),
         Command::Stats(args) => commands::stats::run(args),
         Command::Audit(args) => commands::audit::run(args),
+        Command::Experiments(cmd) => commands::experiments::run(cmd),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Man => commands::man::run::<Cli>(),

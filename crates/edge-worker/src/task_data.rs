@@ -35,6 +35,10 @@ pub struct TaskData {
     pub branch: Option<String>,
     /// Repository ids offered in a `select` elicitation.
     pub selection_candidates: Vec<String>,
+    /// The model experiment the task matched, and its arm (`None` with an
+    /// experiment: outside it, the model was chosen explicitly).
+    pub experiment: Option<String>,
+    pub experiment_arm: Option<String>,
 
     // Prompt.
     pub prompt: Option<String>,

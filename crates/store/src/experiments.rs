@@ -19,7 +19,11 @@ impl Store {
         .execute(p)
         .await?
         .rows_affected());
-        Ok(if n == 1 { Insert::Inserted } else { Insert::Duplicate })
+        Ok(if n == 1 {
+            Insert::Inserted
+        } else {
+            Insert::Duplicate
+        })
     }
 
     /// The issue reached a completed state: the first time counts.
@@ -60,7 +64,16 @@ impl Store {
     /// Every task of `experiment`, oldest first, with its task row and
     /// follow-up count (one read each: reports are not a hot path).
     pub async fn experiment_tasks(&self, experiment: &str) -> Result<Vec<ExperimentTaskRecord>> {
-        type Row = (String, String, String, String, String, i64, Option<i64>, Option<i64>);
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+        );
         let rows: Vec<Row> = on_read_pool!(self, p => sqlx::query_as(
             "SELECT task_id, experiment, arm, model, issue_id, assigned_at, completed_at, reopened_at
              FROM experiment_tasks WHERE experiment = $1 ORDER BY assigned_at, task_id",
@@ -69,7 +82,9 @@ impl Store {
         .fetch_all(p)
         .await?);
         let mut out = Vec::with_capacity(rows.len());
-        for (task_id, experiment, arm, model, issue_id, assigned_at, completed_at, reopened_at) in rows {
+        for (task_id, experiment, arm, model, issue_id, assigned_at, completed_at, reopened_at) in
+            rows
+        {
             let assignment = ExperimentAssignment {
                 task_id,
                 experiment,

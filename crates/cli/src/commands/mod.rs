@@ -5,6 +5,7 @@ pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod doctor;
+pub mod experiments;
 pub mod linear;
 pub mod man;
 pub mod migrate;

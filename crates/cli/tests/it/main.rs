@@ -4,6 +4,7 @@ mod audit;
 mod completions;
 mod config_check;
 mod doctor;
+mod experiments;
 mod linear_connect;
 mod linear_install;
 mod migrate;

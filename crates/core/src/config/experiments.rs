@@ -141,25 +141,23 @@ fn read_one(
         matches.teams = m.strings("teams", d);
         m.finish(d);
     }
-    let mut time = |key: &'static str,
-                    o: &mut Obj<'_>,
-                    d: &mut Diagnostics|
-     -> Option<DateTime<Utc>> {
-        let text = o.string(key, d)?;
-        match DateTime::parse_from_rfc3339(&text) {
-            Ok(t) => Some(t.with_timezone(&Utc)),
-            Err(_) => {
-                d.problem(
+    let mut time =
+        |key: &'static str, o: &mut Obj<'_>, d: &mut Diagnostics| -> Option<DateTime<Utc>> {
+            let text = o.string(key, d)?;
+            match DateTime::parse_from_rfc3339(&text) {
+                Ok(t) => Some(t.with_timezone(&Utc)),
+                Err(_) => {
+                    d.problem(
                     o.child(key),
                     format!(
                         "must be an RFC 3339 time such as \"2026-12-01T00:00:00Z\" (got \"{text}\")"
                     ),
                 );
-                ok = false;
-                None
+                    ok = false;
+                    None
+                }
             }
-        }
-    };
+        };
     let starts_at = time("startsAt", &mut o, d);
     let ends_at = time("endsAt", &mut o, d);
     if let (Some(s), Some(e)) = (starts_at, ends_at)

@@ -90,6 +90,7 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
     let decision = routing::route(&view, &ctx.config);
     work.task.task_type = Some(decision.task_type);
     work.task.model = decision.model.clone();
+    let experiment_note = super::experiment::apply(ctx, work, &issue, &decision).await?;
     audit_route(ctx, work, &decision, "received").await?;
     let mut notes = vec![decision.task_type_reason.clone()];
     match &decision.repository {
@@ -99,7 +100,9 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
             reason,
         } => {
             notes.push(reason.clone());
-            if let Some(model) = &decision.model {
+            if let Some(note) = experiment_note {
+                notes.push(note);
+            } else if let Some(model) = &decision.model {
                 notes.push(format!("Model: {model} ({}).", decision.model_reason));
             }
             if !work.data.images.is_empty() {
@@ -215,8 +218,10 @@ async fn audit_route(
     let detail = serde_json::json!({
         "taskType": decision.task_type.to_string(),
         "repository": decision.repository.chosen_id(),
-        "model": decision.model,
+        "model": work.task.model,
         "images": work.data.images.len(),
+        "experiment": work.data.experiment,
+        "arm": work.data.experiment_arm,
     });
     let reason = format!("{} {}", decision.task_type_reason, decision.model_reason);
     crate::audit::task(

@@ -6,6 +6,7 @@ mod alerts;
 mod browser;
 mod dashboard;
 mod demo;
+mod experiments;
 mod faults;
 mod harness;
 mod installations;

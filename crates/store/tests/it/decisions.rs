@@ -131,16 +131,47 @@ pub async fn experiment_assignments_and_late_outcomes(db: TestDb) {
         issue_id: "issue-1".into(),
         assigned_at: 100,
     };
-    assert_eq!(s.record_experiment_assignment(&a).await.unwrap(), Insert::Inserted);
-    assert_eq!(s.record_experiment_assignment(&a).await.unwrap(), Insert::Duplicate);
-    s.add_followup(&task.id, "act-1", "also this", 200).await.unwrap();
-    s.add_stop_request(&task.id, "stop-1", "stop", 300).await.unwrap();
+    assert_eq!(
+        s.record_experiment_assignment(&a).await.unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(
+        s.record_experiment_assignment(&a).await.unwrap(),
+        Insert::Duplicate
+    );
+    s.add_followup(&task.id, "act-1", "also this", 200)
+        .await
+        .unwrap();
+    s.add_stop_request(&task.id, "stop-1", "stop", 300)
+        .await
+        .unwrap();
 
     // Reopened before it was ever completed means nothing.
-    assert_eq!(s.mark_experiment_issue_reopened("issue-1", 400).await.unwrap(), 0);
-    assert_eq!(s.mark_experiment_issue_completed("issue-1", 500).await.unwrap(), 1);
-    assert_eq!(s.mark_experiment_issue_completed("issue-1", 600).await.unwrap(), 0, "the first completion counts");
-    assert_eq!(s.mark_experiment_issue_reopened("issue-1", 700).await.unwrap(), 1);
+    assert_eq!(
+        s.mark_experiment_issue_reopened("issue-1", 400)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.mark_experiment_issue_completed("issue-1", 500)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.mark_experiment_issue_completed("issue-1", 600)
+            .await
+            .unwrap(),
+        0,
+        "the first completion counts"
+    );
+    assert_eq!(
+        s.mark_experiment_issue_reopened("issue-1", 700)
+            .await
+            .unwrap(),
+        1
+    );
 
     let rows = s.experiment_tasks("models").await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -148,7 +179,13 @@ pub async fn experiment_assignments_and_late_outcomes(db: TestDb) {
     assert_eq!(rows[0].completed_at, Some(500));
     assert_eq!(rows[0].reopened_at, Some(700));
     assert_eq!(rows[0].follow_ups, 1, "prompts only, not the stop");
-    assert_eq!(rows[0].task.as_ref().map(|t| t.id.clone()), Some(task.id.clone()));
-    assert_eq!(s.experiment_task_counts().await.unwrap(), [("models".to_string(), 1)]);
+    assert_eq!(
+        rows[0].task.as_ref().map(|t| t.id.clone()),
+        Some(task.id.clone())
+    );
+    assert_eq!(
+        s.experiment_task_counts().await.unwrap(),
+        [("models".to_string(), 1)]
+    );
     assert!(s.experiment_tasks("other").await.unwrap().is_empty());
 }
