@@ -505,10 +505,21 @@ async fn mcp_providers_and_integrations_follow_the_control_api() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["id"].as_i64().unwrap(), p["name"].as_str().unwrap().to_owned()))
+        .map(|p| {
+            (
+                p["id"].as_i64().unwrap(),
+                p["name"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    assert_eq!(names, vec![(1, "notion".to_owned()), (2, "sentry".to_owned())]);
-    assert!(mcp.as_array().unwrap().iter().all(|p| p["is_mcp"] == true), "{mcp}");
+    assert_eq!(
+        names,
+        vec![(1, "notion".to_owned()), (2, "sentry".to_owned())]
+    );
+    assert!(
+        mcp.as_array().unwrap().iter().all(|p| p["is_mcp"] == true),
+        "{mcp}"
+    );
 
     ctl.set_integration("notion", false);
     ctl.remove_integration("slack");
@@ -517,7 +528,12 @@ async fn mcp_providers_and_integrations_follow_the_control_api() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["integration_type"].as_str().unwrap().to_owned(), i["active"].as_bool().unwrap()))
+        .map(|i| {
+            (
+                i["integration_type"].as_str().unwrap().to_owned(),
+                i["active"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
