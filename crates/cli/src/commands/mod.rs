@@ -6,6 +6,7 @@ pub mod demo;
 pub mod doctor;
 pub mod linear;
 pub mod man;
+pub mod mcp;
 pub mod migrate;
 pub mod sandbox;
 pub mod setup;

@@ -5,6 +5,7 @@ mod config_check;
 mod doctor;
 mod linear_connect;
 mod linear_install;
+mod mcp;
 mod migrate;
 mod operator;
 mod setup;
