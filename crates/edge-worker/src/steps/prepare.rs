@@ -90,6 +90,7 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
             if let Some(model) = &decision.model {
                 notes.push(format!("Model: {model} ({}).", decision.model_reason));
             }
+            notes.extend(crate::mcp_check::note_for(ctx, repository_id).await);
             ctx.enqueue(
                 work.session(),
                 format!("route:{}", work.session()),
