@@ -56,6 +56,8 @@ enum Command {
     Status(commands::status::StatusArgs),
     /// Task outcomes, latency, cost and the architecture's success metrics over a period.
     Stats(commands::stats::StatsArgs),
+    /// The worker's decisions with who and why: access, triage, routing, budget, stops, reconnects.
+    Audit(commands::audit::AuditArgs),
     /// Check everything Cyrus needs and say how to fix what is wrong.
     Doctor(commands::doctor::DoctorArgs),
     /// What Codegen offers as MCP servers and which repositories use each.
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Linear(cmd) => commands::linear::run(cmd),
         Command::Status(args) => commands::status::run(args),
         Command::Stats(args) => commands::stats::run(args),
+        Command::Audit(args) => commands::audit::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Mcp(cmd) => commands::mcp::run(cmd),
         Command::Migrate(args) => commands::migrate::run(args),

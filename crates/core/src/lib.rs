@@ -2,6 +2,7 @@
 //! and the task state machine. No I/O and no async live here, so every rule in
 //! this crate is testable as a plain function.
 
+pub mod access;
 pub mod config;
 pub mod cost;
 pub mod lifecycle;

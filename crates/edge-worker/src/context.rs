@@ -28,6 +28,8 @@ pub struct Ctx {
     pub(crate) wake: Wake,
     pub(crate) tracker: TrackerHandle,
     pub(crate) cache: Caches,
+    /// Fetches issue images under the configured rules (one client).
+    pub(crate) images: cyrus_linear::uploads::ImageFetcher,
     /// Serialises Codegen creates on this replica so runs start in claim
     /// order (priority, then FIFO).
     pub(crate) start_lane: Arc<tokio::sync::Mutex<()>>,
@@ -57,6 +59,10 @@ pub(crate) struct Caches {
     pub policies: Arc<Mutex<HashMap<String, ActivityPolicy>>>,
     /// Codegen's MCP providers and integrations (`mcp_check`).
     pub mcp: Arc<crate::mcp_check::McpCache>,
+    /// People as the access policy last saw them, by (workspace, user id),
+    /// with when they were read.
+    pub people:
+        Arc<Mutex<HashMap<(String, String), (std::time::Instant, cyrus_core::access::Person)>>>,
 }
 
 /// What the run tracker is told.
@@ -106,6 +112,7 @@ pub(crate) struct Parts {
     pub linear: LinearHub,
     pub alerts: AlertSink,
     pub tracker: TrackerHandle,
+    pub images: cyrus_linear::uploads::ImageFetcher,
     pub owner: String,
 }
 
@@ -121,6 +128,7 @@ impl Ctx {
             wake: Wake::default(),
             tracker: parts.tracker,
             cache: Caches::default(),
+            images: parts.images,
             start_lane: Default::default(),
             owner: parts.owner,
             started_at_ms: chrono::Utc::now().timestamp_millis(),

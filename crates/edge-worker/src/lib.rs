@@ -18,9 +18,11 @@
 //! of every write to Linear), `linear_hub` and `installation_tokens` (the
 //! workspaces served and their tokens).
 
+mod access;
 mod alert_sink;
 pub mod alert_watch;
 mod alerts;
+mod audit;
 mod context;
 mod dashboard;
 mod gauges;
@@ -39,6 +41,7 @@ mod steps;
 mod task_data;
 mod telemetry;
 mod tracker;
+mod triage;
 mod worker;
 
 pub use context::{Ctx, LinearHub};

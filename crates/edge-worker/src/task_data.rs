@@ -16,6 +16,13 @@ pub struct TaskData {
     /// Another task was already working on the issue when this session was
     /// created; its message went there as a follow-up.
     pub merged_into: Option<String>,
+    /// Who delegated or @mentioned (the session's creator): the person the
+    /// access policy decides on.
+    pub requested_by: Option<String>,
+    pub requested_by_email: Option<String>,
+    /// Set when proactive triage opened the session (the rule's name); the
+    /// policy's person checks do not apply, the rule's bounds did.
+    pub triage_rule: Option<String>,
 
     /// The Linear issue's web address (from the issue fetch), for links on
     /// the dashboard.

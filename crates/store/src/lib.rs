@@ -11,6 +11,7 @@
 //! scheduler is testable with a controllable clock.
 
 mod activities;
+mod audit;
 mod connect;
 mod costs;
 mod deliveries;
@@ -26,6 +27,7 @@ mod runs;
 mod secret_key;
 mod stats;
 mod tasks;
+mod triage;
 
 pub use connect::Store;
 pub use error::{Result, StoreError};

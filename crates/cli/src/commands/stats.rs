@@ -144,7 +144,7 @@ pub fn run(args: StatsArgs) -> ExitCode {
 }
 
 /// `7d`, `24h`, `2w` back from `now`, or a UTC date / RFC 3339 time.
-fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         let start = date

@@ -1,5 +1,6 @@
 //! Integration tests that run the real `cyrus` binary.
 
+mod audit;
 mod completions;
 mod config_check;
 mod doctor;

@@ -9,13 +9,17 @@ mod diagnostics;
 pub mod env;
 mod location;
 mod parse;
+mod policy;
 mod summary;
+mod triage;
 mod walk;
 
 pub use diagnostics::{Problem, Warning};
 pub use location::{config_candidates, expand_tilde};
 pub use parse::{ConfigError, Loaded, parse};
+pub use policy::{AccessRule, Allowed, PolicyConfig};
 pub use summary::ConfigSummary;
+pub use triage::{TriageConfig, TriageIssue, TriageRule};
 
 use crate::cost::PriceTable;
 use crate::{MicroDollars, TaskType};
@@ -58,6 +62,18 @@ pub mod defaults {
     pub const PROMPT_TOKEN_BUDGET: usize = 12_000;
     /// Below this a prompt cannot hold its own instructions.
     pub const PROMPT_TOKEN_BUDGET_MIN: usize = 1_000;
+    /// Where Linear keeps files people paste (fetched with the workspace's
+    /// token).
+    pub const LINEAR_UPLOADS_URL: &str = "https://uploads.linear.app";
+    /// Images sent to Codegen per run, each at most this many bytes, each
+    /// download within this many seconds.
+    pub const IMAGES_MAX_COUNT: usize = 5;
+    pub const IMAGES_MAX_BYTES: usize = 5 * 1024 * 1024;
+    pub const IMAGES_TIMEOUT_SECS: u64 = 10;
+    /// Sessions proactive triage may start per UTC day.
+    pub const TRIAGE_MAX_PER_DAY: u32 = 10;
+    /// Days the audit log keeps a decision.
+    pub const AUDIT_RETENTION_DAYS: u32 = 90;
 }
 
 /// The whole validated configuration.
@@ -70,6 +86,10 @@ pub struct Config {
     pub store: StoreConfig,
     pub prompt: PromptConfig,
     pub alerts: AlertsConfig,
+    pub images: ImagesConfig,
+    pub policy: PolicyConfig,
+    pub triage: TriageConfig,
+    pub audit: AuditConfig,
 }
 
 impl Config {
@@ -96,6 +116,7 @@ impl Config {
             .default_model
             .iter()
             .chain(self.codegen.model_by_task_type.values())
+            .chain(self.codegen.model_for_images.iter())
             .chain(self.codegen.pricing.models.keys());
         for model in candidates {
             if !out.contains(&model.as_str()) {
@@ -161,6 +182,9 @@ pub struct CodegenConfig {
     pub max_concurrent_runs: u32,
     pub default_model: Option<String>,
     pub model_by_task_type: BTreeMap<TaskType, String>,
+    /// The model for a task whose issue has images, below an explicit tag
+    /// or model label.
+    pub model_for_images: Option<String>,
     pub pricing: PriceTable,
     pub rate_limits: RateLimits,
     pub poll_interval_secs: u64,
@@ -215,6 +239,9 @@ pub struct LinearConfig {
     /// The OAuth application workspaces are connected through (`cyrus
     /// linear connect`); `None` when only static tokens are used.
     pub oauth: Option<LinearOAuthConfig>,
+    /// The origin of Linear's file uploads: images there are fetched with
+    /// the workspace's token. Only a simulator sets another.
+    pub uploads_url: String,
 }
 
 /// Linear's OAuth application: what `cyrus linear connect` installs and the
@@ -321,6 +348,43 @@ impl Default for PromptConfig {
 pub struct AlertsConfig {
     /// Slack-compatible incoming webhook; its URL is a credential.
     pub webhook_url: Option<SecretString>,
+}
+
+/// Images of an issue sent to Codegen: where they may come from and caps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImagesConfig {
+    /// Hosts besides Linear's uploads images may be fetched from (HTTPS,
+    /// public addresses only).
+    pub allowed_hosts: Vec<String>,
+    pub max_count: usize,
+    pub max_bytes: usize,
+    pub timeout_secs: u64,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        ImagesConfig {
+            allowed_hosts: Vec::new(),
+            max_count: defaults::IMAGES_MAX_COUNT,
+            max_bytes: defaults::IMAGES_MAX_BYTES,
+            timeout_secs: defaults::IMAGES_TIMEOUT_SECS,
+        }
+    }
+}
+
+/// The audit log of decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Older rows are pruned by the worker.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: defaults::AUDIT_RETENTION_DAYS,
+        }
+    }
 }
 
 #[cfg(test)]

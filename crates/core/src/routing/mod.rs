@@ -27,6 +27,8 @@ pub struct IssueView {
     /// Linear organization the issue belongs to. When set, only repositories
     /// of that workspace are considered.
     pub organization_id: Option<String>,
+    /// Images that will be sent with the run (`codegen.modelForImages`).
+    pub images: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,6 +178,16 @@ fn choose_model(
                 format!("Using model '{model}' because of the '{label}' label"),
             );
         }
+    }
+    if issue.images > 0
+        && let Some(model) = &config.codegen.model_for_images
+    {
+        let n = issue.images;
+        let what = if n == 1 { "an image" } else { "images" };
+        return (
+            Some(model.clone()),
+            format!("Using model '{model}' because the issue has {what}"),
+        );
     }
     if let Some(model) = config.codegen.model_by_task_type.get(&task_type) {
         return (

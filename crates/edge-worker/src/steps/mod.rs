@@ -15,6 +15,7 @@
 
 pub(crate) mod budget;
 mod followup;
+mod images;
 mod prepare;
 mod running;
 pub(crate) mod runs;

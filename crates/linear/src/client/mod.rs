@@ -235,6 +235,12 @@ impl LinearClient {
         }
     }
 
+    /// The `Authorization` header value this client sends, for downloading
+    /// the workspace's private files (`uploads`).
+    pub(crate) async fn authorization_header(&self) -> Result<SecretString, LinearError> {
+        Ok(self.authorization().await?.0)
+    }
+
     async fn authorization(&self) -> Result<(SecretString, u64), LinearError> {
         let auth = self.auth.lock().await;
         let bearer =
@@ -524,6 +530,37 @@ impl LinearClient {
             &["team"],
         )
         .await
+    }
+
+    /// A person's guest flag and teams, for the access policy.
+    pub async fn user_access(&self, user_id: &str) -> Result<UserAccess, LinearError> {
+        self.run(operations::USER_ACCESS, json!({"id": user_id}), &["user"])
+            .await
+    }
+
+    /// Opens an agent session on an issue (proactive triage); returns the
+    /// session id. Linear sends its `created` webhook as for a delegation.
+    pub async fn create_session_on_issue(&self, issue_id: &str) -> Result<String, LinearError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Payload {
+            success: bool,
+            agent_session: Option<NamedRef>,
+        }
+        let p: Payload = self
+            .run(
+                operations::AGENT_SESSION_CREATE_ON_ISSUE,
+                json!({"input": {"issueId": issue_id}}),
+                &["agentSessionCreateOnIssue"],
+            )
+            .await?;
+        match (p.success, p.agent_session) {
+            (true, Some(session)) => Ok(session.id),
+            _ => Err(LinearError::Permanent {
+                code: "UNSUCCESSFUL".into(),
+                message: "agentSessionCreateOnIssue did not create a session".into(),
+            }),
+        }
     }
 
     /// Our own user (its id equals `appUserId` in webhooks).

@@ -262,6 +262,15 @@ async fn create_run(State(shared): St, Path(_org): Path<i64>, body: Bytes) -> Ap
     let agent_type = check.optional_enum(&body, "agent_type", &["codegen", "claude_code"]);
     let metadata = check.optional_object(&body, "metadata");
     check.optional_str_list(&body, "images");
+    let images: Vec<String> = body
+        .get("images")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     if let Err(e) = RunScript::from_prompt(&prompt) {
         check.push(Invalid::new(
             &["body", "prompt"],
@@ -300,6 +309,7 @@ async fn create_run(State(shared): St, Path(_org): Path<i64>, body: Bytes) -> Ap
             repo_name: repo.full_name.clone(),
             model,
             agent_type,
+            images,
         },
         &script,
         &shared.defaults,

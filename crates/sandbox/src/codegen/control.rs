@@ -30,6 +30,8 @@ pub struct RunRecord {
     pub repo_id: Option<i64>,
     pub model: Option<String>,
     pub agent_type: Option<String>,
+    /// The images sent with the create request.
+    pub images: Vec<String>,
     /// Status at the current simulated time.
     pub status: String,
     pub pull_request_urls: Vec<String>,
@@ -206,6 +208,7 @@ impl CodegenControl {
                 repo_id: r.repo_id,
                 model: r.model.clone(),
                 agent_type: r.agent_type.clone(),
+                images: r.images.clone(),
                 status: r.status.clone(),
                 pull_request_urls: r.prs.iter().map(|p| p.url.clone()).collect(),
                 banned: r.banned,
