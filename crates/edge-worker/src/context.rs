@@ -61,9 +61,11 @@ pub(crate) struct Caches {
     pub mcp: Arc<crate::mcp_check::McpCache>,
     /// People as the access policy last saw them, by (workspace, user id),
     /// with when they were read.
-    pub people:
-        Arc<Mutex<HashMap<(String, String), (std::time::Instant, cyrus_core::access::Person)>>>,
+    pub people: Arc<Mutex<HashMap<(String, String), SeenPerson>>>,
 }
+
+/// A person as the access policy read them, and when.
+pub(crate) type SeenPerson = (std::time::Instant, cyrus_core::access::Person);
 
 /// What the run tracker is told.
 #[derive(Clone, Debug)]
