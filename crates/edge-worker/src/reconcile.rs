@@ -26,6 +26,9 @@ pub async fn run(ctx: Ctx, interval: Duration) {
         if let Err(err) = pass(&ctx).await {
             tracing::warn!(error = %err, "reconciliation pass failed");
         }
+        if let Err(err) = triage_pass(&ctx).await {
+            tracing::warn!(error = %err, "triage catch-up failed");
+        }
         match crate::audit::prune(&ctx).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "audit log: pruned rows past the retention"),
@@ -91,4 +94,12 @@ pub async fn pass(ctx: &Ctx) -> Result<usize, cyrus_store::StoreError> {
         }
     }
     Ok(stopped)
+}
+
+/// Proactive triage's catch-up for missed `Issue` webhooks (see
+/// `triage::catch_up`). Returns how many recent issues it looked at.
+pub async fn triage_pass(ctx: &Ctx) -> Result<usize, String> {
+    crate::triage::catch_up(ctx)
+        .await
+        .map_err(|e| e.to_string())
 }

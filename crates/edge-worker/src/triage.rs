@@ -213,3 +213,30 @@ fn wants_creator_email(rules: &[TriageRule]) -> bool {
         .iter()
         .any(|r| r.created_by.iter().any(|c| c.contains('@')))
 }
+
+/// How far back the catch-up looks for issues whose `Issue` webhook may
+/// have been missed: longer than the reconciliation interval, so a pass
+/// that failed is covered by the next.
+const CATCH_UP_WINDOW_MS: i64 = 60 * 60_000;
+
+/// The reconciliation pass's share: issues created recently in each
+/// workspace, considered as if their webhook had arrived. Idempotent with
+/// the webhook path (claims and audit keys are per issue). Returns how many
+/// issues it looked at.
+pub(crate) async fn catch_up(ctx: &Ctx) -> Result<usize, crate::intake::IntakeError> {
+    if ctx.config.triage.rules.is_empty() {
+        return Ok(0);
+    }
+    let since = chrono::DateTime::from_timestamp_millis(ctx.now_ms() - CATCH_UP_WINDOW_MS)
+        .unwrap_or_default();
+    let mut seen = 0;
+    for (organization_id, linear) in ctx.linear.all() {
+        for issue in linear.recent_issues(since).await? {
+            seen += 1;
+            if let Some(outcome) = consider(ctx, &organization_id, &issue).await? {
+                tracing::debug!(issue = %issue.id, "triage catch-up: {outcome}");
+            }
+        }
+    }
+    Ok(seen)
+}

@@ -33,6 +33,7 @@ operation!(VIEWER, "viewer");
 operation!(IDENTITY, "identity");
 operation!(RATE_LIMIT_STATUS, "rate_limit_status");
 operation!(USER_ACCESS, "user_access");
+operation!(RECENT_ISSUES, "recent_issues");
 operation!(
     AGENT_SESSION_CREATE_ON_ISSUE,
     "agent_session_create_on_issue"
@@ -53,5 +54,6 @@ pub const ALL: &[Operation] = &[
     IDENTITY,
     RATE_LIMIT_STATUS,
     USER_ACCESS,
+    RECENT_ISSUES,
     AGENT_SESSION_CREATE_ON_ISSUE,
 ];

@@ -351,7 +351,8 @@ pub struct AlertsConfig {
 }
 
 /// Images of an issue sent to Codegen: where they may come from and caps.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImagesConfig {
     /// Hosts besides Linear's uploads images may be fetched from (HTTPS,
     /// public addresses only).
@@ -373,7 +374,8 @@ impl Default for ImagesConfig {
 }
 
 /// The audit log of decisions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditConfig {
     /// Older rows are pruned by the worker.
     pub retention_days: u32,

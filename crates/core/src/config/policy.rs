@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 /// The access policy. Without a `policy` section every rule is the default:
 /// members (not guests) of a team some repository routes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PolicyConfig {
     /// The rule for every repository without its own.
     pub rule: AccessRule,
@@ -28,7 +29,8 @@ impl PolicyConfig {
 }
 
 /// One rule: who is allowed, and whether workspace guests may be.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AccessRule {
     /// `None`: the default (a member of a team some repository routes).
     pub allow: Option<Allowed>,
@@ -37,7 +39,8 @@ pub struct AccessRule {
 }
 
 /// People allowed by a rule: anyone matching one of the lists.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Allowed {
     /// Linear user ids, or emails (compared without case).
     pub users: Vec<String>,

@@ -551,3 +551,92 @@ fn with_oauth_a_workspace_id_needs_no_token_and_a_token_needs_a_workspace_id() {
         "{p:?}"
     );
 }
+
+#[test]
+fn policy_triage_images_and_audit_are_read_with_defaults() {
+    let c = loaded(FULL, &no_env()).config;
+    assert_eq!(c.policy, PolicyConfig::default());
+    assert!(c.triage.rules.is_empty());
+    assert_eq!(c.triage.max_per_day, defaults::TRIAGE_MAX_PER_DAY);
+    assert_eq!(c.images, ImagesConfig::default());
+    assert_eq!(c.audit.retention_days, 90);
+    assert_eq!(c.linear.uploads_url, defaults::LINEAR_UPLOADS_URL);
+
+    let text = with(|v| {
+        v["policy"] = serde_json::json!({
+            "allow": {"users": ["Dana@Acme.dev"], "emailDomains": ["@Acme.dev"], "teams": ["eng"]},
+            "guests": true, "contact": "@dana",
+            "repositories": {"main-repo": {"allow": {"teams": ["OPS"]}}}
+        });
+        v["triage"] = serde_json::json!({"maxPerDay": 3, "dryRun": true,
+            "rules": [{"name": "bugs", "labels": ["Bug"], "priorities": [1, 2]}]});
+        v["images"] = serde_json::json!({"allowedHosts": ["CDN.acme.dev"], "maxCount": 2});
+        v["audit"] = serde_json::json!({"retentionDays": 30});
+        v["codegen"]["modelForImages"] = serde_json::json!("gemini");
+    });
+    let c = loaded(&text, &no_env()).config;
+    let allow = c.policy.rule.allow.clone().unwrap();
+    assert_eq!(allow.email_domains, ["acme.dev"]);
+    assert_eq!(allow.teams, ["ENG"]);
+    assert!(c.policy.rule.guests);
+    assert_eq!(c.policy.contact.as_deref(), Some("@dana"));
+    assert_eq!(
+        c.policy
+            .rule_for(Some("main-repo"))
+            .allow
+            .as_ref()
+            .unwrap()
+            .teams,
+        ["OPS"]
+    );
+    assert_eq!(c.policy.rule_for(Some("other")), &c.policy.rule);
+    assert_eq!(c.triage.max_per_day, 3);
+    assert!(c.triage.dry_run);
+    assert_eq!(c.triage.rules[0].priorities, [1, 2]);
+    assert_eq!(c.images.allowed_hosts, ["cdn.acme.dev"]);
+    assert_eq!(c.images.max_count, 2);
+    assert_eq!(c.audit.retention_days, 30);
+    assert_eq!(c.codegen.model_for_images.as_deref(), Some("gemini"));
+    assert!(c.known_models().contains(&"gemini"));
+}
+
+#[test]
+fn bad_policy_triage_and_images_are_problems_with_paths() {
+    let text = with(|v| {
+        v["policy"] = serde_json::json!({
+            "allow": {"emailDomains": ["nodot"]},
+            "repositories": {"ghost": {}}
+        });
+        v["triage"] = serde_json::json!({"rules": [
+            {"name": "a", "priorities": [7]},
+            {"labels": ["x"]},
+            {"name": "a", "labels": ["y"]}
+        ]});
+        v["images"] = serde_json::json!({"allowedHosts": ["https://cdn.acme.dev/x"]});
+        v["audit"] = serde_json::json!({"retentionDays": 0});
+    });
+    let got = problems(&text, &no_env());
+    let has = |prefix: &str| got.iter().any(|p| p.starts_with(prefix));
+    assert!(
+        has("policy.allow.emailDomains[0]: must be a domain"),
+        "{got:#?}"
+    );
+    assert!(
+        has("policy.repositories.ghost: names no repository"),
+        "{got:#?}"
+    );
+    assert!(
+        has("triage.rules[0].priorities[0]: must be a Linear priority"),
+        "{got:#?}"
+    );
+    assert!(has("triage.rules[1].name: missing"), "{got:#?}");
+    assert!(
+        has("triage.rules[2].name: \"a\" names two rules"),
+        "{got:#?}"
+    );
+    assert!(
+        has("images.allowedHosts[0]: must be a host name"),
+        "{got:#?}"
+    );
+    assert!(has("audit.retentionDays"), "{got:#?}");
+}

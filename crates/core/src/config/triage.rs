@@ -6,7 +6,8 @@ use super::walk::Obj;
 
 /// Proactive triage. Without the section (or with no rules) nothing starts
 /// on its own.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TriageConfig {
     pub rules: Vec<TriageRule>,
     /// Most sessions started by triage per UTC day, across rules.
@@ -26,7 +27,8 @@ impl Default for TriageConfig {
 }
 
 /// One rule: every non-empty list must match (an empty list matches all).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TriageRule {
     pub name: String,
     /// Team keys.
@@ -102,7 +104,19 @@ pub(super) fn read_triage(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<Tri
                 ok = false;
             }
             Some(items) => {
+                let mut names: Vec<&str> = Vec::new();
                 for (i, item) in items.iter().enumerate() {
+                    let name = item.get("name").and_then(|n| n.as_str()).map(str::trim);
+                    if let Some(name) = name.filter(|n| !n.is_empty()) {
+                        if names.contains(&name) {
+                            d.problem(
+                                format!("{path}[{i}].name"),
+                                format!("\"{name}\" names two rules; names must be unique"),
+                            );
+                            ok = false;
+                        }
+                        names.push(name);
+                    }
                     match read_rule(format!("{path}[{i}]"), item, d) {
                         Some(rule) => rules.push(rule),
                         None => ok = false,
@@ -110,17 +124,6 @@ pub(super) fn read_triage(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<Tri
                 }
             }
         }
-    }
-    let mut names: Vec<&str> = Vec::new();
-    for (i, rule) in rules.iter().enumerate() {
-        if names.contains(&rule.name.as_str()) {
-            d.problem(
-                format!("{}[{i}].name", o.child("rules")),
-                format!("\"{}\" names two rules; names must be unique", rule.name),
-            );
-            ok = false;
-        }
-        names.push(&rule.name);
     }
     o.finish(d);
     let max_per_day = max_per_day?;

@@ -1,7 +1,9 @@
 //! The operator dashboard at `/` (server-rendered, no external assets, works
 //! offline), its auto-refreshing fragment and the same data as JSON at
-//! `/api/status`. All three sit behind the token [`gate`].
+//! `/api/status`, and the audit log at `/audit` (JSON: `/api/audit`). All sit
+//! behind the token [`gate`].
 
+mod audit;
 mod chart;
 pub mod gate;
 mod page;
@@ -28,6 +30,8 @@ where
         .route("/", get(index))
         .route("/dashboard/live", get(live))
         .route("/api/status", get(status))
+        .route("/audit", get(audit::page))
+        .route("/api/audit", get(audit::api))
         .route_layer(middleware::from_fn_with_state(ctx, gate::require))
 }
 

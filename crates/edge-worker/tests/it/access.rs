@@ -143,6 +143,26 @@ async fn the_access_policy_refuses_guests_and_outsiders_politely_and_applies_rep
             .filter(|e| e.kind == AuditKind::BudgetHeld)
             .all(|e| !refused_tasks.contains(&e.task_id))
     );
+
+    // The same rows on the dashboard's audit page and its JSON.
+    let api: serde_json::Value = reqwest::get(format!(
+        "{}/api/audit?kind=access_refused",
+        stack.worker_url()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(api.as_array().unwrap().len(), 3, "{api:#}");
+    let page = reqwest::get(format!("{}/audit", stack.worker_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("gus@partner.io"), "{page}");
+    assert!(page.contains("workspace guests may not use the agent"));
     stack.shutdown().await;
 }
 

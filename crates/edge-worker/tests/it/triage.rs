@@ -196,3 +196,36 @@ async fn wait_for_audit(stack: &Stack, kind: AuditKind, n: usize) -> Vec<cyrus_s
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciliation_pass_catches_an_issue_whose_webhook_was_missed() {
+    let rules = json!({"rules": [{"name": "bugs", "labels": ["Bug"]}]});
+    let stack = spawn(triage_stack(rules, 2.0, 100.0)).await;
+    let bug = bug_label(&stack);
+    // Linear's webhook never arrives (the sender points nowhere).
+    stack.linear.control().set_webhook_url(None);
+    let missed = new_bug(&stack, &bug, "Missed");
+    let worker_url = stack.worker_url();
+    let addr = worker_url.trim_start_matches("http://");
+    stack
+        .linear
+        .control()
+        .set_webhook_url(Some(format!("http://{addr}/webhooks/linear")));
+    assert_eq!(sessions_on(&stack, &missed), 0);
+
+    let ctx = stack.worker.context();
+    let seen = cyrus_edge_worker::reconcile::triage_pass(ctx)
+        .await
+        .unwrap();
+    assert!(seen >= 1, "looked at the recent issue");
+    runs_reach(&stack, 1).await;
+    assert_eq!(sessions_on(&stack, &missed), 1);
+    // A second pass changes nothing.
+    cyrus_edge_worker::reconcile::triage_pass(ctx)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sessions_on(&stack, &missed), 1);
+    assert_eq!(stack.codegen.control().runs().len(), 1);
+    stack.shutdown().await;
+}

@@ -538,6 +538,52 @@ impl LinearClient {
             .await
     }
 
+    /// Issues created at or after `since` (at most 50, oldest first), in
+    /// the shape `Issue` webhooks carry, for triage's catch-up.
+    pub async fn recent_issues(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::webhook::event::WebhookIssue>, LinearError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Node {
+            id: String,
+            identifier: Option<String>,
+            priority: Option<f64>,
+            team: Option<crate::webhook::event::TeamRef>,
+            state: Option<WorkflowState>,
+            #[serde(default)]
+            labels: Connection<crate::webhook::event::LabelRef>,
+            creator: Option<NamedRef>,
+            delegate: Option<NamedRef>,
+        }
+        let nodes: Connection<Node> = self
+            .run(
+                operations::RECENT_ISSUES,
+                json!({"since": since.to_rfc3339()}),
+                &["issues"],
+            )
+            .await?;
+        Ok(nodes
+            .nodes
+            .into_iter()
+            .map(|n| crate::webhook::event::WebhookIssue {
+                team_id: n.team.as_ref().map(|t| t.id.clone()),
+                state_id: n.state.as_ref().map(|s| s.id.clone()),
+                label_ids: n.labels.nodes.iter().map(|l| l.id.clone()).collect(),
+                id: n.id,
+                identifier: n.identifier,
+                priority: n.priority,
+                team: n.team,
+                state: n.state,
+                labels: n.labels.nodes,
+                creator_id: n.creator.map(|c| c.id),
+                delegate_id: n.delegate.map(|d| d.id),
+                ..Default::default()
+            })
+            .collect())
+    }
+
     /// Opens an agent session on an issue (proactive triage); returns the
     /// session id. Linear sends its `created` webhook as for a delegation.
     pub async fn create_session_on_issue(&self, issue_id: &str) -> Result<String, LinearError> {

@@ -48,7 +48,7 @@ pub struct LabelRef {
 pub use crate::client::types::WorkflowState as StateRef;
 
 /// The issue as carried by agent-session and issue webhooks.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookIssue {
     pub id: String,
