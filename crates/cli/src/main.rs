@@ -7,6 +7,7 @@ mod codegen_probe;
 mod commands;
 mod config_file;
 mod config_loader;
+mod mcp_servers;
 mod probes;
 mod stats_eval;
 mod ui;
@@ -62,6 +63,9 @@ enum Command {
     Audit(commands::audit::AuditArgs),
     /// Check everything Cyrus needs and say how to fix what is wrong.
     Doctor(commands::doctor::DoctorArgs),
+    /// What Codegen offers as MCP servers and which repositories use each.
+    #[command(subcommand)]
+    Mcp(commands::mcp::McpCommand),
     /// Convert a TypeScript Cyrus configuration into this Cyrus's format.
     Migrate(commands::migrate::MigrateArgs),
     /// Print the man page (roff) on stdout.
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => commands::audit::run(args),
         Command::Experiments(cmd) => commands::experiments::run(cmd),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Mcp(cmd) => commands::mcp::run(cmd),
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Man => commands::man::run::<Cli>(),
     }

@@ -31,6 +31,7 @@ pub mod install;
 mod installation_tokens;
 mod intake;
 mod linear_hub;
+mod mcp_check;
 mod outbox;
 pub mod reconcile;
 mod requests;

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod experiments;
 pub mod linear;
 pub mod man;
+pub mod mcp;
 pub mod migrate;
 pub mod sandbox;
 pub mod setup;

@@ -7,6 +7,7 @@ mod doctor;
 mod experiments;
 mod linear_connect;
 mod linear_install;
+mod mcp;
 mod migrate;
 mod operator;
 mod setup;

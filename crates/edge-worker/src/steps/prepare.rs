@@ -111,6 +111,7 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
                     work.data.images.len()
                 ));
             }
+            notes.extend(crate::mcp_check::note_for(ctx, repository_id).await);
             ctx.enqueue(
                 work.session(),
                 format!("route:{}", work.session()),

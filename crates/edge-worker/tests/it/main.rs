@@ -11,6 +11,7 @@ mod faults;
 mod harness;
 mod installations;
 mod lifecycle;
+mod mcp;
 mod metrics;
 mod state_props;
 mod triage;
