@@ -486,5 +486,10 @@ async fn build(
     let built = prompt::build_prompt(&input, ctx.config.prompt.token_budget);
     work.data.prompt = Some(built.text);
     work.data.prompt_tokens = Some(built.approx_tokens);
+    work.data.prompt_sections = built
+        .sections
+        .iter()
+        .map(|(name, tokens)| (name.to_string(), *tokens))
+        .collect();
     Ok(())
 }
