@@ -43,6 +43,8 @@ pub struct TaskData {
     // Prompt.
     pub prompt: Option<String>,
     pub prompt_tokens: Option<usize>,
+    /// Characters the token budget cut from the prompt.
+    pub prompt_cut_chars: usize,
     /// Approximate tokens per prompt section, as built.
     pub prompt_sections: Vec<(String, usize)>,
     pub images: Vec<String>,

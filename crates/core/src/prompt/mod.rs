@@ -137,6 +137,8 @@ impl Default for PromptOptions {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Truncation {
     pub comments_dropped: usize,
+    /// Characters of the dropped comments.
+    pub comment_chars_cut: usize,
     pub description_chars_cut: usize,
     pub prompt_context_chars_cut: usize,
     /// Cut from the tail of a follow-up message ([`follow_up_prompt`]).
@@ -257,6 +259,7 @@ pub fn build_prompt_with(
         }
         truncation.comments_dropped = dropped;
         let removed: usize = comments[..dropped].iter().map(|c| char_len(&c.body)).sum();
+        truncation.comment_chars_cut = removed;
         parts.comments = &comments[dropped..];
         parts.dropped = Some((dropped, removed));
         text = parts.render();

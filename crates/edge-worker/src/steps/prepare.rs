@@ -486,6 +486,12 @@ async fn build(
     let built = prompt::build_prompt(&input, ctx.config.prompt.token_budget);
     work.data.prompt = Some(built.text);
     work.data.prompt_tokens = Some(built.approx_tokens);
+    let t = &built.truncation;
+    work.data.prompt_cut_chars = t.comment_chars_cut
+        + t.description_chars_cut
+        + t.prompt_context_chars_cut
+        + t.base_chars_cut
+        + t.follow_up_chars_cut;
     work.data.prompt_sections = built
         .sections
         .iter()
