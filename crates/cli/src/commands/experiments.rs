@@ -5,10 +5,7 @@
 use crate::probes;
 use crate::ui::{self, EXIT_FAILURE, EXIT_USAGE, Style};
 use clap::{Args, Subcommand};
-use cyrus_core::config::Config;
-use cyrus_core::experiments::stats::{self, ExperimentReport, TaskOutcome};
-use cyrus_core::lifecycle::TaskState;
-use cyrus_store::ExperimentTaskRecord;
+use cyrus_core::experiments::stats::{self, ExperimentReport};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -153,39 +150,25 @@ fn report(args: ReportArgs) -> ExitCode {
         );
         return ui::exit(EXIT_USAGE);
     };
-    let rows = runtime.block_on(async {
+    let now = cyrus_store::millis(chrono::Utc::now());
+    let computed = runtime.block_on(async {
         let store = probes::open_store(&config.store.url).await?;
-        let rows = store
-            .experiment_tasks(&experiment.name)
+        let report = cyrus_edge_worker::experiment_report::report(config, &store, experiment, now)
             .await
             .map_err(|e| e.to_string());
         store.close().await;
-        rows
+        report
     });
-    let rows = match rows {
-        Ok(r) => r,
+    let report = match computed {
+        Ok(r) => Report {
+            experiment: experiment.name.clone(),
+            outcome_days: config.experiment_outcome_days,
+            report: r,
+        },
         Err(e) => {
             eprintln!("error: {e}");
             return ui::exit(EXIT_FAILURE);
         }
-    };
-    let now = cyrus_store::millis(chrono::Utc::now());
-    let outcomes: Vec<TaskOutcome> = rows.iter().map(|r| outcome(config, r, now)).collect();
-    let arms: Vec<(String, String)> = experiment
-        .arms
-        .iter()
-        .map(|a| (a.name.clone(), a.model.clone()))
-        .collect();
-    let seed = experiment
-        .name
-        .bytes()
-        .fold(0xcb_f2_9c_e4_84_22_23_25u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-    let report = Report {
-        experiment: experiment.name.clone(),
-        outcome_days: config.experiment_outcome_days,
-        report: stats::report(&arms, &outcomes, seed),
     };
     if args.json {
         if let Err(code) = ui::print_json(&report) {
@@ -197,44 +180,6 @@ fn report(args: ReportArgs) -> ExitCode {
         print_text(&report, Style::detect());
     }
     ExitCode::SUCCESS
-}
-
-/// What a stored task says about its outcome, with the completion window
-/// of `experimentOutcomeDays` applied at `now`.
-fn outcome(config: &Config, r: &ExperimentTaskRecord, now: i64) -> TaskOutcome {
-    let window = i64::from(config.experiment_outcome_days) * 86_400_000;
-    let assigned = r.assignment.assigned_at;
-    let completed = match r.completed_at {
-        Some(at) => Some(at - assigned <= window),
-        None if now - assigned > window => Some(false),
-        None => None,
-    };
-    let mut out = TaskOutcome {
-        arm: r.assignment.arm.clone(),
-        completed,
-        reopened: r.reopened_at.is_some(),
-        follow_ups: r.follow_ups.max(0) as u32,
-        ..TaskOutcome::default()
-    };
-    if let Some(task) = &r.task {
-        let state = task.state;
-        out.finished = matches!(
-            state,
-            TaskState::Completed | TaskState::Failed | TaskState::Stopped | TaskState::DeadLetter
-        );
-        out.succeeded = state == TaskState::Completed;
-        out.stopped_by_person = state == TaskState::Stopped;
-        out.pull_request = task.data["pr_urls"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty());
-        out.resumes = task.data["resumes"].as_u64().unwrap_or(0) as u32;
-        out.cost_micros = task.estimated_cost.map(|c| c.0).unwrap_or(0);
-        out.duration_ms = match (task.started_at, task.finished_at) {
-            (Some(s), Some(f)) => Some(f - s),
-            _ => None,
-        };
-    }
-    out
 }
 
 fn pct(rate: &stats::Rate) -> String {
