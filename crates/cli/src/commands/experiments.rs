@@ -3,7 +3,7 @@
 //! with intervals and a verdict (`cyrus_core::experiments::stats`).
 
 use crate::probes;
-use crate::ui::{self, EXIT_FAILURE, EXIT_USAGE, Style};
+use crate::ui::{self, EXIT_USAGE, Style};
 use clap::{Args, Subcommand};
 use cyrus_core::experiments::stats::{self, ExperimentReport};
 use serde::Serialize;
@@ -63,21 +63,11 @@ fn list(args: ListArgs) -> ExitCode {
         Err(code) => return code,
     };
     let config = &found.loaded.config;
-    let counts = runtime.block_on(async {
-        let store = probes::open_store(&config.store.url).await?;
-        let counts = store
-            .experiment_task_counts()
-            .await
-            .map_err(|e| e.to_string());
-        store.close().await;
-        counts
-    });
-    let counts = match counts {
+    let counts = match probes::read_store(&runtime, &config.store.url, |store| async move {
+        store.experiment_task_counts().await
+    }) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ui::exit(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     let now = chrono::Utc::now();
     let listed: Vec<ListedExperiment> = config
@@ -151,13 +141,8 @@ fn report(args: ReportArgs) -> ExitCode {
         return ui::exit(EXIT_USAGE);
     };
     let now = cyrus_store::millis(chrono::Utc::now());
-    let computed = runtime.block_on(async {
-        let store = probes::open_store(&config.store.url).await?;
-        let report = cyrus_edge_worker::experiment_report::report(config, &store, experiment, now)
-            .await
-            .map_err(|e| e.to_string());
-        store.close().await;
-        report
+    let computed = probes::read_store(&runtime, &config.store.url, |store| async move {
+        cyrus_edge_worker::experiment_report::report(config, &store, experiment, now).await
     });
     let report = match computed {
         Ok(r) => Report {
@@ -165,10 +150,7 @@ fn report(args: ReportArgs) -> ExitCode {
             outcome_days: config.experiment_outcome_days,
             report: r,
         },
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ui::exit(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     if args.json {
         if let Err(code) = ui::print_json(&report) {

@@ -8,7 +8,7 @@
 
 use crate::probes;
 use crate::stats_eval::{self, Check, Observations, Spread};
-use crate::ui::{self, EXIT_FAILURE, EXIT_USAGE, Style};
+use crate::ui::{self, EXIT_USAGE, Style};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 use cyrus_store::{CostDimension, Store, Task, TaskFilter};
@@ -131,21 +131,12 @@ pub fn run(args: StatsArgs) -> ExitCode {
         Ok(pair) => pair,
         Err(code) => return code,
     };
-    let url = found.loaded.config.store.url.clone();
-    let result = runtime.block_on(async {
-        let store = probes::open_store(&url).await?;
-        let report = collect(&store, since, now, args.by)
-            .await
-            .map_err(|e| e.to_string());
-        store.close().await;
-        report
-    });
-    let report = match result {
+    let url = &found.loaded.config.store.url;
+    let report = match probes::read_store(&runtime, url, |store| async move {
+        collect(&store, since, now, args.by).await
+    }) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ui::exit(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     if args.json {
         if let Err(code) = ui::print_json(&report) {
