@@ -3,7 +3,9 @@
 
 use clap::{Parser, ValueEnum};
 use cyrus_bench::report::{Figure, Report, machine};
-use cyrus_bench::scenarios::{ack, creation, faults, intake, linear_requests, memory, runs};
+use cyrus_bench::scenarios::{
+    ack, creation, faults, intake, linear_requests, memory, prompt, runs,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,6 +30,8 @@ enum Scenario {
     Creation,
     /// Upstream faults: every task still ends correctly.
     Faults,
+    /// Prompt tokens over the fixed issue corpus, Linear's context verbatim vs condensed.
+    Prompt,
 }
 
 #[derive(Debug, Parser)]
@@ -169,6 +173,7 @@ async fn run(args: &Args) -> Report {
                 creation::run(backlog, args.creation_scale.max(1)).await
             }
             Scenario::Faults => faults::run(if q { 10 } else { 20 }).await,
+            Scenario::Prompt => Ok(prompt::run()),
         };
         match result {
             Ok(f) => figures.extend(f),

@@ -225,6 +225,32 @@ fn sqlite_path(url: &str) -> Option<String> {
     (!path.is_empty() && !path.contains(":memory:")).then(|| path.to_owned())
 }
 
+/// Runs `read` against the store at `url` (opened without migrating and
+/// closed afterwards) on `runtime`. A failure — the store cannot be opened,
+/// or `read` fails — is printed and becomes exit 1, as every reporting
+/// command does.
+pub fn read_store<T, E, F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    read: F,
+) -> Result<T, std::process::ExitCode>
+where
+    E: std::fmt::Display,
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let result = runtime.block_on(async {
+        let store = open_store(url).await?;
+        let out = read(store.clone()).await.map_err(|e| e.to_string());
+        store.close().await;
+        out
+    });
+    result.map_err(|e| {
+        eprintln!("error: {e}");
+        crate::ui::exit(crate::ui::EXIT_FAILURE)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

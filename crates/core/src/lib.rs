@@ -5,6 +5,7 @@
 pub mod access;
 pub mod config;
 pub mod cost;
+pub mod experiments;
 pub mod lifecycle;
 pub mod money;
 pub mod orchestration;

@@ -51,12 +51,14 @@ pub(crate) struct Wake {
 }
 
 /// The newest view of each followed run (filled by the tracker and by
-/// create/resume answers) and the progress-posting state per task (rate
-/// shaping only; rebuilt after a restart).
+/// create/resume answers), the progress-posting state per task (rate
+/// shaping only; rebuilt after a restart) and Codegen's MCP catalog.
 #[derive(Clone, Default)]
 pub(crate) struct Caches {
     pub runs_seen: Arc<Mutex<HashMap<i64, AgentRun>>>,
     pub policies: Arc<Mutex<HashMap<String, ActivityPolicy>>>,
+    /// Codegen's MCP providers and integrations (`mcp_check`).
+    pub mcp: Arc<crate::mcp_check::McpCache>,
     /// People as the access policy last saw them, by (workspace, user id),
     /// with when they were read.
     pub people: Arc<Mutex<HashMap<(String, String), SeenPerson>>>,

@@ -172,6 +172,9 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             if reason.is_none() && (updated.title_changed() || updated.description_changed()) {
                 forward_edit(ctx, &updated, &delivery.delivery_id).await?;
             }
+            if updated.state_changed() {
+                record_issue_outcome(ctx, &updated).await?;
+            }
             // A state change may resolve a blocker of some parked task.
             let woke = if updated.state_changed() {
                 // Orchestrations waiting on a blocker outside their set too.
@@ -476,6 +479,30 @@ async fn accept_created(
     } else {
         "ok: task already existed".into()
     })
+}
+
+/// Late outcomes for model experiments: the issue reached a completed
+/// state, or left it again (reopened).
+async fn record_issue_outcome(
+    ctx: &Ctx,
+    updated: &cyrus_linear::webhook::event::IssueUpdated,
+) -> Result<(), IntakeError> {
+    let kind = updated.issue.state.as_ref().and_then(|s| s.kind.as_deref());
+    let now = ctx.now_ms();
+    match kind {
+        Some("completed") => {
+            ctx.store
+                .mark_experiment_issue_completed(&updated.issue.id, now)
+                .await?;
+        }
+        Some("canceled" | "duplicate") | None => {}
+        Some(_) => {
+            ctx.store
+                .mark_experiment_issue_reopened(&updated.issue.id, now)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// A follow-up from someone the access policy does not allow is not passed

@@ -5,6 +5,8 @@
 //! The public surface is small on purpose:
 //! - [`Worker`]: start a worker on a store and a listener, stop it
 //!   gracefully; [`Worker::context`] gives tests the shared [`Ctx`].
+//! - [`experiment_report`]: an experiment's report from the store (used by
+//!   `cyrus experiments report` and the dashboard).
 //! - [`install`]: connecting a Linear workspace (used by
 //!   `cyrus linear connect` and the worker's `/oauth/callback`).
 //! - What tests drive directly: [`alert_watch::evaluate`],
@@ -25,12 +27,14 @@ mod alerts;
 mod audit;
 mod context;
 mod dashboard;
+pub mod experiment_report;
 mod gauges;
 pub mod http;
 pub mod install;
 mod installation_tokens;
 mod intake;
 mod linear_hub;
+mod mcp_check;
 mod orchestration;
 mod outbox;
 pub mod reconcile;

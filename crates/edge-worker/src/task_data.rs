@@ -35,10 +35,18 @@ pub struct TaskData {
     pub branch: Option<String>,
     /// Repository ids offered in a `select` elicitation.
     pub selection_candidates: Vec<String>,
+    /// The model experiment the task matched, and its arm (`None` with an
+    /// experiment: outside it, the model was chosen explicitly).
+    pub experiment: Option<String>,
+    pub experiment_arm: Option<String>,
 
     // Prompt.
     pub prompt: Option<String>,
     pub prompt_tokens: Option<usize>,
+    /// Characters the token budget cut from the prompt.
+    pub prompt_cut_chars: usize,
+    /// Approximate tokens per prompt section, as built.
+    pub prompt_sections: Vec<(String, usize)>,
     pub images: Vec<String>,
 
     // The run.

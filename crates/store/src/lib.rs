@@ -16,6 +16,7 @@ mod connect;
 mod costs;
 mod deliveries;
 mod error;
+mod experiments;
 mod followups;
 mod installations;
 mod oauth_pending;

@@ -689,3 +689,30 @@ pub enum TriageClaim {
     /// The day's `maxPerDay` is used up.
     DailyCapReached,
 }
+
+// --------------------------------------------------------------- experiments
+
+/// A task's place in a model experiment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExperimentAssignment {
+    pub task_id: String,
+    pub experiment: String,
+    pub arm: String,
+    pub model: String,
+    pub issue_id: String,
+    pub assigned_at: UnixMillis,
+}
+
+/// An experiment's task with what the store knows of its outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExperimentTaskRecord {
+    pub assignment: ExperimentAssignment,
+    /// When its issue reached a completed state (first time), and when it
+    /// was reopened after that.
+    pub completed_at: Option<UnixMillis>,
+    pub reopened_at: Option<UnixMillis>,
+    /// The task (absent only if it was deleted by hand).
+    pub task: Option<Task>,
+    /// Follow-up prompts the session received.
+    pub follow_ups: i64,
+}

@@ -9,4 +9,5 @@ pub mod faults;
 pub mod intake;
 pub mod linear_requests;
 pub mod memory;
+pub mod prompt;
 pub mod runs;

@@ -4,7 +4,7 @@
 //! stops and by whom, workspace reconnects. Reads the store directly.
 
 use crate::probes;
-use crate::ui::{self, EXIT_FAILURE, EXIT_USAGE, Style};
+use crate::ui::{self, EXIT_USAGE, Style};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use cyrus_store::{AuditEntry, AuditFilter, AuditKind};
@@ -102,18 +102,11 @@ pub fn run(args: AuditArgs) -> ExitCode {
         kind: args.kind,
         limit: Some(args.limit),
     };
-    let result = runtime.block_on(async {
-        let store = probes::open_store(&url).await?;
-        let rows = store.list_audit(&filter).await.map_err(|e| e.to_string());
-        store.close().await;
-        rows
-    });
-    let entries = match result {
+    let entries = match probes::read_store(&runtime, &url, |store| async move {
+        store.list_audit(&filter).await
+    }) {
         Ok(rows) => rows,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ui::exit(EXIT_FAILURE);
-        }
+        Err(code) => return code,
     };
     let report = AuditReport {
         since_ms: cyrus_store::millis(since),

@@ -7,6 +7,7 @@
 
 mod diagnostics;
 pub mod env;
+mod experiments;
 mod location;
 mod parse;
 mod policy;
@@ -15,6 +16,7 @@ mod triage;
 mod walk;
 
 pub use diagnostics::{Problem, Warning};
+pub use experiments::{Arm, Experiment, ExperimentMatch};
 pub use location::{config_candidates, expand_tilde};
 pub use parse::{ConfigError, Loaded, parse};
 pub use policy::{AccessRule, Allowed, PolicyConfig};
@@ -83,6 +85,8 @@ pub mod defaults {
     pub const ORCHESTRATION_MAX_SUB_ISSUES: u32 = 12;
     /// Linear's page of sub-issues orchestration reads.
     pub const ORCHESTRATION_MAX_SUB_ISSUES_LIMIT: u32 = 50;
+    /// Days an experiment waits for an issue to be completed.
+    pub const EXPERIMENT_OUTCOME_DAYS: u32 = 7;
 }
 
 /// The whole validated configuration.
@@ -100,6 +104,11 @@ pub struct Config {
     pub triage: TriageConfig,
     pub audit: AuditConfig,
     pub orchestration: OrchestrationConfig,
+    /// Model experiments, in order (the first running match wins).
+    pub experiments: Vec<Experiment>,
+    /// Days after a task's start within which its issue must reach a
+    /// completed state to count as completed (`experimentOutcomeDays`).
+    pub experiment_outcome_days: u32,
 }
 
 impl Config {
@@ -127,6 +136,11 @@ impl Config {
             .iter()
             .chain(self.codegen.model_by_task_type.values())
             .chain(self.codegen.model_for_images.iter())
+            .chain(
+                self.experiments
+                    .iter()
+                    .flat_map(|e| e.arms.iter().map(|a| &a.model)),
+            )
             .chain(self.codegen.pricing.models.keys());
         for model in candidates {
             if !out.contains(&model.as_str()) {

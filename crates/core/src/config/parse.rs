@@ -160,6 +160,17 @@ fn read_config(
     let triage = super::triage::read_triage(top.obj("triage", d), d);
     let audit = read_audit(top.obj("audit", d), d);
     let orchestration = read_orchestration(top.obj("orchestration", d), d);
+    let priced: Vec<&str> = codegen
+        .as_ref()
+        .map(|c| c.pricing.models.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let experiments = super::experiments::read_experiments(top.get("experiments"), &priced, d);
+    let outcome_days = positive_u32(
+        &mut top,
+        "experimentOutcomeDays",
+        defaults::EXPERIMENT_OUTCOME_DAYS,
+        d,
+    );
     top.finish(d);
     if let Some(policy) = &policy {
         for id in policy.repositories.keys() {
@@ -195,6 +206,8 @@ fn read_config(
         triage: triage?,
         audit: audit?,
         orchestration: orchestration?,
+        experiments: experiments?,
+        experiment_outcome_days: outcome_days?,
     })
 }
 

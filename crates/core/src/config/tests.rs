@@ -684,3 +684,64 @@ fn orchestration_has_a_default_and_a_bounded_parallel_cap() {
         "unknown keys are pointed out: {warnings:#?}"
     );
 }
+
+#[test]
+fn experiments_are_validated_with_paths_and_overlaps_warned() {
+    let text = with(|v| {
+        v["experiments"] = serde_json::json!([
+            {"name": "x", "arms": [{"name": "A", "model": "claude-3-5-sonnet", "weight": 0}, {"name": "A", "model": ""}]},
+            {"name": "y", "arms": [{"name": "A", "model": "claude-3-5-sonnet"}]},
+            {"name": "z", "startsAt": "tomorrow", "arms": [{"name": "A", "model": "m"}, {"name": "B", "model": "n"}]}
+        ]);
+    });
+    let got = problems(&text, &no_env());
+    let has = |prefix: &str| got.iter().any(|p| p.starts_with(prefix));
+    assert!(
+        has("experiments[0].arms[0].weight: must be a number greater than 0"),
+        "{got:#?}"
+    );
+    assert!(has("experiments[0].arms[1].model: missing"), "{got:#?}");
+    assert!(
+        has("experiments[1].arms: needs at least two arms"),
+        "{got:#?}"
+    );
+    assert!(
+        has("experiments[2].startsAt: must be an RFC 3339 time"),
+        "{got:#?}"
+    );
+
+    let text = with(|v| {
+        v["experiments"] = serde_json::json!([
+            {"name": "bugs", "match": {"taskTypes": ["debugger"]},
+             "arms": [{"name": "A", "model": "claude-3-5-sonnet"}, {"name": "B", "model": "gpt-5", "weight": 2}]},
+            {"name": "builders", "match": {"taskTypes": ["builder"]},
+             "arms": [{"name": "A", "model": "claude-3-5-sonnet"}, {"name": "B", "model": "gpt-5"}]},
+            {"name": "all", "arms": [{"name": "A", "model": "claude-3-5-sonnet"}, {"name": "B", "model": "gpt-5"}]}
+        ]);
+        v["experimentOutcomeDays"] = serde_json::json!(14);
+    });
+    let l = loaded(&text, &no_env());
+    assert_eq!(l.config.experiments.len(), 3);
+    assert_eq!(l.config.experiment_outcome_days, 14);
+    assert_eq!(l.config.experiments[0].arms[1].weight, 2.0);
+    let warnings: Vec<String> = l.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warnings.iter().any(|w| w.starts_with(
+            "experiments[0].arms[1].model: model \"gpt-5\" has no entry in codegen.pricing"
+        )),
+        "{warnings:#?}"
+    );
+    // The disjoint pair is not warned about; "all" overlaps both.
+    assert!(
+        !warnings.iter().any(|w| w.starts_with("experiments[1]:")),
+        "{warnings:#?}"
+    );
+    assert_eq!(
+        warnings
+            .iter()
+            .filter(|w| w.starts_with("experiments[2]: may take the same tasks"))
+            .count(),
+        2,
+        "{warnings:#?}"
+    );
+}

@@ -5,6 +5,7 @@
 
 mod audit;
 mod chart;
+mod experiments;
 pub mod gate;
 mod page;
 pub mod snapshot;
@@ -32,6 +33,8 @@ where
         .route("/api/status", get(status))
         .route("/audit", get(audit::page))
         .route("/api/audit", get(audit::api))
+        .route("/experiments", get(experiments::page))
+        .route("/api/experiments", get(experiments::api))
         .route_layer(middleware::from_fn_with_state(ctx, gate::require))
 }
 

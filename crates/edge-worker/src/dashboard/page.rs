@@ -26,6 +26,8 @@ pub fn page(s: &Snapshot) -> Markup {
                     span class="muted" { "Linear → Codegen edge worker · all costs are estimates" }
                     span id="stale" class="muted" hidden { }
                     a href="/audit" { "audit log" }
+                    " · "
+                    a href="/experiments" { "experiments" }
                 }
                 div id="live" { (live(s)) }
                 script { (PreEscaped(SCRIPT)) }

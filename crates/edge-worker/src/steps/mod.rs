@@ -14,6 +14,7 @@
 //! (money), which are not steps.
 
 pub(crate) mod budget;
+mod experiment;
 mod followup;
 mod images;
 mod orchestrate;

@@ -137,6 +137,7 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
     let decision = routing::route(&view, &ctx.config);
     work.task.task_type = Some(decision.task_type);
     work.task.model = decision.model.clone();
+    let experiment_note = super::experiment::apply(ctx, work, &issue, &decision).await?;
     audit_route(ctx, work, &decision, "received").await?;
     let mut notes = vec![decision.task_type_reason.clone()];
     match &decision.repository {
@@ -146,7 +147,9 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
             reason,
         } => {
             notes.push(reason.clone());
-            if let Some(model) = &decision.model {
+            if let Some(note) = experiment_note {
+                notes.push(note);
+            } else if let Some(model) = &decision.model {
                 notes.push(format!("Model: {model} ({}).", decision.model_reason));
             }
             if !work.data.images.is_empty() {
@@ -155,6 +158,7 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
                     work.data.images.len()
                 ));
             }
+            notes.extend(crate::mcp_check::note_for(ctx, repository_id).await);
             ctx.enqueue(
                 work.session(),
                 format!("route:{}", work.session()),
@@ -284,8 +288,10 @@ async fn audit_route(
     let detail = serde_json::json!({
         "taskType": decision.task_type.to_string(),
         "repository": decision.repository.chosen_id(),
-        "model": decision.model,
+        "model": work.task.model,
         "images": work.data.images.len(),
+        "experiment": work.data.experiment,
+        "arm": work.data.experiment_arm,
     });
     let reason = format!("{} {}", decision.task_type_reason, decision.model_reason);
     crate::audit::task(
@@ -549,5 +555,16 @@ async fn build(
     let built = prompt::build_prompt(&input, ctx.config.prompt.token_budget);
     work.data.prompt = Some(built.text);
     work.data.prompt_tokens = Some(built.approx_tokens);
+    let t = &built.truncation;
+    work.data.prompt_cut_chars = t.comment_chars_cut
+        + t.description_chars_cut
+        + t.prompt_context_chars_cut
+        + t.base_chars_cut
+        + t.follow_up_chars_cut;
+    work.data.prompt_sections = built
+        .sections
+        .iter()
+        .map(|(name, tokens)| (name.to_string(), *tokens))
+        .collect();
     Ok(())
 }

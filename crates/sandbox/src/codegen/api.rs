@@ -590,17 +590,27 @@ async fn integrations(State(shared): St, Path(_org): Path<i64>) -> Json<Value> {
     }))
 }
 
-async fn mcp_providers() -> Json<Value> {
-    Json(json!([{
-        "id": 1,
-        "name": "linear",
-        "issuer": "https://linear.app",
-        "authorization_endpoint": "https://linear.app/oauth/authorize",
-        "token_endpoint": "https://api.linear.app/oauth/token",
-        "default_scopes": ["read", "write"],
-        "is_mcp": true,
-        "meta": null,
-    }]))
+/// Only `is_mcp = true` providers are listed, so the flag is always true.
+async fn mcp_providers(State(shared): St) -> Json<Value> {
+    let inner = shared.lock();
+    let list: Vec<Value> = inner
+        .mcp_providers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            json!({
+                "id": i as i64 + 1,
+                "name": p.name,
+                "issuer": p.issuer,
+                "authorization_endpoint": p.authorization_endpoint,
+                "token_endpoint": p.token_endpoint,
+                "default_scopes": p.default_scopes,
+                "is_mcp": true,
+                "meta": p.meta,
+            })
+        })
+        .collect();
+    Json(Value::Array(list))
 }
 
 impl IntoResponse for super::control::ControlError {

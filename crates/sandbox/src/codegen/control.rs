@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::endpoint::Endpoint;
 use super::faults::{AnswerLoss, DroppedConnections, Faults, ForcedFailure, LostAnswers};
-use super::options::RateLimits;
+use super::options::{RateLimits, SimMcpProvider};
 use super::script::RunScript;
 use super::state::Shared;
 
@@ -147,6 +147,21 @@ impl CodegenControl {
             Some(entry) => entry.1 = active,
             None => inner.integrations.push((kind.to_owned(), active)),
         }
+    }
+
+    /// Removes an integration from `…/integrations` (the organization never
+    /// connected it).
+    pub fn remove_integration(&self, kind: &str) {
+        self.shared.lock().integrations.retain(|(k, _)| k != kind);
+    }
+
+    /// Replaces what `/v1/mcp-providers` lists.
+    pub fn set_mcp_providers(&self, providers: Vec<SimMcpProvider>) {
+        self.shared.lock().mcp_providers = providers;
+    }
+
+    pub fn mcp_providers(&self) -> Vec<SimMcpProvider> {
+        self.shared.lock().mcp_providers.clone()
     }
 
     /// Queues a script for the next created run (FIFO).

@@ -105,3 +105,87 @@ pub async fn triage_claims_once_per_issue_within_the_daily_cap(db: TestDb) {
     got.sort_by_key(|c| *c == TriageClaim::Claimed);
     assert_eq!(got, [TriageClaim::DailyCapReached, TriageClaim::Claimed]);
 }
+
+pub async fn experiment_assignments_and_late_outcomes(db: TestDb) {
+    let s = &db.store;
+    let (task, _) = s
+        .create_task_if_absent(&NewTask {
+            agent_session_id: "sess-1".into(),
+            issue_id: "issue-1".into(),
+            issue_identifier: "ENG-1".into(),
+            organization_id: "org".into(),
+            state: cyrus_core::lifecycle::TaskState::Received,
+            priority: 0,
+            created_at: 1,
+            run_at: 1,
+            max_attempts: 5,
+            data: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let a = ExperimentAssignment {
+        task_id: task.id.clone(),
+        experiment: "models".into(),
+        arm: "B".into(),
+        model: "gpt-5".into(),
+        issue_id: "issue-1".into(),
+        assigned_at: 100,
+    };
+    assert_eq!(
+        s.record_experiment_assignment(&a).await.unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(
+        s.record_experiment_assignment(&a).await.unwrap(),
+        Insert::Duplicate
+    );
+    s.add_followup(&task.id, "act-1", "also this", 200)
+        .await
+        .unwrap();
+    s.add_stop_request(&task.id, "stop-1", "stop", 300)
+        .await
+        .unwrap();
+
+    // Reopened before it was ever completed means nothing.
+    assert_eq!(
+        s.mark_experiment_issue_reopened("issue-1", 400)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.mark_experiment_issue_completed("issue-1", 500)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.mark_experiment_issue_completed("issue-1", 600)
+            .await
+            .unwrap(),
+        0,
+        "the first completion counts"
+    );
+    assert_eq!(
+        s.mark_experiment_issue_reopened("issue-1", 700)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let rows = s.experiment_tasks("models").await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].assignment, a);
+    assert_eq!(rows[0].completed_at, Some(500));
+    assert_eq!(rows[0].reopened_at, Some(700));
+    assert_eq!(rows[0].follow_ups, 1, "prompts only, not the stop");
+    assert_eq!(
+        rows[0].task.as_ref().map(|t| t.id.clone()),
+        Some(task.id.clone())
+    );
+    assert_eq!(
+        s.experiment_task_counts().await.unwrap(),
+        [("models".to_string(), 1)]
+    );
+    assert!(s.experiment_tasks("other").await.unwrap().is_empty());
+}

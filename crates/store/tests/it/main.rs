@@ -36,4 +36,5 @@ harness::both!(
     installations::permission_changes_are_recorded_once,
     decisions::audit_rows_are_recorded_once_filtered_and_pruned,
     decisions::triage_claims_once_per_issue_within_the_daily_cap,
+    decisions::experiment_assignments_and_late_outcomes,
 );
