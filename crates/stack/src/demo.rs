@@ -1,6 +1,7 @@
 //! `cyrus demo`: the whole loop on one machine. Starts the simulators, a
 //! SQLite store and a worker, delegates a handful of issues that cover the
-//! paths users care about, and checks each one ended as it should.
+//! paths users care about (then an epic whose sub-issues are orchestrated),
+//! and checks each one ended as it should.
 
 use crate::{Stack, StackOptions, StoreLocation};
 use cyrus_sandbox::linear::SessionView;
@@ -225,10 +226,128 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok((
-        scenarios.into_iter().filter_map(|s| s.done).collect(),
-        stack,
-    ))
+    let mut results: Vec<ScenarioResult> = scenarios.into_iter().filter_map(|s| s.done).collect();
+    // Then an epic: its sub-issues run as their own sessions.
+    results.push(orchestration(&stack, &opts, &mut say).await?);
+    Ok((results, stack))
+}
+
+/// An epic with three sub-issues, one blocking another: two run side by
+/// side, the third after its blocker, and the epic's session ends with the
+/// summary. Progress lines show the epic's plan as it changes.
+async fn orchestration(
+    stack: &Stack,
+    opts: &DemoOptions,
+    say: &mut impl FnMut(String),
+) -> anyhow::Result<ScenarioResult> {
+    use cyrus_sandbox::linear::NewIssue;
+    let control = stack.linear.control();
+    let started = Instant::now();
+    let issue = |title: &str, description: &str, parent: Option<&str>| {
+        control
+            .create_issue(NewIssue {
+                team_id: Some(stack.team_id.clone()),
+                title: title.to_string(),
+                description: Some(description.to_string()),
+                parent_id: parent.map(str::to_string),
+                ..Default::default()
+            })
+            .map_err(|e| anyhow::anyhow!("creating {title}: {e:?}"))
+    };
+    let epic = issue("Checkout revamp", "The new checkout, in three parts.", None)?;
+    let api = issue(
+        "Cart API",
+        "[sim outcome=COMPLETE prs=1 duration=300s logs=4]",
+        Some(&epic.id),
+    )?;
+    let ui = issue(
+        "Cart UI",
+        "[sim outcome=COMPLETE prs=1 duration=120s logs=4]",
+        Some(&epic.id),
+    )?;
+    issue(
+        "Payment provider",
+        "[sim outcome=COMPLETE prs=1 duration=300s logs=4]",
+        Some(&epic.id),
+    )?;
+    control
+        .create_relation(&api.id, &ui.id, "blocks")
+        .map_err(|e| anyhow::anyhow!("relating the sub-issues: {e:?}"))?;
+    let session = control
+        .delegate(&epic.id, None)
+        .map_err(|e| anyhow::anyhow!("delegating the epic: {e:?}"))?;
+    say(format!(
+        "[{}] delegated: orchestration — {} ({} blocks {})",
+        epic.identifier, epic.title, api.identifier, ui.identifier
+    ));
+    let finish = |ok: bool, observed: String| ScenarioResult {
+        name: "orchestration",
+        issue: epic.identifier.clone(),
+        expected: "2 sub-issues side by side, the third after its blocker, one summary",
+        observed,
+        ok,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let deadline = Instant::now() + opts.timeout;
+    let mut last_plan = String::new();
+    loop {
+        let Some(view) = control.session(&session) else {
+            return Ok(finish(false, "the epic's session is gone".into()));
+        };
+        if let Some(plan) = view.plan.as_ref().and_then(|p| p.as_array()) {
+            let line = plan
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {}",
+                        s["content"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .split(' ')
+                            .next()
+                            .unwrap_or_default(),
+                        s["status"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            if line != last_plan {
+                say(format!("[{}] plan        {line}", epic.identifier));
+                last_plan = line;
+            }
+        }
+        if let Some(summary) = bodies(&view, "response").next() {
+            let runs = stack.codegen.control().runs();
+            let run = |title: &str| runs.iter().find(|r| r.prompt.contains(title));
+            let (Some(a), Some(u), Some(p)) =
+                (run("Cart API"), run("Cart UI"), run("Payment provider"))
+            else {
+                return Ok(finish(
+                    false,
+                    format!("summary without every run: {summary}"),
+                ));
+            };
+            let side_by_side = p.created_ms < a.created_ms + 300_000;
+            let after = u.created_ms >= a.created_ms + 300_000;
+            let ok = side_by_side && after && summary.contains("All 3 sub-issues");
+            return Ok(finish(
+                ok,
+                format!(
+                    "side by side: {side_by_side}; blocked one after its blocker: {after}; summary posted"
+                ),
+            ));
+        }
+        if let Some(e) = bodies(&view, "error").next() {
+            return Ok(finish(false, format!("error: {e}")));
+        }
+        if Instant::now() > deadline {
+            return Ok(finish(
+                false,
+                format!("timed out; session: {}", summary(&view)),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn delegate(stack: &Stack, s: &mut Scenario) -> anyhow::Result<()> {

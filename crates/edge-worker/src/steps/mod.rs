@@ -104,8 +104,9 @@ impl Work {
     /// Applies `event` through the state machine (refusing illegal moves)
     /// and stores the task. Keeps `self` current for further writes.
     pub async fn advance(&mut self, ctx: &Ctx, event: Event, run_at: i64) -> StepResult {
-        let next = transition(self.task.state, event)
-            .map_err(|e| StepError::Fatal(format!("bug: {e}")))?;
+        let previous = self.task.state;
+        let next =
+            transition(previous, event).map_err(|e| StepError::Fatal(format!("bug: {e}")))?;
         self.task.state = next;
         self.task.run_at = run_at;
         self.task.attempts = 0;
@@ -119,8 +120,11 @@ impl Work {
             self.task.outcome = None;
         }
         self.save(ctx).await?;
-        // A sub-issue of an orchestration: its parent looks again.
-        if let Some(parent) = &self.data.orchestration_parent {
+        // A sub-issue of an orchestration that changed state: its parent
+        // looks again (not on every progress poll).
+        if next != previous
+            && let Some(parent) = &self.data.orchestration_parent
+        {
             crate::orchestration::wake_parent(ctx, parent).await?;
         }
         Ok(())

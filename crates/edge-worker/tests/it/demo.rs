@@ -10,7 +10,7 @@ async fn every_demo_scenario_ends_as_it_should() {
         .expect("demo starts");
     let table = demo::table(&results);
     stack.shutdown().await;
-    assert_eq!(results.len(), 5, "{table}");
+    assert_eq!(results.len(), 6, "{table}");
     assert!(
         results.iter().all(|r| r.ok),
         "{table}\n--- progress ---\n{}",
