@@ -4,7 +4,7 @@
 use clap::{Parser, ValueEnum};
 use cyrus_bench::report::{Figure, Report, machine};
 use cyrus_bench::scenarios::{
-    ack, creation, faults, intake, linear_requests, memory, prompt, runs,
+    ack, creation, faults, intake, linear_requests, memory, orchestration, prompt, runs,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +32,9 @@ enum Scenario {
     Faults,
     /// Prompt tokens over the fixed issue corpus, Linear's context verbatim vs condensed.
     Prompt,
+    /// An epic of 20 sub-issues, depth 4: makespan against its lower bound,
+    /// Linear requests on the epic per sub-issue.
+    Orchestration,
 }
 
 #[derive(Debug, Parser)]
@@ -174,6 +177,13 @@ async fn run(args: &Args) -> Report {
             }
             Scenario::Faults => faults::run(if q { 10 } else { 20 }).await,
             Scenario::Prompt => Ok(prompt::run()),
+            Scenario::Orchestration => {
+                if q {
+                    orchestration::run(60.0, 5).await
+                } else {
+                    orchestration::run(30.0, 10).await
+                }
+            }
         };
         match result {
             Ok(f) => figures.extend(f),

@@ -9,5 +9,6 @@ pub mod faults;
 pub mod intake;
 pub mod linear_requests;
 pub mod memory;
+pub mod orchestration;
 pub mod prompt;
 pub mod runs;
