@@ -38,6 +38,12 @@ pub struct Orchestration {
     pub stopped: bool,
     /// Bumped each time the orchestration settles (its summary's key).
     pub round: u32,
+    /// The spend limit was reached and the parent asks whether to go on.
+    pub cost_asking: bool,
+    /// Spend questions posted so far (their outbox keys).
+    pub cost_asked: u32,
+    /// What answers of "continue" added to `orchestration.maxCost`.
+    pub cost_allowance: MicroDollars,
 }
 
 /// How one child was handed to the agent, and its task's outcome.

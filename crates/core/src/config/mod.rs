@@ -424,6 +424,18 @@ pub struct OrchestrationConfig {
     pub max_sub_issues: u32,
     /// Create a valid plan's sub-issues without asking first.
     pub auto_approve: bool,
+    /// What one orchestration's children may spend (estimates plus the
+    /// holds of running children) before the parent asks to continue;
+    /// `None`: five times `codegen.maxCostPerTask`.
+    pub max_cost: Option<MicroDollars>,
+}
+
+impl OrchestrationConfig {
+    /// The orchestration limit with its default filled in.
+    pub fn max_cost_with(&self, max_cost_per_task: MicroDollars) -> MicroDollars {
+        self.max_cost
+            .unwrap_or(MicroDollars(max_cost_per_task.0.saturating_mul(5)))
+    }
 }
 
 impl Default for OrchestrationConfig {
@@ -432,6 +444,7 @@ impl Default for OrchestrationConfig {
             max_parallel_children: defaults::ORCHESTRATION_MAX_PARALLEL_CHILDREN,
             max_sub_issues: defaults::ORCHESTRATION_MAX_SUB_ISSUES,
             auto_approve: false,
+            max_cost: None,
         }
     }
 }

@@ -1155,11 +1155,17 @@ fn read_orchestration(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<Orchest
         d,
     );
     let auto_approve = o.bool("autoApprove", d).unwrap_or(false);
+    let max_cost = if o.get("maxCost").is_some() {
+        money(&mut o, "maxCost", 0, d).map(Some)
+    } else {
+        Some(None)
+    };
     o.finish(d);
     Some(OrchestrationConfig {
         max_parallel_children: parallel?,
         max_sub_issues: sub_issues?,
         auto_approve,
+        max_cost: max_cost?,
     })
 }
 

@@ -652,6 +652,24 @@ fn orchestration_has_a_default_and_a_bounded_parallel_cap() {
     });
     let o = loaded(&text, &no_env()).config.orchestration;
     assert_eq!((o.max_sub_issues, o.auto_approve), (4, true));
+    assert_eq!(
+        o.max_cost_with(crate::MicroDollars(2_000_000)),
+        crate::MicroDollars(10_000_000),
+        "five times maxCostPerTask by default"
+    );
+    let text = with(|v| {
+        v["orchestration"] = serde_json::json!({"maxCost": 3.5});
+    });
+    let o = loaded(&text, &no_env()).config.orchestration;
+    assert_eq!(o.max_cost, Some(crate::MicroDollars(3_500_000)));
+    let text = with(|v| {
+        v["orchestration"] = serde_json::json!({"maxCost": 0});
+    });
+    assert!(
+        problems(&text, &no_env())
+            .iter()
+            .any(|p| p.starts_with("orchestration.maxCost: must be greater than 0")),
+    );
     let text = with(|v| {
         v["orchestration"] = serde_json::json!({"maxParallelChildren": 5});
     });

@@ -250,6 +250,25 @@ pub fn ready(children: &[Child], max_parallel: usize) -> Vec<usize> {
     candidates
 }
 
+/// How many more children may start without the orchestration's spend
+/// passing `limit`: what settled children spent plus a hold of
+/// `hold_per_child` (the per-task cap) for each running one and each new one.
+pub fn affordable(
+    settled_spend: crate::MicroDollars,
+    in_flight: usize,
+    hold_per_child: crate::MicroDollars,
+    limit: crate::MicroDollars,
+) -> usize {
+    let hold = hold_per_child.0.max(1);
+    let committed = settled_spend.0 + hold.saturating_mul(in_flight as i64);
+    let left = limit.0 - committed;
+    if left < hold {
+        0
+    } else {
+        (left / hold) as usize
+    }
+}
+
 /// The first child (in list order) that failed or was stopped: the one the
 /// parent asks about.
 pub fn awaiting_decision(children: &[Child]) -> Option<usize> {
@@ -348,6 +367,26 @@ pub fn parse_decision(reply: &str) -> Option<Decision> {
         "stop" | "cancel" | "abort" => Some(Decision::Stop),
         _ => None,
     }
+}
+
+/// A reply to "the orchestration's spend reached its limit": `Some(true)`
+/// continues (one more limit's worth), `Some(false)` stops, `None` is not
+/// an answer.
+pub fn parse_continue(reply: &str) -> Option<bool> {
+    if parse_decision(reply) == Some(Decision::Stop) {
+        return Some(false);
+    }
+    let word = reply
+        .trim()
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .split(|c: char| !c.is_alphanumeric())
+        .next()?
+        .to_ascii_lowercase();
+    matches!(
+        word.as_str(),
+        "continue" | "yes" | "ok" | "okay" | "go" | "proceed"
+    )
+    .then_some(true)
 }
 
 /// Applies `decision` to the child at `at` (which must need a decision):
@@ -488,6 +527,17 @@ mod tests {
         running[1].status = ChildStatus::Stopped;
         assert!(over(&running, true));
         assert!(!over(&running, false));
+    }
+
+    #[test]
+    fn spend_and_holds_limit_what_starts() {
+        use crate::MicroDollars as M;
+        let hold = M(2_000_000);
+        assert_eq!(affordable(M(0), 0, hold, M(10_000_000)), 5);
+        assert_eq!(affordable(M(0), 3, hold, M(10_000_000)), 2);
+        assert_eq!(affordable(M(3_000_000), 2, hold, M(10_000_000)), 1);
+        assert_eq!(affordable(M(9_000_000), 0, hold, M(10_000_000)), 0);
+        assert_eq!(affordable(M(12_000_000), 0, hold, M(10_000_000)), 0);
     }
 
     #[test]

@@ -129,7 +129,15 @@ pub(super) async fn orchestrating(ctx: &Ctx, work: &mut Work) -> StepResult {
     // (the child's session is accepted only for a stored hand-over).
     if !orch.stopped {
         let cap = ctx.config.orchestration.max_parallel_children as usize;
-        for i in rules::ready(&orch.children, cap) {
+        let ready = rules::ready(&orch.children, cap);
+        let room = affordable(ctx, &orch);
+        // While children run, their settling frees holds: ask only when
+        // nothing runs and the spend itself leaves no room.
+        let running = orch.children.iter().any(|c| c.status.in_flight());
+        if !ready.is_empty() && room == 0 && !running && !orch.cost_asking {
+            ask_to_continue(ctx, &session, &mut orch).await?;
+        }
+        for i in ready.into_iter().take(room) {
             orch.children[i].status = ChildStatus::Started;
             let run = orch.runs.entry(orch.children[i].id.clone()).or_default();
             run.released_at = Some(now);
@@ -167,7 +175,7 @@ pub(super) async fn orchestrating(ctx: &Ctx, work: &mut Work) -> StepResult {
         .iter()
         .filter(|c| c.status.in_flight())
         .count();
-    work.task.step = Some(if orch.asking.is_some() {
+    work.task.step = Some(if orch.asking.is_some() || orch.cost_asking {
         WaitReason::AwaitingDecision
     } else {
         WaitReason::WaitingForChildren
@@ -479,6 +487,9 @@ async fn answer(
         .as_ref()
         .and_then(|id| orch.children.iter().position(|c| &c.id == id))
         .filter(|&i| orch.children[i].status.needs_decision());
+    if asked.is_none() && orch.cost_asking {
+        return answer_cost(ctx, work, orch, last).await.map(|()| handled);
+    }
     let Some(at) = asked else {
         orch.asking = None;
         ctx.enqueue(
@@ -520,28 +531,7 @@ async fn answer(
         }
         Decision::Skip => format!("Skipping {identifier}; what waited for it can start now."),
         Decision::Stop => {
-            orch.stopped = true;
-            for i in running {
-                let task_id = orch
-                    .run(&orch.children[i].id)
-                    .and_then(|r| r.task_id.clone());
-                if let Some(task) = match task_id {
-                    Some(id) => ctx.store.get_task(&id).await?,
-                    None => None,
-                } {
-                    crate::requests::request_stop(
-                        ctx,
-                        &task,
-                        &format!("orchestration-stop:{}", work.task.id),
-                        &format!(
-                            "The orchestration of {} was stopped.",
-                            work.task.issue_identifier
-                        ),
-                        "cyrus",
-                    )
-                    .await?;
-                }
-            }
+            stop_running(ctx, work, orch, running).await?;
             "Stopping the orchestration: nothing more will start, and running sub-issues are being stopped.".to_string()
         }
     };
@@ -552,6 +542,153 @@ async fn answer(
     )
     .await?;
     Ok(handled)
+}
+
+/// The orchestration's spend limit: `orchestration.maxCost` plus what
+/// answers of "continue" added.
+fn cost_limit(ctx: &Ctx, orch: &Orchestration) -> MicroDollars {
+    ctx.config
+        .orchestration
+        .max_cost_with(ctx.config.codegen.max_cost_per_task)
+        + orch.cost_allowance
+}
+
+/// How many more children the spend limit lets start: what settled
+/// children spent, plus a `maxCostPerTask` hold for each running one.
+fn affordable(ctx: &Ctx, orch: &Orchestration) -> usize {
+    let settled: MicroDollars = orch
+        .children
+        .iter()
+        .filter(|c| !c.status.in_flight())
+        .filter_map(|c| orch.run(&c.id))
+        .map(|r| r.cost)
+        .fold(MicroDollars::ZERO, |a, b| a + b);
+    let in_flight = orch
+        .children
+        .iter()
+        .filter(|c| c.status.in_flight())
+        .count();
+    rules::affordable(
+        settled,
+        in_flight,
+        ctx.config.codegen.max_cost_per_task,
+        cost_limit(ctx, orch),
+    )
+}
+
+/// No further child starts: ask whether to continue past the limit.
+async fn ask_to_continue(ctx: &Ctx, session: &str, orch: &mut Orchestration) -> StepResult {
+    let limit = cost_limit(ctx, orch);
+    let per_task = ctx.config.codegen.max_cost_per_task;
+    let waiting = orch
+        .children
+        .iter()
+        .filter(|c| c.status == ChildStatus::Waiting)
+        .count();
+    let body = format!(
+        "The sub-issues' estimated spend plus the holds of running ones ({per_task} each, `maxCostPerTask`) would pass this orchestration's limit of {limit} (`orchestration.maxCost`), so I won't start more for now; {waiting} still wait. Continue (another {} for this orchestration), or stop the orchestration?",
+        ctx.config.orchestration.max_cost_with(per_task)
+    );
+    orch.cost_asked += 1;
+    ctx.enqueue(
+        session,
+        format!("orchestration:cost:{session}:{}", orch.cost_asked),
+        OutboxOp::select(body, continue_options()),
+    )
+    .await?;
+    orch.cost_asking = true;
+    Ok(())
+}
+
+fn continue_options() -> Vec<String> {
+    vec![
+        "Continue the orchestration".to_string(),
+        "Stop the orchestration".to_string(),
+    ]
+}
+
+/// Ends the orchestration: asks each running child's task to stop.
+async fn stop_running(
+    ctx: &Ctx,
+    work: &Work,
+    orch: &mut Orchestration,
+    running: Vec<usize>,
+) -> StepResult {
+    orch.stopped = true;
+    orch.cost_asking = false;
+    for i in running {
+        let task_id = orch
+            .run(&orch.children[i].id)
+            .and_then(|r| r.task_id.clone());
+        if let Some(task) = match task_id {
+            Some(id) => ctx.store.get_task(&id).await?,
+            None => None,
+        } {
+            crate::requests::request_stop(
+                ctx,
+                &task,
+                &format!("orchestration-stop:{}", work.task.id),
+                &format!(
+                    "The orchestration of {} was stopped.",
+                    work.task.issue_identifier
+                ),
+                "cyrus",
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A reply to the spend question.
+async fn answer_cost(
+    ctx: &Ctx,
+    work: &Work,
+    orch: &mut Orchestration,
+    last: &FollowUp,
+) -> StepResult {
+    let session = work.session();
+    let note = match rules::parse_continue(&last.body) {
+        Some(true) => {
+            orch.cost_allowance += ctx
+                .config
+                .orchestration
+                .max_cost_with(ctx.config.codegen.max_cost_per_task);
+            orch.cost_asking = false;
+            format!(
+                "Continuing: this orchestration may now spend up to {}.",
+                cost_limit(ctx, orch)
+            )
+        }
+        Some(false) => {
+            let running = rules::stop_all(&mut orch.children);
+            stop_running(ctx, work, orch, running).await?;
+            "Stopping the orchestration: nothing more will start, and running sub-issues are being stopped.".to_string()
+        }
+        None => {
+            orch.cost_asked += 1;
+            ctx.enqueue(
+                session,
+                format!("orchestration:cost:{session}:{}", orch.cost_asked),
+                OutboxOp::select(
+                    format!(
+                        "I couldn't read \"{}\" as an answer. Continue the orchestration past its spend limit, or stop it?",
+                        last.body.trim()
+                    ),
+                    continue_options(),
+                ),
+            )
+            .await?;
+            return Ok(());
+        }
+    };
+    ctx.enqueue(
+        session,
+        format!("orchestration:decided:{session}:{}", last.id),
+        OutboxOp::activity(ActivityKind::Thought, note),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Asks about the first child that failed or was stopped, once.

@@ -675,3 +675,59 @@ async fn a_planning_run_plan_is_approved_created_once_and_orchestrated() {
     assert_eq!(stack.codegen.control().runs().len(), 4);
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orchestration_spend_limit_asks_before_starting_more() {
+    // Each child holds $0.08 while it runs and spends about $0.05; the
+    // orchestration may commit $0.12: one child at a time, and after the
+    // first the spend leaves no room for another hold.
+    let stack = spawn(StackOptions {
+        max_cost_per_task: 0.08,
+        ..StackOptions::default()
+            .time_scale(20.0)
+            .patch(serde_json::json!({"orchestration": {"maxCost": 0.12}}))
+    })
+    .await;
+    let e = epic(
+        &stack,
+        &[
+            (
+                "Alpha part",
+                "[sim outcome=COMPLETE prs=1 duration=20s logs=4]",
+            ),
+            (
+                "Bravo part",
+                "[sim outcome=COMPLETE prs=1 duration=20s logs=4]",
+            ),
+            (
+                "Charlie part",
+                "[sim outcome=COMPLETE prs=1 duration=20s logs=4]",
+            ),
+        ],
+        &[],
+    );
+    let parent = stack.linear.control().delegate(&e.parent, None).unwrap();
+    let ask = eventually(
+        T,
+        "the spend question",
+        || {
+            bodies(&session(&stack, &parent), "elicitation")
+                .into_iter()
+                .find(|b| b.contains("orchestration.maxCost"))
+        },
+        || describe(&stack, &parent),
+    )
+    .await;
+    assert!(ask.contains("$0.1200"), "{ask}");
+    assert_eq!(stack.codegen.control().runs().len(), 1, "one child ran");
+    stack
+        .linear
+        .control()
+        .prompt(&parent, "Continue the orchestration", false)
+        .unwrap();
+    let (kind, body) = final_activity(&stack, &parent, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &parent));
+    assert!(body.contains("All 3 sub-issues"), "{body}");
+    assert_eq!(stack.codegen.control().runs().len(), 3);
+    stack.shutdown().await;
+}
