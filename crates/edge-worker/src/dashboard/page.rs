@@ -178,8 +178,9 @@ fn task_table(rows: &[TaskRow], finished: bool) -> Markup {
                 }
                 tbody {
                     @for r in rows {
-                        tr data-task=(r.task_id) {
+                        tr data-task=(r.task_id) class=[(r.depth > 0).then_some("child")] {
                             td {
+                                @if r.depth > 0 { span class="muted" title="sub-issue of the orchestration above" { "↳ " } }
                                 @if let Some(url) = &r.issue_url {
                                     a href=(url) target="_blank" rel="noopener" { (r.issue_identifier) }
                                 } @else {

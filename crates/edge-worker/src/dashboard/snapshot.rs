@@ -89,6 +89,10 @@ pub struct TaskRow {
     /// Since creation for active tasks; creation to finish for finished ones.
     pub age_secs: i64,
     pub last_error: Option<String>,
+    /// The orchestration this task is a sub-issue of (its parent's task).
+    pub parent_task_id: Option<String>,
+    /// 1 when listed under its parent (an orchestration shown as a tree).
+    pub depth: u8,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -181,6 +185,7 @@ impl Snapshot {
                 .map(|t| TaskRow::from_task(t, now_ms))
                 .collect();
         active.sort_by_key(|r| r.created_at_ms);
+        let active = as_tree(active);
 
         // Newest first; finished tasks are a subset of the newest rows, so
         // read generously and keep the finished ones.
@@ -188,12 +193,14 @@ impl Snapshot {
             limit: Some(ACTIVE_ROWS + HISTORY_ROWS),
             ..Default::default()
         };
-        let history = keep(ctx.store.list_tasks(&recent_filter).await, "history", e)
-            .iter()
-            .filter(|t| t.finished_at.is_some())
-            .take(HISTORY_ROWS as usize)
-            .map(|t| TaskRow::from_task(t, now_ms))
-            .collect();
+        let history = as_tree(
+            keep(ctx.store.list_tasks(&recent_filter).await, "history", e)
+                .iter()
+                .filter(|t| t.finished_at.is_some())
+                .take(HISTORY_ROWS as usize)
+                .map(|t| TaskRow::from_task(t, now_ms))
+                .collect(),
+        );
 
         let from = today - Days::days(SPEND_DAYS - 1);
         let spend = |by| ctx.store.cost_breakdown(from, today, by);
@@ -346,8 +353,34 @@ impl TaskRow {
             created_at_ms: t.created_at,
             age_secs: (end - t.created_at).max(0) / 1000,
             last_error: t.last_error.clone(),
+            parent_task_id: data.orchestration_parent.clone(),
+            depth: 0,
         }
     }
+}
+
+/// Lists each orchestration's sub-issue tasks right under their parent
+/// (depth 1), keeping the order otherwise; a child whose parent is not in
+/// the list stays where it is.
+fn as_tree(rows: Vec<TaskRow>) -> Vec<TaskRow> {
+    let ids: std::collections::BTreeSet<String> = rows.iter().map(|r| r.task_id.clone()).collect();
+    let (children, top): (Vec<TaskRow>, Vec<TaskRow>) = rows
+        .into_iter()
+        .partition(|r| r.parent_task_id.as_ref().is_some_and(|p| ids.contains(p)));
+    let mut out = Vec::with_capacity(top.len() + children.len());
+    for row in top {
+        let id = row.task_id.clone();
+        out.push(row);
+        for child in children
+            .iter()
+            .filter(|c| c.parent_task_id.as_deref() == Some(id.as_str()))
+        {
+            let mut child = child.clone();
+            child.depth = 1;
+            out.push(child);
+        }
+    }
+    out
 }
 
 /// One entry per day of `from..=to`, zero where nothing was spent (days
@@ -369,6 +402,47 @@ pub fn fill_days(by_day: &[CostBucket], from: NaiveDate, to: NaiveDate) -> Vec<D
 mod tests {
     use super::*;
     use cyrus_core::MicroDollars;
+
+    #[test]
+    fn an_orchestration_is_listed_as_a_tree() {
+        let row = |id: &str, parent: Option<&str>| TaskRow {
+            task_id: id.into(),
+            issue_identifier: id.into(),
+            issue_url: None,
+            task_type: None,
+            state: "running".into(),
+            detail: None,
+            outcome: None,
+            repository: None,
+            model: None,
+            estimated_cost_micro: 0,
+            codegen_url: None,
+            pr_urls: vec![],
+            created_at_ms: 0,
+            age_secs: 0,
+            last_error: None,
+            parent_task_id: parent.map(str::to_string),
+            depth: 0,
+        };
+        let rows = vec![
+            row("a", Some("p")),
+            row("x", None),
+            row("p", None),
+            row("b", Some("p")),
+            row("orphan", Some("gone")),
+        ];
+        let tree: Vec<(String, u8)> = as_tree(rows)
+            .into_iter()
+            .map(|r| (r.task_id, r.depth))
+            .collect();
+        let want = [("x", 0), ("p", 0), ("a", 1), ("b", 1), ("orphan", 0)];
+        assert_eq!(
+            tree,
+            want.iter()
+                .map(|(i, d)| (i.to_string(), *d))
+                .collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn fill_days_zero_fills_and_keeps_order() {
