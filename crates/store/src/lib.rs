@@ -16,6 +16,7 @@ mod costs;
 mod deliveries;
 mod error;
 mod followups;
+mod group_commit;
 mod installations;
 mod oauth_pending;
 mod permission_changes;
@@ -29,6 +30,7 @@ mod tasks;
 
 pub use connect::Store;
 pub use error::{Result, StoreError};
+pub use group_commit::SqliteSync;
 pub use records::*;
 pub use runs::INTENT_STATUS;
 pub use secret_key::{

@@ -1,6 +1,7 @@
 //! The store's one integration suite: every test runs against SQLite (its
 //! own temp file) and PostgreSQL (its own schema).
 
+mod deliveries;
 mod harness;
 mod installations;
 mod ledger;
@@ -9,6 +10,9 @@ mod scheduling;
 harness::both!(
     scheduling::migrations_twice_are_harmless,
     scheduling::deliveries_dedupe_and_lease,
+    deliveries::batch_dedupes_inside_and_against_table,
+    deliveries::concurrent_inserts_answer_each_caller,
+    deliveries::sqlite_sync_defaults_to_full,
     scheduling::task_unique_per_session,
     scheduling::claim_order_priority_then_fifo,
     scheduling::expired_lease_is_claimable_again,
