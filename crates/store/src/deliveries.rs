@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::connect::on_pool;
+use crate::connect::{on_pool, on_read_pool};
 use crate::rows::{DeliveryRow, lease_ms};
 use crate::{Delivery, Insert, NewDelivery, Result, Store, StoreError, UnixMillis};
 
@@ -100,6 +100,16 @@ impl Store {
             return Err(StoreError::NotFound(format!("delivery {delivery_id}")));
         }
         Ok(())
+    }
+
+    /// How many deliveries are stored (benchmarks and status output).
+    pub async fn delivery_count(&self) -> Result<i64> {
+        let (n,): (i64,) = on_read_pool!(self, p => sqlx::query_as(
+            "SELECT COUNT(*) FROM deliveries",
+        )
+        .fetch_one(p)
+        .await?);
+        Ok(n)
     }
 
     /// Reads one delivery.

@@ -8,5 +8,6 @@ pub mod creation;
 pub mod faults;
 pub mod intake;
 pub mod linear_requests;
+pub mod load;
 pub mod memory;
 pub mod runs;

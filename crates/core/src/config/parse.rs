@@ -4,8 +4,8 @@ use super::diagnostics::{Diagnostics, Problem, Warning};
 use super::walk::{Obj, show};
 use super::{
     AlertsConfig, CodegenConfig, Config, LinearConfig, LinearOAuthConfig, LinearWorkspace,
-    PromptConfig, RateLimits, RepositoryConfig, ServerConfig, StoreConfig, Verbosity, defaults,
-    env,
+    PromptConfig, RateLimits, RepositoryConfig, ServerConfig, SqliteSynchronous, StoreConfig,
+    Verbosity, defaults, env,
 };
 use crate::cost::{ModelPrice, PriceTable};
 use crate::{MicroDollars, TaskType};
@@ -966,15 +966,31 @@ fn read_store(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<StoreConfig> {
     let Some(mut o) = o else {
         return Some(StoreConfig {
             url: defaults::STORE_URL.to_owned(),
+            sqlite_synchronous: SqliteSynchronous::default(),
         });
     };
     let url = o
         .string("url", d)
         .unwrap_or_else(|| defaults::STORE_URL.to_owned());
+    let sqlite_synchronous = match o.string("sqliteSynchronous", d).as_deref() {
+        None => Some(SqliteSynchronous::default()),
+        Some("full") => Some(SqliteSynchronous::Full),
+        Some("normal") => Some(SqliteSynchronous::Normal),
+        Some(other) => {
+            d.problem(
+                o.child("sqliteSynchronous"),
+                format!("must be \"full\" or \"normal\" (got \"{other}\")"),
+            );
+            None
+        }
+    };
     o.finish(d);
     let supported = ["sqlite:", "postgres://", "postgresql://"];
     if supported.iter().any(|s| url.starts_with(s)) {
-        Some(StoreConfig { url })
+        Some(StoreConfig {
+            url,
+            sqlite_synchronous: sqlite_synchronous?,
+        })
     } else {
         d.problem(
             "store.url",
