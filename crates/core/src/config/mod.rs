@@ -50,10 +50,10 @@ pub mod defaults {
     pub const MAX_ACTIVITIES_PER_SESSION_PER_MINUTE: u32 = 6;
     pub const LISTEN: &str = "127.0.0.1:3456";
     /// `server.idleTimeoutSecs`: a connection with no request head within
-    /// this long (idle keep-alive included) is closed. Longer than the
-    /// keep-alive of the senders' pools (Node's agents, load balancers
-    /// such as nginx at 75 s), so the sender, not the server, closes an
-    /// idle connection and never reuses one the server is closing.
+    /// this long (idle keep-alive included) is closed. As nginx (75 s) and
+    /// Fastify (72 s): longer than senders and load balancers keep idle
+    /// pooled connections, so the sender, not the server, closes an idle
+    /// connection and never reuses one the server is closing.
     pub const IDLE_TIMEOUT_SECS: u64 = 75;
     /// `~` is expanded by the CLI.
     pub const STORE_URL: &str = "sqlite://~/.cyrus/cyrus.db";

@@ -10,7 +10,7 @@
 //! - a connection that sends no complete request head within
 //!   `server.idleTimeoutSecs` ([`HEADER_READ_TIMEOUT`] by default) —
 //!   including an idle keep-alive connection waiting for its next request —
-//!   is closed. The default (75 s, as nginx; Node's HTTP server uses 72 s)
+//!   is closed. The default (75 s, as nginx; Fastify uses 72 s)
 //!   is longer than senders keep idle pooled connections, so it is the
 //!   sender that closes an idle connection. A server closing one instead
 //!   races the sender's next request on it, which HTTP/1.1 cannot prevent
