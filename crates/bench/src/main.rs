@@ -144,6 +144,8 @@ async fn run(args: &Args) -> Report {
         &args.scenarios
     };
     let q = args.quick;
+    // Before any scenario pins this process to one core.
+    let machine = machine();
     let mut figures = Vec::new();
     for scenario in chosen {
         eprintln!("running {scenario:?}…");
@@ -216,7 +218,7 @@ async fn run(args: &Args) -> Report {
     }
     Report {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
-        machine: machine(),
+        machine,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         figures,
     }

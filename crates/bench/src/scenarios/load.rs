@@ -551,6 +551,8 @@ fn issue_update(org: &str, i: u64) -> Vec<u8> {
 struct Sandbox {
     child: Child,
     info: Value,
+    /// Kept open: a closed pipe would fail the sandbox's later writes.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl Sandbox {
@@ -560,6 +562,10 @@ impl Sandbox {
             .arg(cpu.to_string())
             .arg(cyrus_bin)
             .arg("sandbox")
+            // Linear's hourly budget would throttle the acknowledgements
+            // themselves, which is not what this measures.
+            .arg("--linear-requests-per-hour")
+            .arg("100000000")
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -567,10 +573,15 @@ impl Sandbox {
             .context("starting `taskset … cyrus sandbox` (is util-linux's taskset installed?)")?;
         let stdout = child.stdout.take().context("sandbox stdout")?;
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let mut stdout = std::io::BufReader::new(stdout);
+        stdout.read_line(&mut line)?;
         let info: Value = serde_json::from_str(&line)
             .with_context(|| format!("reading the sandbox's first line {line:?}"))?;
-        Ok(Sandbox { child, info })
+        Ok(Sandbox {
+            child,
+            info,
+            _stdout: stdout,
+        })
     }
 
     fn stop(mut self) {
