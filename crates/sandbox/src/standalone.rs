@@ -59,9 +59,7 @@ impl Standalone {
             // Complexity scales with the requests (Linear's ratio).
             linear_opts.rate_limits.complexity_per_window = u64::from(n) * 1_200;
         }
-        let linear = match LinearSim::start(linear_opts)
-        .await
-        {
+        let linear = match LinearSim::start(linear_opts).await {
             Ok(linear) => linear,
             Err(e) => {
                 codegen.shutdown().await;
