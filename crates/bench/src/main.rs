@@ -3,7 +3,9 @@
 
 use clap::{Parser, ValueEnum};
 use cyrus_bench::report::{Figure, Report, machine};
-use cyrus_bench::scenarios::{ack, creation, faults, intake, linear_requests, load, memory, runs};
+use cyrus_bench::scenarios::{
+    ack, creation, faults, intake, linear_requests, load, memory, prompt, runs,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,6 +30,8 @@ enum Scenario {
     Creation,
     /// Upstream faults: every task still ends correctly.
     Faults,
+    /// Prompt tokens over the fixed issue corpus, Linear's context verbatim vs condensed.
+    Prompt,
     /// Webhook intake across processes: `cyrus start` pinned to one core,
     /// `cyrus sandbox` and the load generator to the other (not in the
     /// default set: it needs taskset and two cores).
@@ -210,6 +214,7 @@ async fn run(args: &Args) -> Report {
             }
             Scenario::Faults => faults::run(if q { 10 } else { 20 }).await,
             Scenario::Load => run_load(args).await,
+            Scenario::Prompt => Ok(prompt::run()),
         };
         match result {
             Ok(f) => figures.extend(f),

@@ -3,8 +3,11 @@
 //! an operator command answers in seconds) and error texts that name the
 //! setting to fix.
 
-use cyrus_codegen_executor::model::{Integrations, Repo, User};
-use cyrus_codegen_executor::{ClientConfig, CodegenClient, CodegenError, PageRequest, RetryPolicy};
+use cyrus_codegen_executor::model::{Integrations, McpProvider, Repo, User};
+use cyrus_codegen_executor::{
+    ClientConfig, CodegenClient, CodegenError, McpCatalog, PageRequest, RetryPolicy,
+};
+use cyrus_core::config::RepositoryConfig;
 use secrecy::SecretString;
 use std::time::Duration;
 
@@ -30,6 +33,8 @@ pub struct OrgFacts {
     pub org_name: String,
     pub repos: Vec<Repo>,
     pub integrations: Integrations,
+    /// `Err`: why they could not be read (setup goes on without the check).
+    pub mcp_providers: Result<Vec<McpProvider>, String>,
 }
 
 impl OrgFacts {
@@ -65,10 +70,39 @@ impl OrgFacts {
         }
         out
     }
+
+    /// One warning per repository whose `mcpServers` Codegen cannot serve.
+    pub fn mcp_warnings(&self, repositories: &[RepositoryConfig]) -> Vec<String> {
+        let providers = match &self.mcp_providers {
+            Ok(p) => p.clone(),
+            Err(e) if repositories.iter().any(|r| !r.mcp_servers.is_empty()) => {
+                return vec![format!(
+                    "cannot check the repositories' `mcpServers`: {e}; `cyrus doctor` checks them again"
+                )];
+            }
+            Err(_) => return Vec::new(),
+        };
+        let catalog = McpCatalog {
+            providers,
+            integrations: self.integrations.clone(),
+        };
+        crate::mcp_servers::findings(repositories, &catalog)
+            .into_iter()
+            .filter(|f| !f.unusable.is_empty())
+            .map(|f| {
+                format!(
+                    "repository `{}` names MCP servers its runs cannot use: {}. {}",
+                    f.repository,
+                    f.summary(),
+                    f.fixes(&catalog)
+                )
+            })
+            .collect()
+    }
 }
 
 /// Checks the token (`users/me`), that the org id is one of the user's
-/// organizations, and reads repositories and integrations.
+/// organizations, and reads repositories, integrations and MCP providers.
 pub async fn inspect(client: &CodegenClient) -> Result<OrgFacts, String> {
     let user = client.me().await.map_err(explain)?;
     let orgs = client
@@ -90,11 +124,13 @@ pub async fn inspect(client: &CodegenClient) -> Result<OrgFacts, String> {
     };
     let repos = client.all_repos().await.map_err(explain)?;
     let integrations = client.integrations().await.map_err(explain)?;
+    let mcp_providers = client.mcp_providers().await.map_err(explain);
     Ok(OrgFacts {
         user,
         org_name: org.name.clone(),
         repos,
         integrations,
+        mcp_providers,
     })
 }
 

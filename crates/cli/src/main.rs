@@ -7,6 +7,7 @@ mod codegen_probe;
 mod commands;
 mod config_file;
 mod config_loader;
+mod mcp_servers;
 mod probes;
 mod stats_eval;
 mod ui;
@@ -55,8 +56,16 @@ enum Command {
     Status(commands::status::StatusArgs),
     /// Task outcomes, latency, cost and the architecture's success metrics over a period.
     Stats(commands::stats::StatsArgs),
+    /// Model experiments: list them, or report an experiment's arms with a verdict.
+    #[command(subcommand)]
+    Experiments(commands::experiments::ExperimentsCommand),
+    /// The worker's decisions with who and why: access, triage, routing, budget, stops, reconnects.
+    Audit(commands::audit::AuditArgs),
     /// Check everything Cyrus needs and say how to fix what is wrong.
     Doctor(commands::doctor::DoctorArgs),
+    /// What Codegen offers as MCP servers and which repositories use each.
+    #[command(subcommand)]
+    Mcp(commands::mcp::McpCommand),
     /// Convert a TypeScript Cyrus configuration into this Cyrus's format.
     Migrate(commands::migrate::MigrateArgs),
     /// Print the man page (roff) on stdout.
@@ -75,7 +84,10 @@ fn main() -> ExitCode {
         Command::Linear(cmd) => commands::linear::run(cmd),
         Command::Status(args) => commands::status::run(args),
         Command::Stats(args) => commands::stats::run(args),
+        Command::Audit(args) => commands::audit::run(args),
+        Command::Experiments(cmd) => commands::experiments::run(cmd),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Mcp(cmd) => commands::mcp::run(cmd),
         Command::Migrate(args) => commands::migrate::run(args),
         Command::Man => commands::man::run::<Cli>(),
     }

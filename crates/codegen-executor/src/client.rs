@@ -4,6 +4,7 @@
 //! organization and clone it into every task.
 
 use crate::error::{CodegenError, Endpoint, error_message, snippet};
+use crate::mcp::McpCatalog;
 use crate::model::{
     AgentRun, CreateRun, Integrations, ListRuns, McpProvider, Organization, Page, PageRequest,
     Repo, ResumeRun, RunLogs, User,
@@ -347,9 +348,22 @@ impl CodegenClient {
             .await
     }
 
+    /// Codegen's MCP servers (OAuth providers with `is_mcp`). Not limited
+    /// by Codegen; drawn from the read bucket anyway (codegen-api.md §8).
     pub async fn mcp_providers(&self) -> Result<Vec<McpProvider>, CodegenError> {
         self.read("mcp_providers", "/v1/mcp-providers".to_string(), vec![])
             .await
+    }
+
+    /// The MCP providers and the organization's integrations, read together
+    /// (two calls) for checking `mcpServers`.
+    pub async fn mcp_catalog(&self) -> Result<McpCatalog, CodegenError> {
+        let providers = self.mcp_providers().await?;
+        let integrations = self.integrations().await?;
+        Ok(McpCatalog {
+            providers,
+            integrations,
+        })
     }
 
     async fn read<T: DeserializeOwned>(

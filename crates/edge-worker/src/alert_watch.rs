@@ -183,6 +183,7 @@ async fn installations(ctx: &Ctx, now_ms: i64, out: &mut Evaluation) {
         }
     };
     for info in infos {
+        audit_installation(ctx, &info).await;
         let key = crate::installation_tokens::reconnect_alert_key(&info.workspace_id);
         if info.status == cyrus_store::InstallationStatus::Active {
             let text = format!(
@@ -199,6 +200,42 @@ async fn installations(ctx: &Ctx, now_ms: i64, out: &mut Evaluation) {
                 out.raised.push(key);
             }
         }
+    }
+}
+
+/// A workspace's connection status, once per change, in the audit log.
+async fn audit_installation(ctx: &Ctx, info: &cyrus_store::InstallationInfo) {
+    let status = format!("{:?}", info.status).to_ascii_lowercase();
+    let reason = match info.status {
+        cyrus_store::InstallationStatus::Active => {
+            format!("workspace {} is connected", info.workspace_name)
+        }
+        _ => format!(
+            "workspace {} needs reconnecting ({status}{})",
+            info.workspace_name,
+            info.status_reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+    };
+    let entry = cyrus_store::AuditEntry {
+        dedupe_key: format!(
+            "reconnect:{}:{status}:{}",
+            info.workspace_id, info.status_changed_at
+        ),
+        at: info.status_changed_at,
+        kind: cyrus_store::AuditKind::Reconnect,
+        organization_id: Some(info.workspace_id.clone()),
+        issue_id: None,
+        issue_identifier: None,
+        task_id: None,
+        actor: Some("linear".into()),
+        reason,
+        detail: Some(serde_json::json!({"status": status})),
+    };
+    if let Err(err) = crate::audit::record(ctx, &entry).await {
+        tracing::warn!(error = %err, "audit log: recording a connection change failed");
     }
 }
 

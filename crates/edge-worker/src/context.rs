@@ -28,6 +28,8 @@ pub struct Ctx {
     pub(crate) wake: Wake,
     pub(crate) tracker: TrackerHandle,
     pub(crate) cache: Caches,
+    /// Fetches issue images under the configured rules (one client).
+    pub(crate) images: cyrus_linear::uploads::ImageFetcher,
     /// Serialises Codegen creates on this replica so runs start in claim
     /// order (priority, then FIFO).
     pub(crate) start_lane: Arc<tokio::sync::Mutex<()>>,
@@ -49,13 +51,21 @@ pub(crate) struct Wake {
 }
 
 /// The newest view of each followed run (filled by the tracker and by
-/// create/resume answers) and the progress-posting state per task (rate
-/// shaping only; rebuilt after a restart).
+/// create/resume answers), the progress-posting state per task (rate
+/// shaping only; rebuilt after a restart) and Codegen's MCP catalog.
 #[derive(Clone, Default)]
 pub(crate) struct Caches {
     pub runs_seen: Arc<Mutex<HashMap<i64, AgentRun>>>,
     pub policies: Arc<Mutex<HashMap<String, ActivityPolicy>>>,
+    /// Codegen's MCP providers and integrations (`mcp_check`).
+    pub mcp: Arc<crate::mcp_check::McpCache>,
+    /// People as the access policy last saw them, by (workspace, user id),
+    /// with when they were read.
+    pub people: Arc<Mutex<HashMap<(String, String), SeenPerson>>>,
 }
+
+/// A person as the access policy read them, and when.
+pub(crate) type SeenPerson = (std::time::Instant, cyrus_core::access::Person);
 
 /// What the run tracker is told.
 #[derive(Clone, Debug)]
@@ -104,6 +114,7 @@ pub(crate) struct Parts {
     pub linear: LinearHub,
     pub alerts: AlertSink,
     pub tracker: TrackerHandle,
+    pub images: cyrus_linear::uploads::ImageFetcher,
     pub owner: String,
 }
 
@@ -119,6 +130,7 @@ impl Ctx {
             wake: Wake::default(),
             tracker: parts.tracker,
             cache: Caches::default(),
+            images: parts.images,
             start_lane: Default::default(),
             owner: parts.owner,
             started_at_ms: chrono::Utc::now().timestamp_millis(),

@@ -46,7 +46,7 @@ pub async fn run_processor(ctx: Ctx) {
                 match process(&ctx, &delivery).await {
                     Ok(outcome) => outcome,
                     // Left unprocessed: the lease expires and it is retried.
-                    Err(cyrus_store::StoreError::NotFound(what)) => {
+                    Err(IntakeError::Store(cyrus_store::StoreError::NotFound(what))) => {
                         tracing::info!(delivery = %id, "intake: waiting for {what}; will retry");
                         continue;
                     }
@@ -74,7 +74,18 @@ pub async fn run_processor(ctx: Ctx) {
     }
 }
 
-type Outcome = Result<String, cyrus_store::StoreError>;
+type Outcome = Result<String, IntakeError>;
+
+/// Why processing a delivery must be retried later (its lease expires and
+/// another pass takes it).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IntakeError {
+    #[error(transparent)]
+    Store(#[from] cyrus_store::StoreError),
+    /// Linear could not answer a question the delivery depends on.
+    #[error("Linear: {0}")]
+    Linear(#[from] cyrus_linear::LinearError),
+}
 
 async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
     let verified = VerifiedDelivery {
@@ -100,9 +111,11 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                 // that was killed first): a "stop" or a message sent right
                 // away must wait for it, not be dropped.
                 if ctx.now_ms() - delivery.received_at < PROMPT_WAITS_FOR_TASK_MS {
-                    return Err(cyrus_store::StoreError::NotFound(format!(
-                        "the task of session {} (a prompt waits for it)",
-                        prompted.session.id
+                    return Err(IntakeError::Store(cyrus_store::StoreError::NotFound(
+                        format!(
+                            "the task of session {} (a prompt waits for it)",
+                            prompted.session.id
+                        ),
                     )));
                 }
                 return Ok("ignored: prompt for an unknown session".into());
@@ -110,14 +123,23 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             let now = ctx.now_ms();
             if prompted.stop || is_stop_message(&prompted.message) {
                 let reason = "You asked me to stop.";
+                let by = prompted
+                    .user
+                    .as_ref()
+                    .map(|u| u.email.clone().unwrap_or_else(|| u.id.clone()))
+                    .unwrap_or_else(|| "someone in the session".into());
                 crate::requests::request_stop(
                     ctx,
                     &task,
                     &format!("stop:{}", prompted.activity_id),
                     reason,
+                    &by,
                 )
                 .await?;
                 return Ok("ok: stop requested".into());
+            }
+            if let Some(refused) = refuse_prompt(ctx, &task, &prompted).await? {
+                return Ok(refused);
             }
             ctx.store
                 .add_followup(&task.id, &prompted.activity_id, &prompted.message, now)
@@ -150,6 +172,9 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             if reason.is_none() && (updated.title_changed() || updated.description_changed()) {
                 forward_edit(ctx, &updated, &delivery.delivery_id).await?;
             }
+            if updated.state_changed() {
+                record_issue_outcome(ctx, &updated).await?;
+            }
             // A state change may resolve a blocker of some parked task.
             let woke = if updated.state_changed() {
                 crate::requests::wake_parked(ctx, cyrus_core::lifecycle::WaitReason::Blocked)
@@ -161,9 +186,31 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                 Some(reason) => {
                     stop_issue_tasks(ctx, &updated.issue.id, &delivery.delivery_id, &reason).await
                 }
-                None if woke > 0 => Ok(format!("ok: woke {woke} blocked task(s)")),
-                None => Ok("ignored: no change that affects a task".into()),
+                None => {
+                    // An edit can make an issue match a rule (a label, the
+                    // Triage state); triage never starts twice per issue.
+                    let triaged = if updated.state_changed()
+                        || updated.updated_from.contains_key("labelIds")
+                    {
+                        crate::triage::consider(ctx, &updated.organization_id, &updated.issue)
+                            .await?
+                    } else {
+                        None
+                    };
+                    match triaged {
+                        Some(outcome) => Ok(outcome),
+                        None if woke > 0 => Ok(format!("ok: woke {woke} blocked task(s)")),
+                        None => Ok("ignored: no change that affects a task".into()),
+                    }
+                }
             }
+        }
+        WebhookEvent::IssueCreated(created) => {
+            Ok(
+                crate::triage::consider(ctx, &created.organization_id, &created.issue)
+                    .await?
+                    .unwrap_or_else(|| "ignored: no triage rule matches".into()),
+            )
         }
         WebhookEvent::IssueRemoved { issue_id, .. } => {
             stop_issue_tasks(
@@ -220,7 +267,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                 Err(cyrus_store::StoreError::NotFound(_)) => {
                     Ok("ignored: revoked in a workspace with no installation".into())
                 }
-                Err(err) => Err(err),
+                Err(err) => Err(err.into()),
             }
         }
         WebhookEvent::PermissionChanged(change) => {
@@ -395,6 +442,8 @@ async fn accept_created(
             "mention": created.mention_text(),
             "app_user_id": created.app_user_id,
             "merged_into": merged_into,
+            "requested_by": session.creator_id,
+            "requested_by_email": session.creator.as_ref().and_then(|c| c.email.clone()),
         }),
     };
     // The acknowledgement is stored before the task exists, so nothing the
@@ -416,6 +465,84 @@ async fn accept_created(
     })
 }
 
+/// Late outcomes for model experiments: the issue reached a completed
+/// state, or left it again (reopened).
+async fn record_issue_outcome(
+    ctx: &Ctx,
+    updated: &cyrus_linear::webhook::event::IssueUpdated,
+) -> Result<(), IntakeError> {
+    let kind = updated.issue.state.as_ref().and_then(|s| s.kind.as_deref());
+    let now = ctx.now_ms();
+    match kind {
+        Some("completed") => {
+            ctx.store
+                .mark_experiment_issue_completed(&updated.issue.id, now)
+                .await?;
+        }
+        Some("canceled" | "duplicate") | None => {}
+        Some(_) => {
+            ctx.store
+                .mark_experiment_issue_reopened(&updated.issue.id, now)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A follow-up from someone the access policy does not allow is not passed
+/// on; they get a `thought` saying so. (A stop is honoured from anyone in
+/// the session: it spends nothing.)
+async fn refuse_prompt(
+    ctx: &Ctx,
+    task: &cyrus_store::Task,
+    prompted: &cyrus_linear::webhook::event::SessionPrompted,
+) -> Result<Option<String>, IntakeError> {
+    let Some(user) = &prompted.user else {
+        return Ok(None);
+    };
+    let Some(linear) = ctx.linear.client(&task.organization_id) else {
+        return Ok(None);
+    };
+    let data = crate::task_data::TaskData::from_value(&task.data);
+    let requester = crate::access::Requester {
+        id: &user.id,
+        email: user.email.as_deref(),
+    };
+    let decision = crate::access::decide(
+        ctx,
+        &linear,
+        &task.organization_id,
+        &requester,
+        data.repository.as_deref(),
+    )
+    .await?;
+    let cyrus_core::access::AccessDecision::Refused(reason) = decision else {
+        return Ok(None);
+    };
+    metrics::counter!("cyrus_access_refused_total").increment(1);
+    let actor = user.email.clone().unwrap_or_else(|| user.id.clone());
+    crate::audit::task(
+        ctx,
+        task,
+        cyrus_store::AuditKind::PromptRefused,
+        &prompted.activity_id,
+        Some(&actor),
+        &reason,
+        None,
+    )
+    .await?;
+    ctx.enqueue(
+        &task.agent_session_id,
+        format!("refused:{}", prompted.activity_id),
+        OutboxOp::activity(
+            crate::outbox::ActivityKind::Thought,
+            crate::access::refusal(ctx, &reason),
+        ),
+    )
+    .await?;
+    Ok(Some(format!("refused: prompt from {actor}: {reason}")))
+}
+
 async fn stop_issue_tasks(ctx: &Ctx, issue_id: &str, delivery_id: &str, reason: &str) -> Outcome {
     let filter = cyrus_store::TaskFilter {
         issue_id: Some(issue_id.to_string()),
@@ -429,6 +556,7 @@ async fn stop_issue_tasks(ctx: &Ctx, issue_id: &str, delivery_id: &str, reason: 
             task,
             &format!("stop:{delivery_id}:{}", task.id),
             reason,
+            "linear",
         )
         .await?;
     }

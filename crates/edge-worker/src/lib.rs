@@ -5,6 +5,8 @@
 //! The public surface is small on purpose:
 //! - [`Worker`]: start a worker on a store and a listener, stop it
 //!   gracefully; [`Worker::context`] gives tests the shared [`Ctx`].
+//! - [`experiment_report`]: an experiment's report from the store (used by
+//!   `cyrus experiments report` and the dashboard).
 //! - [`install`]: connecting a Linear workspace (used by
 //!   `cyrus linear connect` and the worker's `/oauth/callback`).
 //! - What tests drive directly: [`alert_watch::evaluate`],
@@ -18,17 +20,21 @@
 //! of every write to Linear), `linear_hub` and `installation_tokens` (the
 //! workspaces served and their tokens).
 
+mod access;
 mod alert_sink;
 pub mod alert_watch;
 mod alerts;
+mod audit;
 mod context;
 mod dashboard;
+pub mod experiment_report;
 mod gauges;
 pub mod http;
 pub mod install;
 mod installation_tokens;
 mod intake;
 mod linear_hub;
+mod mcp_check;
 mod outbox;
 pub mod reconcile;
 mod requests;
@@ -38,6 +44,7 @@ mod steps;
 mod task_data;
 mod telemetry;
 mod tracker;
+mod triage;
 mod worker;
 
 pub use context::{Ctx, LinearHub};

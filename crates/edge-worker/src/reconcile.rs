@@ -7,6 +7,7 @@
 //! with a query of plain fields (`IssueStatus`, a few complexity points):
 //! the full `IssueForAgent` costs hundreds, which over 1 000 live tasks and
 //! six passes an hour would be Linear's whole hourly complexity budget.
+//! The same loop prunes the audit log and runs triage's catch-up.
 
 use crate::context::Ctx;
 use cyrus_core::lifecycle::TaskState;
@@ -24,6 +25,14 @@ pub async fn run(ctx: Ctx, interval: Duration) {
         }
         if let Err(err) = pass(&ctx).await {
             tracing::warn!(error = %err, "reconciliation pass failed");
+        }
+        if let Err(err) = triage_pass(&ctx).await {
+            tracing::warn!(error = %err, "triage catch-up failed");
+        }
+        match crate::audit::prune(&ctx).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "audit log: pruned rows past the retention"),
+            Err(err) => tracing::warn!(error = %err, "audit log: pruning failed"),
         }
     }
 }
@@ -78,10 +87,19 @@ pub async fn pass(ctx: &Ctx) -> Result<usize, cyrus_store::StoreError> {
                 &task,
                 &format!("stop:reconcile:{}", task.id),
                 reason,
+                "cyrus",
             )
             .await?;
             stopped += 1;
         }
     }
     Ok(stopped)
+}
+
+/// Proactive triage's catch-up for missed `Issue` webhooks (see
+/// `triage::catch_up`). Returns how many recent issues it looked at.
+pub async fn triage_pass(ctx: &Ctx) -> Result<usize, String> {
+    crate::triage::catch_up(ctx)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -6,15 +6,28 @@ use crate::context::Ctx;
 use cyrus_core::lifecycle::WaitReason;
 use cyrus_store::{StoreError, Task};
 
-/// Records a stop request with the reason to tell the user, and wakes the
-/// task; its next step is the stop (see `steps::dispatch`).
+/// Records a stop request with the reason to tell the user (and, in the
+/// audit log, `by` whom: a person, `linear` for a change in Linear, `cyrus`
+/// for the worker's own checks), and wakes the task; its next step is the
+/// stop (see `steps::dispatch`).
 pub(crate) async fn request_stop(
     ctx: &Ctx,
     task: &Task,
     key: &str,
     reason: &str,
+    by: &str,
 ) -> Result<(), StoreError> {
     let now = ctx.now_ms();
+    crate::audit::task(
+        ctx,
+        task,
+        cyrus_store::AuditKind::Stopped,
+        key,
+        Some(by),
+        reason,
+        None,
+    )
+    .await?;
     ctx.store
         .add_stop_request(&task.id, key, reason, now)
         .await?;

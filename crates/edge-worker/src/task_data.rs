@@ -16,6 +16,13 @@ pub struct TaskData {
     /// Another task was already working on the issue when this session was
     /// created; its message went there as a follow-up.
     pub merged_into: Option<String>,
+    /// Who delegated or @mentioned (the session's creator): the person the
+    /// access policy decides on.
+    pub requested_by: Option<String>,
+    pub requested_by_email: Option<String>,
+    /// Set when proactive triage opened the session (the rule's name); the
+    /// policy's person checks do not apply, the rule's bounds did.
+    pub triage_rule: Option<String>,
 
     /// The Linear issue's web address (from the issue fetch), for links on
     /// the dashboard.
@@ -28,10 +35,18 @@ pub struct TaskData {
     pub branch: Option<String>,
     /// Repository ids offered in a `select` elicitation.
     pub selection_candidates: Vec<String>,
+    /// The model experiment the task matched, and its arm (`None` with an
+    /// experiment: outside it, the model was chosen explicitly).
+    pub experiment: Option<String>,
+    pub experiment_arm: Option<String>,
 
     // Prompt.
     pub prompt: Option<String>,
     pub prompt_tokens: Option<usize>,
+    /// Characters the token budget cut from the prompt.
+    pub prompt_cut_chars: usize,
+    /// Approximate tokens per prompt section, as built.
+    pub prompt_sections: Vec<(String, usize)>,
     pub images: Vec<String>,
 
     // The run.

@@ -52,6 +52,7 @@ impl Worker {
             );
         }
         let (tracker, tracker_rx) = TrackerHandle::channel();
+        let images = image_fetcher(&config)?;
         let ctx = Ctx::new(Parts {
             config: config.clone(),
             store,
@@ -65,6 +66,7 @@ impl Worker {
                     .map(|u| u.expose_secret().to_string()),
             ),
             tracker,
+            images,
             owner,
         });
         let state = HttpState::new(
@@ -170,4 +172,21 @@ fn webhook_secrets(config: &Config) -> WebhookSecrets {
         secrets.insert(ws.organization_id.clone(), ws.webhook_secret.clone());
     }
     secrets
+}
+
+/// The one image fetcher, under the configuration's image rules.
+fn image_fetcher(config: &Config) -> anyhow::Result<cyrus_linear::uploads::ImageFetcher> {
+    let origin = config.linear.uploads_url.parse().with_context(|| {
+        format!(
+            "linear.uploadsUrl {:?} is not a URL",
+            config.linear.uploads_url
+        )
+    })?;
+    cyrus_linear::uploads::ImageFetcher::new(cyrus_linear::uploads::ImageRules {
+        upload_origin: origin,
+        allowed_hosts: config.images.allowed_hosts.clone(),
+        max_bytes: config.images.max_bytes,
+        timeout: std::time::Duration::from_secs(config.images.timeout_secs),
+    })
+    .context("building the image fetcher")
 }

@@ -1,7 +1,8 @@
 //! The Linear protocol: webhook verification and parsing, the OAuth install
 //! and token grants, the GraphQL client (with OAuth refresh, error
 //! classification and rate-limit budgeting), and the pure policies deciding
-//! what to post into an agent session and when to retry a queued write.
+//! what to post into an agent session and when to retry a queued write, and
+//! fetching the images people paste into issues (`uploads`).
 //!
 //! This is the only crate that knows Linear's wire formats; the edge worker
 //! calls these functions from its HTTP handlers and scheduler.
@@ -14,6 +15,7 @@ pub mod oauth;
 pub mod operations;
 pub mod outbox_policy;
 pub mod rate_limit;
+pub mod uploads;
 pub mod webhook;
 
 pub use activity::{ActivityContent, ActivitySignal, NewActivity, SelectOption};

@@ -32,6 +32,12 @@ operation!(TEAM_WORKFLOW, "team_workflow");
 operation!(VIEWER, "viewer");
 operation!(IDENTITY, "identity");
 operation!(RATE_LIMIT_STATUS, "rate_limit_status");
+operation!(USER_ACCESS, "user_access");
+operation!(RECENT_ISSUES, "recent_issues");
+operation!(
+    AGENT_SESSION_CREATE_ON_ISSUE,
+    "agent_session_create_on_issue"
+);
 
 /// Every operation, for schema validation and documentation.
 pub const ALL: &[Operation] = &[
@@ -47,4 +53,7 @@ pub const ALL: &[Operation] = &[
     VIEWER,
     IDENTITY,
     RATE_LIMIT_STATUS,
+    USER_ACCESS,
+    RECENT_ISSUES,
+    AGENT_SESSION_CREATE_ON_ISSUE,
 ];

@@ -43,6 +43,7 @@ pub fn config_for(
         },
         "linear": {
             "apiUrl": linear.url(),
+            "uploadsUrl": linear.base_url(),
             "webhookSecret": linear.webhook_secret(),
             "agentUserId": linear.agent_user_id(),
             "workspaces": [{
@@ -58,6 +59,7 @@ pub fn config_for(
         // the worker its token, workspace id and agent user.
         config["linear"] = json!({
             "apiUrl": linear.url(),
+            "uploadsUrl": linear.base_url(),
             "webhookSecret": linear.webhook_secret(),
             "oauth": {
                 "clientId": linear.oauth_client_id(),

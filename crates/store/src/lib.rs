@@ -11,10 +11,12 @@
 //! scheduler is testable with a controllable clock.
 
 mod activities;
+mod audit;
 mod connect;
 mod costs;
 mod deliveries;
 mod error;
+mod experiments;
 mod followups;
 mod group_commit;
 mod installations;
@@ -27,6 +29,7 @@ mod runs;
 mod secret_key;
 mod stats;
 mod tasks;
+mod triage;
 
 pub use connect::Store;
 pub use error::{Result, StoreError};

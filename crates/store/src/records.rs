@@ -574,3 +574,145 @@ pub enum TakeAuthorization {
     /// No such state was issued here (forged, or from another database).
     Unknown,
 }
+
+// ----------------------------------------------------------------- audit log
+
+/// What kind of decision an [`AuditEntry`] records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuditKind {
+    /// A delegation or mention the access policy allowed.
+    AccessAllowed,
+    /// A delegation or mention the access policy refused (no run).
+    AccessRefused,
+    /// A follow-up prompt from someone the policy does not allow.
+    PromptRefused,
+    /// Proactive triage started a session.
+    TriageStarted,
+    /// Proactive triage would have started one (dry run), or a bound
+    /// (daily cap, budget) kept it from starting.
+    TriageSkipped,
+    /// Task type, repository and model chosen.
+    Routed,
+    /// Budget held for a run.
+    BudgetHeld,
+    /// The run waits for budget (the day's limit).
+    BudgetWait,
+    /// A run stopped for exceeding its per-task limit.
+    BudgetRefused,
+    /// A task stopped, and by whom.
+    Stopped,
+    /// A workspace needs reconnecting, or was reconnected.
+    Reconnect,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 11] = [
+        AuditKind::AccessAllowed,
+        AuditKind::AccessRefused,
+        AuditKind::PromptRefused,
+        AuditKind::TriageStarted,
+        AuditKind::TriageSkipped,
+        AuditKind::Routed,
+        AuditKind::BudgetHeld,
+        AuditKind::BudgetWait,
+        AuditKind::BudgetRefused,
+        AuditKind::Stopped,
+        AuditKind::Reconnect,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::AccessAllowed => "access_allowed",
+            AuditKind::AccessRefused => "access_refused",
+            AuditKind::PromptRefused => "prompt_refused",
+            AuditKind::TriageStarted => "triage_started",
+            AuditKind::TriageSkipped => "triage_skipped",
+            AuditKind::Routed => "routed",
+            AuditKind::BudgetHeld => "budget_held",
+            AuditKind::BudgetWait => "budget_wait",
+            AuditKind::BudgetRefused => "budget_refused",
+            AuditKind::Stopped => "stopped",
+            AuditKind::Reconnect => "reconnect",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AuditKind> {
+        AuditKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One decision with who and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    /// Recording the same decision twice (a retried step) keeps one row.
+    pub dedupe_key: String,
+    pub at: UnixMillis,
+    pub kind: AuditKind,
+    pub organization_id: Option<String>,
+    pub issue_id: Option<String>,
+    pub issue_identifier: Option<String>,
+    pub task_id: Option<String>,
+    /// Who the decision is about or by: a Linear user (id or email), a
+    /// triage rule, `cyrus` for the worker's own.
+    pub actor: Option<String>,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// Structured particulars (model, repository, amounts…).
+    pub detail: Option<serde_json::Value>,
+}
+
+/// Which audit rows to list.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub since: Option<UnixMillis>,
+    /// An issue identifier (`ENG-12`) or id.
+    pub issue: Option<String>,
+    pub kind: Option<AuditKind>,
+    pub limit: Option<i64>,
+}
+
+// -------------------------------------------------------------------- triage
+
+/// Why a triage start was not claimed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriageClaim {
+    /// Claimed: go ahead and open the session.
+    Claimed,
+    /// Triage already started (or tried) on this issue.
+    AlreadyStarted,
+    /// The day's `maxPerDay` is used up.
+    DailyCapReached,
+}
+
+// --------------------------------------------------------------- experiments
+
+/// A task's place in a model experiment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExperimentAssignment {
+    pub task_id: String,
+    pub experiment: String,
+    pub arm: String,
+    pub model: String,
+    pub issue_id: String,
+    pub assigned_at: UnixMillis,
+}
+
+/// An experiment's task with what the store knows of its outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExperimentTaskRecord {
+    pub assignment: ExperimentAssignment,
+    /// When its issue reached a completed state (first time), and when it
+    /// was reopened after that.
+    pub completed_at: Option<UnixMillis>,
+    pub reopened_at: Option<UnixMillis>,
+    /// The task (absent only if it was deleted by hand).
+    pub task: Option<Task>,
+    /// Follow-up prompts the session received.
+    pub follow_ups: i64,
+}

@@ -10,4 +10,5 @@ pub mod intake;
 pub mod linear_requests;
 pub mod load;
 pub mod memory;
+pub mod prompt;
 pub mod runs;

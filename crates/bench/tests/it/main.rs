@@ -2,5 +2,6 @@
 //! targets' checks, driven by proptest so they run in `cargo test`) and
 //! small runs of the scenarios.
 
+mod prompt_corpus;
 mod scenarios;
 mod webhook_input;

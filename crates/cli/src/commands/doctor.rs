@@ -1,8 +1,10 @@
 //! `cyrus doctor [--config PATH] [--json]`: checks everything Cyrus needs,
 //! one line per check with the fix. Exit 1 when any check fails (0 when all
-//! pass); warnings do not fail.
+//! pass); warnings do not fail (an unusable MCP server is a warning: runs
+//! still work, without that tool).
 
 use crate::codegen_probe;
+use crate::mcp_servers;
 use crate::probes;
 use crate::ui::{self, EXIT_FAILURE, Style};
 use clap::Args;
@@ -215,7 +217,9 @@ async fn codegen_checks(config: &Config) -> Vec<CheckResult> {
             )];
         }
     };
-    let mut out = vec![match client.me().await {
+    let me = client.me().await;
+    let reachable = me.is_ok();
+    let mut out = vec![match me {
         Ok(user) => pass(
             "codegen",
             format!(
@@ -237,7 +241,55 @@ async fn codegen_checks(config: &Config) -> Vec<CheckResult> {
         }
     }];
     out.push(clock_check(&c.base_url).await);
+    if reachable {
+        out.extend(mcp_checks(config, &client).await);
+    }
     out
+}
+
+/// One check per repository that names MCP servers (`mcp:<id>`): a
+/// warning names each one Codegen does not offer or the organization has
+/// not connected or has inactive (runs still work, without that tool).
+async fn mcp_checks(
+    config: &Config,
+    client: &cyrus_codegen_executor::CodegenClient,
+) -> Vec<CheckResult> {
+    if config.repositories.iter().all(|r| r.mcp_servers.is_empty()) {
+        return Vec::new();
+    }
+    let catalog = match client.mcp_catalog().await {
+        Ok(catalog) => catalog,
+        Err(e) => {
+            return vec![CheckResult {
+                check: "mcp".into(),
+                status: Status::Warn,
+                detail: format!(
+                    "cannot read Codegen's MCP providers and integrations: {}",
+                    codegen_probe::explain(e)
+                ),
+                fix: Some("run doctor again; `cyrus mcp list` shows what Codegen offers".into()),
+            }];
+        }
+    };
+    mcp_servers::findings(&config.repositories, &catalog)
+        .into_iter()
+        .map(|f| {
+            let name = format!("mcp:{}", f.repository);
+            if f.unusable.is_empty() {
+                pass(&name, format!("{} active at Codegen", f.named.join(", ")))
+            } else {
+                CheckResult {
+                    check: name,
+                    status: Status::Warn,
+                    detail: format!(
+                        "MCP servers runs of this repository cannot use: {}",
+                        f.summary()
+                    ),
+                    fix: Some(f.fixes(&catalog)),
+                }
+            }
+        })
+        .collect()
 }
 
 /// Compares Codegen's `Date` header with the local clock.

@@ -213,7 +213,7 @@ impl Wizard {
         self.budgets_and_model()?;
         let path = self.path.clone();
         let style = self.style;
-        self.write()?;
+        self.write(&facts)?;
         if let Some(redirect) = redirect {
             eprintln!(
                 "{} Next: make sure {redirect} is a callback URL of the OAuth app in Linear, then connect your workspace:\n\n    cyrus linear connect --config {}\n",
@@ -765,7 +765,7 @@ impl Wizard {
         Ok(Some(answer))
     }
 
-    fn write(self) -> Result<(), SetupError> {
+    fn write(self, facts: &OrgFacts) -> Result<(), SetupError> {
         let text = config_file::to_text(&self.doc);
         let loaded = match cyrus_core::config::parse(&text, &self.env) {
             Ok(loaded) => loaded,
@@ -777,6 +777,9 @@ impl Wizard {
             }
         };
         for w in super::linear::personal_key_warnings(&loaded.config, &self.env) {
+            eprintln!("{} warning: {w}", self.style.warn());
+        }
+        for w in facts.mcp_warnings(&loaded.config.repositories) {
             eprintln!("{} warning: {w}", self.style.warn());
         }
         config_file::write_atomic(&self.path, &text, true)

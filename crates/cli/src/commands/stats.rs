@@ -47,6 +47,9 @@ pub enum By {
     Model,
     TaskType,
     Day,
+    /// `experiment/arm` (`none` outside experiments); costs are the tasks'
+    /// ledger entries.
+    Experiment,
 }
 
 /// The `--json` report; keys are only ever added.
@@ -73,6 +76,8 @@ pub struct StatsReport {
     pub cost: Cost,
     pub by: By,
     pub breakdown: Vec<Bucket>,
+    /// Prompt size per task type (tasks whose prompt size is recorded).
+    pub prompt: Vec<PromptSize>,
     pub success_metrics: Vec<Check>,
     pub hybrid_triggers: Vec<Check>,
 }
@@ -91,6 +96,17 @@ pub struct Cost {
     pub total_micros: i64,
     pub per_task_mean_micros: Option<i64>,
     pub projected_monthly_micros: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptSize {
+    pub task_type: String,
+    pub tasks: usize,
+    pub p50_tokens: Option<i64>,
+    pub p95_tokens: Option<i64>,
+    /// Share of the prompt's text the token budget cut, over these tasks.
+    pub cut_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -144,7 +160,7 @@ pub fn run(args: StatsArgs) -> ExitCode {
 }
 
 /// `7d`, `24h`, `2w` back from `now`, or a UTC date / RFC 3339 time.
-fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         let start = date
@@ -188,7 +204,7 @@ async fn collect(
         .await?;
     let (first_day, last_day) = (since.date_naive(), now.date_naive());
     let mut per_task_cost = BTreeMap::new();
-    if by == By::Issue {
+    if by == By::Issue || by == By::Experiment {
         for t in &tasks {
             per_task_cost.insert(t.id.clone(), store.spend_for_task(&t.id).await?.0);
         }
@@ -197,7 +213,7 @@ async fn collect(
         By::Repo => CostDimension::Repository,
         By::Model => CostDimension::Model,
         By::TaskType => CostDimension::TaskType,
-        By::Day | By::Issue => CostDimension::Day,
+        By::Day | By::Issue | By::Experiment => CostDimension::Day,
     };
     let ledger = store
         .cost_breakdown(first_day, last_day, ledger_dimension)
@@ -212,7 +228,7 @@ async fn collect(
             .map(|b| b.total.0)
             .sum()
     };
-    let ledger_costs: BTreeMap<String, i64> = if by == By::Issue {
+    let ledger_costs: BTreeMap<String, i64> = if by == By::Issue || by == By::Experiment {
         BTreeMap::new()
     } else {
         ledger.into_iter().map(|b| (b.key, b.total.0)).collect()
@@ -250,7 +266,52 @@ fn key_of(t: &Task, by: By) -> String {
         By::Day => DateTime::from_timestamp_millis(t.created_at)
             .map(|d| d.date_naive().to_string())
             .unwrap_or_default(),
+        By::Experiment => match (text("experiment"), text("experiment_arm")) {
+            (Some(e), Some(arm)) => format!("{e}/{arm}"),
+            (Some(e), None) => format!("{e}/outside"),
+            _ => "none".to_owned(),
+        },
     }
+}
+
+/// p50 / p95 of the prompt tokens per task type, and the share cut.
+fn prompt_sizes(tasks: &[Task]) -> Vec<PromptSize> {
+    let mut by_type: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+    for t in tasks {
+        let Some(tokens) = t.data.get("prompt_tokens").and_then(|v| v.as_i64()) else {
+            continue;
+        };
+        let cut = t
+            .data
+            .get("prompt_cut_chars")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        let key = t
+            .task_type
+            .map(|tt| tt.as_str().to_owned())
+            .unwrap_or_else(|| "none".into());
+        by_type.entry(key).or_default().push((tokens, cut));
+    }
+    by_type
+        .into_iter()
+        .map(|(task_type, mut v)| {
+            v.sort_unstable();
+            let at = |q: f64| {
+                v.get(((v.len() - 1) as f64 * q).round() as usize)
+                    .map(|x| x.0)
+            };
+            let sent: i64 = v.iter().map(|x| x.0 * 4).sum();
+            let cut: i64 = v.iter().map(|x| x.1).sum();
+            PromptSize {
+                task_type,
+                tasks: v.len(),
+                p50_tokens: at(0.5),
+                p95_tokens: at(0.95),
+                cut_percent: (sent + cut > 0)
+                    .then(|| (cut as f64 * 1000.0 / (sent + cut) as f64).round() / 10.0),
+            }
+        })
+        .collect()
 }
 
 /// A per-task counter the worker may keep in task data; `None` when no task
@@ -319,7 +380,7 @@ fn summarise(
         });
         b.tasks += 1;
         b.failed += usize::from(is_failed(t));
-        if by == By::Issue {
+        if by == By::Issue || by == By::Experiment {
             b.cost_micros += per_task_cost.get(&t.id).copied().unwrap_or(0);
         }
     }
@@ -373,6 +434,7 @@ fn summarise(
         },
         by,
         breakdown,
+        prompt: prompt_sizes(tasks),
         success_metrics: stats_eval::success_metrics(&observations),
         hybrid_triggers: stats_eval::hybrid_triggers(&observations),
     }
@@ -491,6 +553,22 @@ fn print_text(r: &StatsReport, s: Style) {
             b.failed,
             ui::dollars(b.cost_micros)
         );
+    }
+    if !r.prompt.is_empty() {
+        println!("  prompt size (approximate tokens):");
+        for p in &r.prompt {
+            let n = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+            println!(
+                "    {:<14} {:>5} tasks  p50 {:>6}  p95 {:>6}  cut by the budget {}",
+                p.task_type,
+                p.tasks,
+                n(p.p50_tokens),
+                n(p.p95_tokens),
+                p.cut_percent
+                    .map(|c| format!("{c:.1}%"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
     }
     for (title, checks) in [
         ("Success metrics", &r.success_metrics),

@@ -1,10 +1,13 @@
 //! Integration tests that run the real `cyrus` binary.
 
+mod audit;
 mod completions;
 mod config_check;
 mod doctor;
+mod experiments;
 mod linear_connect;
 mod linear_install;
+mod mcp;
 mod migrate;
 mod operator;
 mod setup;

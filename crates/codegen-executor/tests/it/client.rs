@@ -243,3 +243,36 @@ async fn account_endpoints() {
         "{providers:?}"
     );
 }
+
+#[tokio::test]
+async fn mcp_catalog_reads_providers_and_integrations_through_the_retry_path() {
+    use cyrus_codegen_executor::McpAvailability;
+    use cyrus_sandbox::codegen::{Endpoint, SimMcpProvider};
+    let h: Harness = start(frozen()).await;
+    let ctl = h.sim.control();
+    ctl.set_mcp_providers(vec![
+        SimMcpProvider::named("notion"),
+        SimMcpProvider::named("sentry"),
+    ]);
+    ctl.set_integration("sentry", false);
+    // A transient failure on each endpoint is retried, not surfaced.
+    ctl.fail_next(503, 1, Some(Endpoint::McpProviders));
+    ctl.fail_next(502, 1, Some(Endpoint::Integrations));
+    let catalog = h
+        .client
+        .mcp_catalog()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", h.dump()));
+    assert_eq!(ctl.request_count(Endpoint::McpProviders), 2);
+    assert_eq!(ctl.request_count(Endpoint::Integrations), 2);
+    let names: Vec<_> = catalog.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["notion", "sentry"]);
+    assert!(catalog.providers.iter().all(|p| p.is_mcp && p.id > 0));
+    assert_eq!(catalog.availability("github"), McpAvailability::Active);
+    assert_eq!(catalog.availability("sentry"), McpAvailability::Inactive);
+    assert_eq!(
+        catalog.availability("notion"),
+        McpAvailability::NotConnected
+    );
+    assert_eq!(catalog.availability("jira"), McpAvailability::NotOffered);
+}

@@ -7,15 +7,21 @@
 
 mod diagnostics;
 pub mod env;
+mod experiments;
 mod location;
 mod parse;
+mod policy;
 mod summary;
+mod triage;
 mod walk;
 
 pub use diagnostics::{Problem, Warning};
+pub use experiments::{Arm, Experiment, ExperimentMatch};
 pub use location::{config_candidates, expand_tilde};
 pub use parse::{ConfigError, Loaded, parse};
+pub use policy::{AccessRule, Allowed, PolicyConfig};
 pub use summary::ConfigSummary;
+pub use triage::{TriageConfig, TriageIssue, TriageRule};
 
 use crate::cost::PriceTable;
 use crate::{MicroDollars, TaskType};
@@ -61,6 +67,20 @@ pub mod defaults {
     pub const PROMPT_TOKEN_BUDGET: usize = 12_000;
     /// Below this a prompt cannot hold its own instructions.
     pub const PROMPT_TOKEN_BUDGET_MIN: usize = 1_000;
+    /// Where Linear keeps files people paste (fetched with the workspace's
+    /// token).
+    pub const LINEAR_UPLOADS_URL: &str = "https://uploads.linear.app";
+    /// Images sent to Codegen per run, each at most this many bytes, each
+    /// download within this many seconds.
+    pub const IMAGES_MAX_COUNT: usize = 5;
+    pub const IMAGES_MAX_BYTES: usize = 5 * 1024 * 1024;
+    pub const IMAGES_TIMEOUT_SECS: u64 = 10;
+    /// Sessions proactive triage may start per UTC day.
+    pub const TRIAGE_MAX_PER_DAY: u32 = 10;
+    /// Days the audit log keeps a decision.
+    pub const AUDIT_RETENTION_DAYS: u32 = 90;
+    /// Days an experiment waits for an issue to be completed.
+    pub const EXPERIMENT_OUTCOME_DAYS: u32 = 7;
 }
 
 /// The whole validated configuration.
@@ -73,6 +93,15 @@ pub struct Config {
     pub store: StoreConfig,
     pub prompt: PromptConfig,
     pub alerts: AlertsConfig,
+    pub images: ImagesConfig,
+    pub policy: PolicyConfig,
+    pub triage: TriageConfig,
+    pub audit: AuditConfig,
+    /// Model experiments, in order (the first running match wins).
+    pub experiments: Vec<Experiment>,
+    /// Days after a task's start within which its issue must reach a
+    /// completed state to count as completed (`experimentOutcomeDays`).
+    pub experiment_outcome_days: u32,
 }
 
 impl Config {
@@ -99,6 +128,12 @@ impl Config {
             .default_model
             .iter()
             .chain(self.codegen.model_by_task_type.values())
+            .chain(self.codegen.model_for_images.iter())
+            .chain(
+                self.experiments
+                    .iter()
+                    .flat_map(|e| e.arms.iter().map(|a| &a.model)),
+            )
             .chain(self.codegen.pricing.models.keys());
         for model in candidates {
             if !out.contains(&model.as_str()) {
@@ -164,6 +199,9 @@ pub struct CodegenConfig {
     pub max_concurrent_runs: u32,
     pub default_model: Option<String>,
     pub model_by_task_type: BTreeMap<TaskType, String>,
+    /// The model for a task whose issue has images, below an explicit tag
+    /// or model label.
+    pub model_for_images: Option<String>,
     pub pricing: PriceTable,
     pub rate_limits: RateLimits,
     pub poll_interval_secs: u64,
@@ -218,6 +256,9 @@ pub struct LinearConfig {
     /// The OAuth application workspaces are connected through (`cyrus
     /// linear connect`); `None` when only static tokens are used.
     pub oauth: Option<LinearOAuthConfig>,
+    /// The origin of Linear's file uploads: images there are fetched with
+    /// the workspace's token. Only a simulator sets another.
+    pub uploads_url: String,
 }
 
 /// Linear's OAuth application: what `cyrus linear connect` installs and the
@@ -340,6 +381,45 @@ impl Default for PromptConfig {
 pub struct AlertsConfig {
     /// Slack-compatible incoming webhook; its URL is a credential.
     pub webhook_url: Option<SecretString>,
+}
+
+/// Images of an issue sent to Codegen: where they may come from and caps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagesConfig {
+    /// Hosts besides Linear's uploads images may be fetched from (HTTPS,
+    /// public addresses only).
+    pub allowed_hosts: Vec<String>,
+    pub max_count: usize,
+    pub max_bytes: usize,
+    pub timeout_secs: u64,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        ImagesConfig {
+            allowed_hosts: Vec::new(),
+            max_count: defaults::IMAGES_MAX_COUNT,
+            max_bytes: defaults::IMAGES_MAX_BYTES,
+            timeout_secs: defaults::IMAGES_TIMEOUT_SECS,
+        }
+    }
+}
+
+/// The audit log of decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditConfig {
+    /// Older rows are pruned by the worker.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: defaults::AUDIT_RETENTION_DAYS,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 use super::diagnostics::{Diagnostics, Problem, Warning};
 use super::walk::{Obj, show};
 use super::{
-    AlertsConfig, CodegenConfig, Config, LinearConfig, LinearOAuthConfig, LinearWorkspace,
-    PromptConfig, RateLimits, RepositoryConfig, ServerConfig, SqliteSynchronous, StoreConfig,
-    Verbosity, defaults, env,
+    AlertsConfig, AuditConfig, CodegenConfig, Config, ImagesConfig, LinearConfig,
+    LinearOAuthConfig, LinearWorkspace, PromptConfig, RateLimits, RepositoryConfig, ServerConfig,
+    SqliteSynchronous, StoreConfig, Verbosity, defaults, env,
 };
 use crate::cost::{ModelPrice, PriceTable};
 use crate::{MicroDollars, TaskType};
@@ -155,7 +155,39 @@ fn read_config(
     let store = read_store(top.obj("store", d), d);
     let prompt = read_prompt(top.obj("prompt", d), d);
     let alerts = read_alerts(top.obj("alerts", d), d);
+    let images = read_images(top.obj("images", d), d);
+    let policy = super::policy::read_policy(top.obj("policy", d), d);
+    let triage = super::triage::read_triage(top.obj("triage", d), d);
+    let audit = read_audit(top.obj("audit", d), d);
+    let priced: Vec<&str> = codegen
+        .as_ref()
+        .map(|c| c.pricing.models.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let experiments = super::experiments::read_experiments(top.get("experiments"), &priced, d);
+    let outcome_days = positive_u32(
+        &mut top,
+        "experimentOutcomeDays",
+        defaults::EXPERIMENT_OUTCOME_DAYS,
+        d,
+    );
     top.finish(d);
+    if let Some(policy) = &policy {
+        for id in policy.repositories.keys() {
+            if !repositories.iter().any(|r| &r.id == id) {
+                d.problem(
+                    format!("policy.repositories.{id}"),
+                    format!(
+                        "names no repository (the ids are: {})",
+                        repositories
+                            .iter()
+                            .map(|r| r.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+    }
 
     if let Some(codegen) = &codegen {
         warn_unpriced_models(codegen, d);
@@ -168,6 +200,12 @@ fn read_config(
         store: store?,
         prompt: prompt?,
         alerts: alerts?,
+        images: images?,
+        policy: policy?,
+        triage: triage?,
+        audit: audit?,
+        experiments: experiments?,
+        experiment_outcome_days: outcome_days?,
     })
 }
 
@@ -488,6 +526,9 @@ fn read_codegen(mut o: Obj<'_>, d: &mut Diagnostics) -> Option<CodegenConfig> {
         d,
     );
     let default_model = o.string("defaultModel", d).filter(|m| !m.trim().is_empty());
+    let model_for_images = o
+        .string("modelForImages", d)
+        .filter(|m| !m.trim().is_empty());
     let mut model_by_task_type = BTreeMap::new();
     if let Some(m) = o.obj("modelByTaskType", d) {
         let base = m.path().to_owned();
@@ -559,6 +600,7 @@ fn read_codegen(mut o: Obj<'_>, d: &mut Diagnostics) -> Option<CodegenConfig> {
         max_concurrent_runs: max_concurrent_runs?,
         default_model,
         model_by_task_type,
+        model_for_images,
         pricing,
         rate_limits: rate_limits?,
         poll_interval_secs: poll_interval_secs?,
@@ -612,6 +654,12 @@ fn warn_unpriced_models(codegen: &CodegenConfig, d: &mut Diagnostics) {
                 .model_by_task_type
                 .iter()
                 .map(|(t, m)| (format!("codegen.modelByTaskType.{t}"), m)),
+        )
+        .chain(
+            codegen
+                .model_for_images
+                .iter()
+                .map(|m| ("codegen.modelForImages".to_owned(), m)),
         );
     for (path, model) in named {
         if !codegen.pricing.models.contains_key(model) {
@@ -633,59 +681,68 @@ fn read_linear(
         .get(env::LINEAR_TOKEN)
         .filter(|v| !v.is_empty())
         .map(|v| SecretString::from(v.clone()));
-    let (api_url, webhook_secret, agent_user_id, max_activities, verbosity, explicit, oauth) =
-        match o {
-            Some(mut o) => {
-                let api_url = url_setting(&mut o, "apiUrl", defaults::LINEAR_API_URL, d);
-                let webhook_secret = secret(&mut o, "webhookSecret", d);
-                let agent_user_id = o.string("agentUserId", d);
-                let max_activities = positive_u32(
-                    &mut o,
-                    "maxActivitiesPerSessionPerMinute",
-                    defaults::MAX_ACTIVITIES_PER_SESSION_PER_MINUTE,
-                    d,
-                );
-                let verbosity = match o.string("verbosity", d).as_deref() {
-                    None => Some(Verbosity::default()),
-                    Some("quiet") => Some(Verbosity::Quiet),
-                    Some("normal") => Some(Verbosity::Normal),
-                    Some("verbose") => Some(Verbosity::Verbose),
-                    Some(other) => {
-                        d.problem(
-                            o.child("verbosity"),
-                            format!(
-                                "must be \"quiet\", \"normal\" or \"verbose\" (got \"{other}\")"
-                            ),
-                        );
-                        None
-                    }
-                };
-                let explicit = read_workspaces(&mut o, env_token.as_ref(), d);
-                let oauth = match o.obj("oauth", d) {
-                    Some(section) => read_oauth(section, d),
-                    None => Some(None),
-                };
-                o.finish(d);
-                (
-                    api_url,
-                    webhook_secret,
-                    agent_user_id,
-                    max_activities,
-                    verbosity,
-                    explicit,
-                    oauth,
-                )
-            }
-            None => (
-                Some(defaults::LINEAR_API_URL.to_owned()),
-                None,
-                None,
-                Some(defaults::MAX_ACTIVITIES_PER_SESSION_PER_MINUTE),
-                Some(Verbosity::default()),
-                Vec::new(),
-                Some(None),
-            ),
-        };
+    let (
+        api_url,
+        webhook_secret,
+        agent_user_id,
+        max_activities,
+        verbosity,
+        explicit,
+        oauth,
+        uploads_url,
+    ) = match o {
+        Some(mut o) => {
+            let api_url = url_setting(&mut o, "apiUrl", defaults::LINEAR_API_URL, d);
+            let uploads_url = url_setting(&mut o, "uploadsUrl", defaults::LINEAR_UPLOADS_URL, d);
+            let webhook_secret = secret(&mut o, "webhookSecret", d);
+            let agent_user_id = o.string("agentUserId", d);
+            let max_activities = positive_u32(
+                &mut o,
+                "maxActivitiesPerSessionPerMinute",
+                defaults::MAX_ACTIVITIES_PER_SESSION_PER_MINUTE,
+                d,
+            );
+            let verbosity = match o.string("verbosity", d).as_deref() {
+                None => Some(Verbosity::default()),
+                Some("quiet") => Some(Verbosity::Quiet),
+                Some("normal") => Some(Verbosity::Normal),
+                Some("verbose") => Some(Verbosity::Verbose),
+                Some(other) => {
+                    d.problem(
+                        o.child("verbosity"),
+                        format!("must be \"quiet\", \"normal\" or \"verbose\" (got \"{other}\")"),
+                    );
+                    None
+                }
+            };
+            let explicit = read_workspaces(&mut o, env_token.as_ref(), d);
+            let oauth = match o.obj("oauth", d) {
+                Some(section) => read_oauth(section, d),
+                None => Some(None),
+            };
+            o.finish(d);
+            (
+                api_url,
+                webhook_secret,
+                agent_user_id,
+                max_activities,
+                verbosity,
+                explicit,
+                oauth,
+                uploads_url,
+            )
+        }
+        None => (
+            Some(defaults::LINEAR_API_URL.to_owned()),
+            None,
+            None,
+            Some(defaults::MAX_ACTIVITIES_PER_SESSION_PER_MINUTE),
+            Some(Verbosity::default()),
+            Vec::new(),
+            Some(None),
+            Some(defaults::LINEAR_UPLOADS_URL.to_owned()),
+        ),
+    };
     // With an OAuth app, a workspace's token can come from its installation
     // (in the store) instead of the file.
     let has_oauth = matches!(oauth, Some(Some(_)));
@@ -783,6 +840,7 @@ fn read_linear(
         max_activities_per_session_per_minute: max_activities?,
         verbosity: verbosity?,
         oauth: oauth?,
+        uploads_url: uploads_url?,
     })
 }
 
@@ -1044,5 +1102,50 @@ fn read_alerts(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<AlertsConfig> 
     o.finish(d);
     Some(AlertsConfig {
         webhook_url: url.map(SecretString::from),
+    })
+}
+
+fn read_images(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<ImagesConfig> {
+    let Some(mut o) = o else {
+        return Some(ImagesConfig::default());
+    };
+    let mut allowed_hosts = Vec::new();
+    for (i, host) in o.strings("allowedHosts", d).into_iter().enumerate() {
+        let host = host.trim().to_ascii_lowercase();
+        if host.is_empty() || host.contains(['/', ':', '@', ' ']) {
+            d.problem(
+                format!("images.allowedHosts[{i}]"),
+                format!("must be a host name such as \"cdn.acme.dev\" (no scheme, port or path; got \"{host}\")"),
+            );
+        } else {
+            allowed_hosts.push(host);
+        }
+    }
+    let max_count = match o.count("maxCount", d) {
+        Some(n) => Some(n as usize),
+        None => o
+            .get("maxCount")
+            .is_none()
+            .then_some(defaults::IMAGES_MAX_COUNT),
+    };
+    let max_bytes = positive_u64(&mut o, "maxBytes", defaults::IMAGES_MAX_BYTES as u64, d);
+    let timeout_secs = positive_u64(&mut o, "timeoutSecs", defaults::IMAGES_TIMEOUT_SECS, d);
+    o.finish(d);
+    Some(ImagesConfig {
+        allowed_hosts,
+        max_count: max_count?,
+        max_bytes: max_bytes? as usize,
+        timeout_secs: timeout_secs?,
+    })
+}
+
+fn read_audit(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<AuditConfig> {
+    let Some(mut o) = o else {
+        return Some(AuditConfig::default());
+    };
+    let days = positive_u32(&mut o, "retentionDays", defaults::AUDIT_RETENTION_DAYS, d);
+    o.finish(d);
+    Some(AuditConfig {
+        retention_days: days?,
     })
 }

@@ -49,6 +49,10 @@ pub struct ConfigSummary {
     pub store: StoreSummary,
     pub prompt: PromptSummary,
     pub alerts: AlertsSummary,
+    pub images: super::ImagesConfig,
+    pub policy: super::PolicyConfig,
+    pub triage: super::TriageConfig,
+    pub audit: super::AuditConfig,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,6 +86,7 @@ pub struct CodegenSummary {
     pub max_concurrent_runs: u32,
     pub default_model: Option<String>,
     pub model_by_task_type: BTreeMap<String, String>,
+    pub model_for_images: Option<String>,
     pub priced_models: Vec<String>,
     pub per_run_micros: i64,
     pub rate_limits: RateLimits,
@@ -100,6 +105,7 @@ pub struct LinearSummary {
     pub max_activities_per_session_per_minute: u32,
     pub verbosity: Verbosity,
     pub oauth: Option<OAuthSummary>,
+    pub uploads_url: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -189,6 +195,7 @@ impl Config {
                     .iter()
                     .map(|(t, m)| (t.to_string(), m.clone()))
                     .collect(),
+                model_for_images: c.model_for_images.clone(),
                 priced_models: c.pricing.models.keys().cloned().collect(),
                 per_run_micros: c.pricing.per_run.0,
                 rate_limits: c.rate_limits,
@@ -222,6 +229,7 @@ impl Config {
                     scopes: o.scopes.clone(),
                     endpoint_base: o.endpoint_base.clone(),
                 }),
+                uploads_url: self.linear.uploads_url.clone(),
             },
             server: ServerSummary {
                 listen: self.server.listen.to_string(),
@@ -237,6 +245,10 @@ impl Config {
             alerts: AlertsSummary {
                 webhook_url: mark(self.alerts.webhook_url.as_ref()),
             },
+            images: self.images.clone(),
+            policy: self.policy.clone(),
+            triage: self.triage.clone(),
+            audit: self.audit,
         }
     }
 }

@@ -558,6 +558,156 @@ fn with_oauth_a_workspace_id_needs_no_token_and_a_token_needs_a_workspace_id() {
 #[test]
 fn sqlite_synchronous_can_be_normal() {
     let text = with(|v| v["store"]["sqliteSynchronous"] = "normal".into());
-    let c = parse(&text, &no_env()).expect("valid").config;
+    let c = loaded(&text, &no_env()).config;
     assert_eq!(c.store.sqlite_synchronous, SqliteSynchronous::Normal);
+}
+
+#[test]
+fn policy_triage_images_and_audit_are_read_with_defaults() {
+    let c = loaded(FULL, &no_env()).config;
+    assert_eq!(c.policy, PolicyConfig::default());
+    assert!(c.triage.rules.is_empty());
+    assert_eq!(c.triage.max_per_day, defaults::TRIAGE_MAX_PER_DAY);
+    assert_eq!(c.images, ImagesConfig::default());
+    assert_eq!(c.audit.retention_days, 90);
+    assert_eq!(c.linear.uploads_url, defaults::LINEAR_UPLOADS_URL);
+
+    let text = with(|v| {
+        v["policy"] = serde_json::json!({
+            "allow": {"users": ["Dana@Acme.dev"], "emailDomains": ["@Acme.dev"], "teams": ["eng"]},
+            "guests": true, "contact": "@dana",
+            "repositories": {"main-repo": {"allow": {"teams": ["OPS"]}}}
+        });
+        v["triage"] = serde_json::json!({"maxPerDay": 3, "dryRun": true,
+            "rules": [{"name": "bugs", "labels": ["Bug"], "priorities": [1, 2]}]});
+        v["images"] = serde_json::json!({"allowedHosts": ["CDN.acme.dev"], "maxCount": 2});
+        v["audit"] = serde_json::json!({"retentionDays": 30});
+        v["codegen"]["modelForImages"] = serde_json::json!("gemini");
+    });
+    let c = loaded(&text, &no_env()).config;
+    let allow = c.policy.rule.allow.clone().unwrap();
+    assert_eq!(allow.email_domains, ["acme.dev"]);
+    assert_eq!(allow.teams, ["ENG"]);
+    assert!(c.policy.rule.guests);
+    assert_eq!(c.policy.contact.as_deref(), Some("@dana"));
+    assert_eq!(
+        c.policy
+            .rule_for(Some("main-repo"))
+            .allow
+            .as_ref()
+            .unwrap()
+            .teams,
+        ["OPS"]
+    );
+    assert_eq!(c.policy.rule_for(Some("other")), &c.policy.rule);
+    assert_eq!(c.triage.max_per_day, 3);
+    assert!(c.triage.dry_run);
+    assert_eq!(c.triage.rules[0].priorities, [1, 2]);
+    assert_eq!(c.images.allowed_hosts, ["cdn.acme.dev"]);
+    assert_eq!(c.images.max_count, 2);
+    assert_eq!(c.audit.retention_days, 30);
+    assert_eq!(c.codegen.model_for_images.as_deref(), Some("gemini"));
+    assert!(c.known_models().contains(&"gemini"));
+}
+
+#[test]
+fn bad_policy_triage_and_images_are_problems_with_paths() {
+    let text = with(|v| {
+        v["policy"] = serde_json::json!({
+            "allow": {"emailDomains": ["nodot"]},
+            "repositories": {"ghost": {}}
+        });
+        v["triage"] = serde_json::json!({"rules": [
+            {"name": "a", "priorities": [7]},
+            {"labels": ["x"]},
+            {"name": "a", "labels": ["y"]}
+        ]});
+        v["images"] = serde_json::json!({"allowedHosts": ["https://cdn.acme.dev/x"]});
+        v["audit"] = serde_json::json!({"retentionDays": 0});
+    });
+    let got = problems(&text, &no_env());
+    let has = |prefix: &str| got.iter().any(|p| p.starts_with(prefix));
+    assert!(
+        has("policy.allow.emailDomains[0]: must be a domain"),
+        "{got:#?}"
+    );
+    assert!(
+        has("policy.repositories.ghost: names no repository"),
+        "{got:#?}"
+    );
+    assert!(
+        has("triage.rules[0].priorities[0]: must be a Linear priority"),
+        "{got:#?}"
+    );
+    assert!(has("triage.rules[1].name: missing"), "{got:#?}");
+    assert!(
+        has("triage.rules[2].name: \"a\" names two rules"),
+        "{got:#?}"
+    );
+    assert!(
+        has("images.allowedHosts[0]: must be a host name"),
+        "{got:#?}"
+    );
+    assert!(has("audit.retentionDays"), "{got:#?}");
+}
+
+#[test]
+fn experiments_are_validated_with_paths_and_overlaps_warned() {
+    let text = with(|v| {
+        v["experiments"] = serde_json::json!([
+            {"name": "x", "arms": [{"name": "A", "model": "claude-3-5-sonnet", "weight": 0}, {"name": "A", "model": ""}]},
+            {"name": "y", "arms": [{"name": "A", "model": "claude-3-5-sonnet"}]},
+            {"name": "z", "startsAt": "tomorrow", "arms": [{"name": "A", "model": "m"}, {"name": "B", "model": "n"}]}
+        ]);
+    });
+    let got = problems(&text, &no_env());
+    let has = |prefix: &str| got.iter().any(|p| p.starts_with(prefix));
+    assert!(
+        has("experiments[0].arms[0].weight: must be a number greater than 0"),
+        "{got:#?}"
+    );
+    assert!(has("experiments[0].arms[1].model: missing"), "{got:#?}");
+    assert!(
+        has("experiments[1].arms: needs at least two arms"),
+        "{got:#?}"
+    );
+    assert!(
+        has("experiments[2].startsAt: must be an RFC 3339 time"),
+        "{got:#?}"
+    );
+
+    let text = with(|v| {
+        v["experiments"] = serde_json::json!([
+            {"name": "bugs", "match": {"taskTypes": ["debugger"]},
+             "arms": [{"name": "A", "model": "claude-3-5-sonnet"}, {"name": "B", "model": "gpt-5", "weight": 2}]},
+            {"name": "builders", "match": {"taskTypes": ["builder"]},
+             "arms": [{"name": "A", "model": "claude-3-5-sonnet"}, {"name": "B", "model": "gpt-5"}]},
+            {"name": "all", "arms": [{"name": "A", "model": "claude-3-5-sonnet"}, {"name": "B", "model": "gpt-5"}]}
+        ]);
+        v["experimentOutcomeDays"] = serde_json::json!(14);
+    });
+    let l = loaded(&text, &no_env());
+    assert_eq!(l.config.experiments.len(), 3);
+    assert_eq!(l.config.experiment_outcome_days, 14);
+    assert_eq!(l.config.experiments[0].arms[1].weight, 2.0);
+    let warnings: Vec<String> = l.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warnings.iter().any(|w| w.starts_with(
+            "experiments[0].arms[1].model: model \"gpt-5\" has no entry in codegen.pricing"
+        )),
+        "{warnings:#?}"
+    );
+    // The disjoint pair is not warned about; "all" overlaps both.
+    assert!(
+        !warnings.iter().any(|w| w.starts_with("experiments[1]:")),
+        "{warnings:#?}"
+    );
+    assert_eq!(
+        warnings
+            .iter()
+            .filter(|w| w.starts_with("experiments[2]: may take the same tasks"))
+            .count(),
+        2,
+        "{warnings:#?}"
+    );
 }

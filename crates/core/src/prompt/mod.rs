@@ -14,6 +14,7 @@
 //! agent knows something is missing. Instructions are never cut.
 
 mod cut;
+mod linear_context;
 mod sections;
 mod template;
 
@@ -111,12 +112,33 @@ pub struct Prompt {
     /// `ceil(chars / 4)`; see the module docs.
     pub approx_tokens: usize,
     pub truncation: Truncation,
+    /// Approximate tokens of each section as sent (`instructions` is the
+    /// template's own text), in template order.
+    pub sections: Vec<(&'static str, usize)>,
+}
+
+/// How the prompt is built; [`build_prompt`] uses the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PromptOptions {
+    /// Drop from Linear's `promptContext` what the issue context already
+    /// says (`linear_context`). Off only to measure what it saves.
+    pub condense_linear_context: bool,
+}
+
+impl Default for PromptOptions {
+    fn default() -> Self {
+        PromptOptions {
+            condense_linear_context: true,
+        }
+    }
 }
 
 /// What was cut to fit the budget.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Truncation {
     pub comments_dropped: usize,
+    /// Characters of the dropped comments.
+    pub comment_chars_cut: usize,
     pub description_chars_cut: usize,
     pub prompt_context_chars_cut: usize,
     /// Cut from the tail of a follow-up message ([`follow_up_prompt`]).
@@ -191,21 +213,37 @@ pub fn follow_up_prompt(
         approx_tokens: approx_tokens(&text),
         text,
         truncation,
+        sections: Vec::new(),
     }
 }
 
 /// Renders the prompt for `input` within `token_budget` tokens
 /// (config `prompt.tokenBudget`).
 pub fn build_prompt(input: &PromptInput, token_budget: usize) -> Prompt {
+    build_prompt_with(input, token_budget, PromptOptions::default())
+}
+
+/// [`build_prompt`] with explicit options.
+pub fn build_prompt_with(
+    input: &PromptInput,
+    token_budget: usize,
+    options: PromptOptions,
+) -> Prompt {
     let budget_chars = token_budget.saturating_mul(4);
     let mut comments: Vec<&Comment> = input.issue.comments.iter().collect();
     comments.sort_by_key(|c| c.created_at);
+    let prompt_context = match &input.issue.prompt_context {
+        Some(c) if options.condense_linear_context => {
+            Some(linear_context::condense(c, &input.issue))
+        }
+        other => other.clone(),
+    };
     let mut parts = sections::Parts {
         input,
         comments: &comments,
         dropped: None,
         description: input.issue.description.clone(),
-        prompt_context: input.issue.prompt_context.clone(),
+        prompt_context: prompt_context.clone(),
     };
     let mut truncation = Truncation::default();
     let mut text = parts.render();
@@ -221,6 +259,7 @@ pub fn build_prompt(input: &PromptInput, token_budget: usize) -> Prompt {
         }
         truncation.comments_dropped = dropped;
         let removed: usize = comments[..dropped].iter().map(|c| char_len(&c.body)).sum();
+        truncation.comment_chars_cut = removed;
         parts.comments = &comments[dropped..];
         parts.dropped = Some((dropped, removed));
         text = parts.render();
@@ -230,7 +269,7 @@ pub fn build_prompt(input: &PromptInput, token_budget: usize) -> Prompt {
     for field in [Field::Description, Field::PromptContext] {
         let original = match field {
             Field::Description => input.issue.description.as_deref(),
-            Field::PromptContext => input.issue.prompt_context.as_deref(),
+            Field::PromptContext => prompt_context.as_deref(),
         };
         let Some(original) = original else { continue };
         let total = char_len(original);
@@ -257,10 +296,12 @@ pub fn build_prompt(input: &PromptInput, token_budget: usize) -> Prompt {
     }
 
     truncation.over_budget = char_len(&text) > budget_chars;
+    let sections = parts.section_tokens(&text);
     Prompt {
         approx_tokens: approx_tokens(&text),
         text,
         truncation,
+        sections,
     }
 }
 

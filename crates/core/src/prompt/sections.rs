@@ -16,22 +16,52 @@ pub(crate) struct Parts<'a> {
     pub prompt_context: Option<String>,
 }
 
+/// The sections a template is filled with, in template order.
+const SECTIONS: [&str; 6] = [
+    "repository",
+    "issue_context",
+    "comments",
+    "linear_context",
+    "previous_run",
+    "follow_up",
+];
+
 impl Parts<'_> {
     pub fn render(&self) -> String {
+        render(template(self.input.task_type), |name| self.value(name))
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
         let issue = &self.input.issue;
-        render(template(self.input.task_type), |name| {
-            Some(match name {
-                "identifier" => issue.identifier.clone(),
-                "title" => one_line(&issue.title),
-                "repository" => self.repository(),
-                "issue_context" => self.issue_context(),
-                "comments" => self.comments(),
-                "linear_context" => self.linear_context(),
-                "previous_run" => self.previous_run(),
-                "follow_up" => self.follow_up(),
-                _ => return None,
-            })
+        Some(match name {
+            "identifier" => issue.identifier.clone(),
+            "title" => one_line(&issue.title),
+            "repository" => self.repository(),
+            "issue_context" => self.issue_context(),
+            "comments" => self.comments(),
+            "linear_context" => self.linear_context(),
+            "previous_run" => self.previous_run(),
+            "follow_up" => self.follow_up(),
+            _ => return None,
         })
+    }
+
+    /// Approximate tokens per section of `rendered` (this state's text):
+    /// each section, and `instructions` for the rest (the template's text).
+    pub fn section_tokens(&self, rendered: &str) -> Vec<(&'static str, usize)> {
+        let mut out = Vec::new();
+        let mut used = 0;
+        for name in SECTIONS {
+            let chars = self
+                .value(name)
+                .map(|v| super::cut::char_len(v.trim()))
+                .unwrap_or(0);
+            used += chars;
+            out.push((name, chars.div_ceil(4)));
+        }
+        let rest = super::cut::char_len(rendered).saturating_sub(used);
+        out.insert(0, ("instructions", rest.div_ceil(4)));
+        out
     }
 
     fn repository(&self) -> String {

@@ -27,6 +27,8 @@ pub struct IssueView {
     /// Linear organization the issue belongs to. When set, only repositories
     /// of that workspace are considered.
     pub organization_id: Option<String>,
+    /// Images that will be sent with the run (`codegen.modelForImages`).
+    pub images: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +39,34 @@ pub struct RoutingDecision {
     /// `None`: Codegen's organization default.
     pub model: Option<String>,
     pub model_reason: String,
+    /// Which rule chose the model: an experiment may replace any but an
+    /// explicit choice.
+    pub model_source: ModelSource,
     pub repository: RepositoryDecision,
+}
+
+/// The rule that chose a task's model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A `[model=…]` tag in the description.
+    Tag,
+    /// A label naming a model.
+    Label,
+    /// `codegen.modelForImages`.
+    Images,
+    /// `codegen.modelByTaskType`.
+    TaskType,
+    /// `codegen.defaultModel`.
+    Default,
+    /// Codegen's organization default (no model sent).
+    Codegen,
+}
+
+impl ModelSource {
+    /// A person chose the model for this issue.
+    pub fn is_explicit(self) -> bool {
+        matches!(self, ModelSource::Tag | ModelSource::Label)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,12 +115,13 @@ pub fn route(issue: &IssueView, config: &Config) -> RoutingDecision {
         None => repos.clone(),
     };
     let (task_type, task_type_reason) = choose_task_type(issue, &label_scope);
-    let (model, model_reason) = choose_model(issue, task_type, config);
+    let (model, model_reason, model_source) = choose_model(issue, task_type, config);
     RoutingDecision {
         task_type,
         task_type_reason,
         model,
         model_reason,
+        model_source,
         repository,
     }
 }
@@ -157,7 +187,7 @@ fn choose_model(
     issue: &IssueView,
     task_type: TaskType,
     config: &Config,
-) -> (Option<String>, String) {
+) -> (Option<String>, String, ModelSource) {
     if let Some(model) = issue
         .description
         .as_deref()
@@ -166,6 +196,7 @@ fn choose_model(
         return (
             Some(model.to_owned()),
             format!("Using model '{model}' requested by a [model=…] tag"),
+            ModelSource::Tag,
         );
     }
     let known = config.known_models();
@@ -174,24 +205,39 @@ fn choose_model(
             return (
                 Some((*model).to_owned()),
                 format!("Using model '{model}' because of the '{label}' label"),
+                ModelSource::Label,
             );
         }
+    }
+    if issue.images > 0
+        && let Some(model) = &config.codegen.model_for_images
+    {
+        let n = issue.images;
+        let what = if n == 1 { "an image" } else { "images" };
+        return (
+            Some(model.clone()),
+            format!("Using model '{model}' because the issue has {what}"),
+            ModelSource::Images,
+        );
     }
     if let Some(model) = config.codegen.model_by_task_type.get(&task_type) {
         return (
             Some(model.clone()),
             format!("Using model '{model}' configured for {task_type} tasks"),
+            ModelSource::TaskType,
         );
     }
     if let Some(model) = &config.codegen.default_model {
         return (
             Some(model.clone()),
             format!("Using the default model '{model}'"),
+            ModelSource::Default,
         );
     }
     (
         None,
         "Using Codegen's organization default model".to_owned(),
+        ModelSource::Codegen,
     )
 }
 

@@ -202,6 +202,29 @@ fn model_table() {
     );
 }
 
+#[test]
+fn images_pick_their_model_below_explicit_choices() {
+    let mut config = three_repos();
+    config.codegen.model_for_images = Some("gemini".into());
+    let with_images = |labels: &[&str], d: &str| IssueView {
+        description: Some(d.to_owned()),
+        images: 2,
+        ..issue("ENG-1", labels)
+    };
+    let got = route(&with_images(&["Bug"], ""), &config);
+    assert_eq!(got.model.as_deref(), Some("gemini"));
+    assert_eq!(
+        got.model_reason,
+        "Using model 'gemini' because the issue has images"
+    );
+    let tagged = route(&with_images(&["Bug"], "[model=gpt-5]"), &config);
+    assert_eq!(tagged.model.as_deref(), Some("gpt-5"));
+    let labelled = route(&with_images(&["haiku"], ""), &config);
+    assert_eq!(labelled.model.as_deref(), Some("haiku"));
+    let none = route(&issue("ENG-1", &["Bug"]), &config);
+    assert_eq!(none.model.as_deref(), Some("opus"));
+}
+
 fn config_without_models() -> Config {
     let text = serde_json::json!({
         "repositories": [repo("api", serde_json::json!({}))],

@@ -1,8 +1,11 @@
 //! The operator dashboard at `/` (server-rendered, no external assets, works
 //! offline), its auto-refreshing fragment and the same data as JSON at
-//! `/api/status`. All three sit behind the token [`gate`].
+//! `/api/status`, and the audit log at `/audit` (JSON: `/api/audit`). All sit
+//! behind the token [`gate`].
 
+mod audit;
 mod chart;
+mod experiments;
 pub mod gate;
 mod page;
 pub mod snapshot;
@@ -28,6 +31,10 @@ where
         .route("/", get(index))
         .route("/dashboard/live", get(live))
         .route("/api/status", get(status))
+        .route("/audit", get(audit::page))
+        .route("/api/audit", get(audit::api))
+        .route("/experiments", get(experiments::page))
+        .route("/api/experiments", get(experiments::api))
         .route_layer(middleware::from_fn_with_state(ctx, gate::require))
 }
 

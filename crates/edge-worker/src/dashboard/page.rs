@@ -6,7 +6,7 @@ use super::snapshot::{Bucket, Snapshot, TaskRow};
 use cyrus_core::MicroDollars;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-const STYLE: &str = include_str!("style.css");
+pub(super) const STYLE: &str = include_str!("style.css");
 const SCRIPT: &str = include_str!("refresh.js");
 
 /// The whole page.
@@ -25,6 +25,9 @@ pub fn page(s: &Snapshot) -> Markup {
                     h1 { "Cyrus" }
                     span class="muted" { "Linear → Codegen edge worker · all costs are estimates" }
                     span id="stale" class="muted" hidden { }
+                    a href="/audit" { "audit log" }
+                    " · "
+                    a href="/experiments" { "experiments" }
                 }
                 div id="live" { (live(s)) }
                 script { (PreEscaped(SCRIPT)) }
@@ -241,7 +244,7 @@ pub fn age(secs: i64) -> String {
     }
 }
 
-fn when(ms: i64) -> String {
+pub(super) fn when(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| ms.to_string())

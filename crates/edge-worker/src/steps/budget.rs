@@ -12,7 +12,7 @@ use crate::context::Ctx;
 use crate::outbox::{ActivityKind, OutboxOp};
 use cyrus_core::MicroDollars;
 use cyrus_core::lifecycle::WaitReason;
-use cyrus_store::Reservation;
+use cyrus_store::{AuditKind, Reservation};
 
 /// How often a task waiting for budget looks again (a settling task may
 /// free room sooner than midnight).
@@ -37,6 +37,23 @@ pub(crate) async fn hold(ctx: &Ctx, work: &mut Work) -> Result<bool, StepError> 
         .await?
     {
         Reservation::Reserved => {
+            let detail = serde_json::json!({
+                "heldMicros": codegen.max_cost_per_task.0,
+                "day": today.to_string(),
+            });
+            crate::audit::task(
+                ctx,
+                &work.task,
+                AuditKind::BudgetHeld,
+                &format!("run{}", work.data.run_attempt),
+                Some("cyrus"),
+                &format!(
+                    "held {} of today's budget for the run",
+                    codegen.max_cost_per_task
+                ),
+                Some(detail),
+            )
+            .await?;
             if work.task.step == Some(WaitReason::BudgetWait) {
                 work.task.step = None;
                 work.task.detail = None;
@@ -55,6 +72,19 @@ pub(crate) async fn hold(ctx: &Ctx, work: &mut Work) -> Result<bool, StepError> 
                     work.session(),
                     format!("budget:{}:{day}", work.session()),
                     OutboxOp::activity(ActivityKind::Thought, body),
+                )
+                .await?;
+                crate::audit::task(
+                    ctx,
+                    &work.task,
+                    AuditKind::BudgetWait,
+                    &day,
+                    Some("cyrus"),
+                    &format!(
+                        "the daily budget has no room: spent {spent}, held {reserved} of {}",
+                        codegen.max_cost_per_day
+                    ),
+                    Some(serde_json::json!({"spentMicros": spent.0, "reservedMicros": reserved.0})),
                 )
                 .await?;
                 work.data.budget_notice_day = Some(day);

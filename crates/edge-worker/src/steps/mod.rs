@@ -14,7 +14,9 @@
 //! (money), which are not steps.
 
 pub(crate) mod budget;
+mod experiment;
 mod followup;
+mod images;
 mod prepare;
 mod running;
 pub(crate) mod runs;

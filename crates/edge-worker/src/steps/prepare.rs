@@ -4,15 +4,13 @@
 use super::{StepError, StepResult, Work};
 use crate::context::Ctx;
 use crate::outbox::{ActivityKind, OutboxOp};
+use cyrus_core::access::AccessDecision;
 use cyrus_core::lifecycle::{Event, WaitReason};
 use cyrus_core::prompt::{self, IssueContext, IssueRef, PromptInput, RepositoryContext};
 use cyrus_core::routing::{self, IssueView, RepositoryDecision};
+use cyrus_linear::LinearClient;
 use cyrus_linear::client::IssueDetails;
-use cyrus_store::{FollowUpKind, PARKED};
-
-/// Most image attachments sent to Codegen per run, and the byte cap of each.
-const MAX_IMAGES: usize = 3;
-const MAX_IMAGE_BYTES: usize = 1024 * 1024;
+use cyrus_store::{AuditKind, FollowUpKind, PARKED};
 
 pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
     if let Some(live) = work.data.merged_into.clone() {
@@ -42,6 +40,18 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
     let issue = linear.issue_for_agent(&work.task.issue_id).await?;
     ctx.store.add_api_calls(&work.task.id, 1).await?;
     work.data.issue_url = issue.url.clone();
+
+    // Who asked must be allowed before anything in Linear changes or any
+    // budget is held. Routing is pure, so the repository (whose rule may
+    // differ) is known without side effects.
+    let tentative = routing::route(
+        &issue_view(&issue, &work.task.organization_id, 0),
+        &ctx.config,
+    );
+    let decision = access(ctx, work, &linear, tentative.repository.chosen_id()).await?;
+    if let AccessDecision::Refused(reason) = decision {
+        return refuse(ctx, work, &reason).await;
+    }
 
     // Parked while another issue blocks this one; an `Issue` webhook that
     // changes some issue's state wakes parked tasks to look again.
@@ -75,10 +85,13 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
     if let Some(priority) = issue.priority {
         work.task.priority = priority as i64;
     }
-    let view = issue_view(&issue, &work.task.organization_id);
+    work.data.images = super::images::gather(ctx, &linear, &issue).await;
+    let view = issue_view(&issue, &work.task.organization_id, work.data.images.len());
     let decision = routing::route(&view, &ctx.config);
     work.task.task_type = Some(decision.task_type);
     work.task.model = decision.model.clone();
+    let experiment_note = super::experiment::apply(ctx, work, &issue, &decision).await?;
+    audit_route(ctx, work, &decision, "received").await?;
     let mut notes = vec![decision.task_type_reason.clone()];
     match &decision.repository {
         RepositoryDecision::Chosen {
@@ -87,9 +100,18 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
             reason,
         } => {
             notes.push(reason.clone());
-            if let Some(model) = &decision.model {
+            if let Some(note) = experiment_note {
+                notes.push(note);
+            } else if let Some(model) = &decision.model {
                 notes.push(format!("Model: {model} ({}).", decision.model_reason));
             }
+            if !work.data.images.is_empty() {
+                notes.push(format!(
+                    "Sending {} image(s) from the issue.",
+                    work.data.images.len()
+                ));
+            }
+            notes.extend(crate::mcp_check::note_for(ctx, repository_id).await);
             ctx.enqueue(
                 work.session(),
                 format!("route:{}", work.session()),
@@ -107,6 +129,113 @@ pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
             work.advance(ctx, Event::NeedsRepoSelection, PARKED).await
         }
     }
+}
+
+/// The access decision for the task's requester, recorded in the audit
+/// log once per repository it was made for.
+async fn access(
+    ctx: &Ctx,
+    work: &Work,
+    linear: &LinearClient,
+    repository_id: Option<&str>,
+) -> Result<AccessDecision, StepError> {
+    let key = repository_id.unwrap_or("-");
+    if let Some(rule) = &work.data.triage_rule {
+        let reason = format!("started by triage rule {rule}");
+        crate::audit::task(
+            ctx,
+            &work.task,
+            AuditKind::AccessAllowed,
+            key,
+            Some(&format!("triage:{rule}")),
+            &reason,
+            None,
+        )
+        .await?;
+        return Ok(AccessDecision::Allowed(reason));
+    }
+    let decision = match &work.data.requested_by {
+        Some(id) => {
+            let requester = crate::access::Requester {
+                id,
+                email: work.data.requested_by_email.as_deref(),
+            };
+            crate::access::decide(
+                ctx,
+                linear,
+                &work.task.organization_id,
+                &requester,
+                repository_id,
+            )
+            .await?
+        }
+        None => AccessDecision::Refused("the session does not say who asked".into()),
+    };
+    let actor = work
+        .data
+        .requested_by_email
+        .clone()
+        .or_else(|| work.data.requested_by.clone());
+    let kind = if decision.is_allowed() {
+        AuditKind::AccessAllowed
+    } else {
+        AuditKind::AccessRefused
+    };
+    let detail = serde_json::json!({"repository": repository_id});
+    crate::audit::task(
+        ctx,
+        &work.task,
+        kind,
+        key,
+        actor.as_deref(),
+        decision.reason(),
+        Some(detail),
+    )
+    .await?;
+    Ok(decision)
+}
+
+/// One polite `response` and the task ends: no run, no budget held.
+async fn refuse(ctx: &Ctx, work: &mut Work, reason: &str) -> StepResult {
+    metrics::counter!("cyrus_access_refused_total").increment(1);
+    tracing::info!(task = %work.task.id, issue = %work.task.issue_identifier, "access policy refused: {reason}");
+    ctx.enqueue(
+        work.session(),
+        format!("final:refused:{}", work.session()),
+        OutboxOp::activity(ActivityKind::Response, crate::access::refusal(ctx, reason)),
+    )
+    .await?;
+    work.task.detail = Some(format!("refused by the access policy: {reason}"));
+    work.advance(ctx, Event::StopRequested, PARKED).await
+}
+
+/// The routing decision, in the audit log.
+async fn audit_route(
+    ctx: &Ctx,
+    work: &Work,
+    decision: &routing::RoutingDecision,
+    key: &str,
+) -> StepResult {
+    let detail = serde_json::json!({
+        "taskType": decision.task_type.to_string(),
+        "repository": decision.repository.chosen_id(),
+        "model": work.task.model,
+        "images": work.data.images.len(),
+        "experiment": work.data.experiment,
+        "arm": work.data.experiment_arm,
+    });
+    let reason = format!("{} {}", decision.task_type_reason, decision.model_reason);
+    crate::audit::task(
+        ctx,
+        &work.task,
+        AuditKind::Routed,
+        key,
+        Some("cyrus"),
+        &reason,
+        Some(detail),
+    )
+    .await?;
+    Ok(())
 }
 
 /// No client for the task's workspace: with an OAuth app the workspace is
@@ -156,6 +285,9 @@ pub(super) async fn awaiting_selection(ctx: &Ctx, work: &mut Work) -> StepResult
         .client_or_sync(&ctx.store, &work.task.organization_id)
         .await
         .ok_or_else(|| unknown_workspace(ctx, &work.task.organization_id))?;
+    if let AccessDecision::Refused(reason) = access(ctx, work, &linear, Some(&repo_id)).await? {
+        return refuse(ctx, work, &reason).await;
+    }
     let issue = linear.issue_for_agent(&work.task.issue_id).await?;
     ctx.store.add_api_calls(&work.task.id, 1).await?;
     choose_repository(ctx, work, &repo_id, None)?;
@@ -256,7 +388,7 @@ fn label_names(issue: &IssueDetails) -> Vec<String> {
         .collect()
 }
 
-fn issue_view(issue: &IssueDetails, organization_id: &str) -> IssueView {
+fn issue_view(issue: &IssueDetails, organization_id: &str, images: usize) -> IssueView {
     IssueView {
         identifier: issue.identifier.clone(),
         title: issue.title.clone(),
@@ -267,6 +399,7 @@ fn issue_view(issue: &IssueDetails, organization_id: &str) -> IssueView {
         has_parent: issue.parent.is_some(),
         creator: None,
         organization_id: Some(organization_id.to_string()),
+        images,
     }
 }
 
@@ -321,8 +454,8 @@ fn issue_context(issue: &IssueDetails, work: &Work) -> IssueContext {
     }
 }
 
-/// Builds and stores the prompt (and image attachments) for the chosen
-/// repository.
+/// Builds and stores the prompt for the chosen repository (the images were
+/// gathered before routing).
 async fn build(
     ctx: &Ctx,
     work: &mut Work,
@@ -353,70 +486,16 @@ async fn build(
     let built = prompt::build_prompt(&input, ctx.config.prompt.token_budget);
     work.data.prompt = Some(built.text);
     work.data.prompt_tokens = Some(built.approx_tokens);
-    work.data.images = fetch_images(issue).await;
-    Ok(())
-}
-
-/// Image attachments as base64 `data:` URIs, size-capped; a failed download
-/// is skipped (the link is still in the prompt).
-async fn fetch_images(issue: &IssueDetails) -> Vec<String> {
-    use base64::Engine;
-    let urls: Vec<&str> = issue
-        .attachments
-        .nodes
+    let t = &built.truncation;
+    work.data.prompt_cut_chars = t.comment_chars_cut
+        + t.description_chars_cut
+        + t.prompt_context_chars_cut
+        + t.base_chars_cut
+        + t.follow_up_chars_cut;
+    work.data.prompt_sections = built
+        .sections
         .iter()
-        .filter_map(|a| a.url.as_deref())
-        .filter(|u| image_mime(u).is_some())
-        .take(MAX_IMAGES)
+        .map(|(name, tokens)| (name.to_string(), *tokens))
         .collect();
-    if urls.is_empty() {
-        return Vec::new();
-    }
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .expect("reqwest client builds");
-    let mut out = Vec::new();
-    for url in urls {
-        let Ok(resp) = http.get(url).send().await else {
-            continue;
-        };
-        if !resp.status().is_success()
-            || resp
-                .content_length()
-                .is_some_and(|n| n as usize > MAX_IMAGE_BYTES)
-        {
-            continue;
-        }
-        let Ok(bytes) = resp.bytes().await else {
-            continue;
-        };
-        if bytes.len() > MAX_IMAGE_BYTES {
-            continue;
-        }
-        let mime = image_mime(url).unwrap_or("image/png");
-        out.push(format!(
-            "data:{mime};base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(&bytes)
-        ));
-    }
-    out
-}
-
-fn image_mime(url: &str) -> Option<&'static str> {
-    let path = url
-        .split(['?', '#'])
-        .next()
-        .unwrap_or(url)
-        .to_ascii_lowercase();
-    [
-        (".png", "image/png"),
-        (".jpg", "image/jpeg"),
-        (".jpeg", "image/jpeg"),
-        (".gif", "image/gif"),
-        (".webp", "image/webp"),
-    ]
-    .into_iter()
-    .find(|(ext, _)| path.ends_with(ext))
-    .map(|(_, mime)| mime)
+    Ok(())
 }

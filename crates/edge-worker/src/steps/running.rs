@@ -120,6 +120,17 @@ pub(super) async fn running(ctx: &Ctx, work: &mut Work) -> StepResult {
     let cap = ctx.config.codegen.max_cost_per_task;
     if super::budget::over_task_cap(ctx, work) && status.class() != StatusClass::Succeeded {
         runs::stop(ctx, run_id).await;
+        let estimate = super::budget::estimate_of(work);
+        crate::audit::task(
+            ctx,
+            &work.task,
+            cyrus_store::AuditKind::BudgetRefused,
+            &format!("run{run_id}"),
+            Some("cyrus"),
+            &format!("the run's estimated cost {estimate} passed maxCostPerTask {cap}"),
+            Some(serde_json::json!({"estimateMicros": estimate.0, "capMicros": cap.0, "runId": run_id})),
+        )
+        .await?;
         let body = format!(
             "I stopped the run because its estimated cost ({}) passed the per-task limit `maxCostPerTask` ({cap}). The estimate is derived from the run's logs. Raise the limit or split the issue, then reply here to continue.",
             super::budget::estimate_of(work)

@@ -235,6 +235,12 @@ impl LinearClient {
         }
     }
 
+    /// The `Authorization` header value this client sends, for downloading
+    /// the workspace's private files (`uploads`).
+    pub(crate) async fn authorization_header(&self) -> Result<SecretString, LinearError> {
+        Ok(self.authorization().await?.0)
+    }
+
     async fn authorization(&self) -> Result<(SecretString, u64), LinearError> {
         let auth = self.auth.lock().await;
         let bearer =
@@ -524,6 +530,83 @@ impl LinearClient {
             &["team"],
         )
         .await
+    }
+
+    /// A person's guest flag and teams, for the access policy.
+    pub async fn user_access(&self, user_id: &str) -> Result<UserAccess, LinearError> {
+        self.run(operations::USER_ACCESS, json!({"id": user_id}), &["user"])
+            .await
+    }
+
+    /// Issues created at or after `since` (at most 50, oldest first), in
+    /// the shape `Issue` webhooks carry, for triage's catch-up.
+    pub async fn recent_issues(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::webhook::event::WebhookIssue>, LinearError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Node {
+            id: String,
+            identifier: Option<String>,
+            priority: Option<f64>,
+            team: Option<crate::webhook::event::TeamRef>,
+            state: Option<WorkflowState>,
+            #[serde(default)]
+            labels: Connection<crate::webhook::event::LabelRef>,
+            creator: Option<NamedRef>,
+            delegate: Option<NamedRef>,
+        }
+        let nodes: Connection<Node> = self
+            .run(
+                operations::RECENT_ISSUES,
+                json!({"since": since.to_rfc3339()}),
+                &["issues"],
+            )
+            .await?;
+        Ok(nodes
+            .nodes
+            .into_iter()
+            .map(|n| crate::webhook::event::WebhookIssue {
+                team_id: n.team.as_ref().map(|t| t.id.clone()),
+                state_id: n.state.as_ref().map(|s| s.id.clone()),
+                label_ids: n.labels.nodes.iter().map(|l| l.id.clone()).collect(),
+                id: n.id,
+                identifier: n.identifier,
+                priority: n.priority,
+                team: n.team,
+                state: n.state,
+                labels: n.labels.nodes,
+                creator_id: n.creator.map(|c| c.id),
+                delegate_id: n.delegate.map(|d| d.id),
+                ..Default::default()
+            })
+            .collect())
+    }
+
+    /// Opens an agent session on an issue (proactive triage); returns the
+    /// session id. Linear sends its `created` webhook as for a delegation.
+    pub async fn create_session_on_issue(&self, issue_id: &str) -> Result<String, LinearError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Payload {
+            success: bool,
+            agent_session: Option<NamedRef>,
+        }
+        let p: Payload = self
+            .run(
+                operations::AGENT_SESSION_CREATE_ON_ISSUE,
+                json!({"input": {"issueId": issue_id}}),
+                &["agentSessionCreateOnIssue"],
+            )
+            .await?;
+        match (p.success, p.agent_session) {
+            (true, Some(session)) => Ok(session.id),
+            _ => Err(LinearError::Permanent {
+                code: "UNSUCCESSFUL".into(),
+                message: "agentSessionCreateOnIssue did not create a session".into(),
+            }),
+        }
     }
 
     /// Our own user (its id equals `appUserId` in webhooks).

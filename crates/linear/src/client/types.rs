@@ -533,3 +533,22 @@ mod tests {
         );
     }
 }
+
+/// A person as the access policy sees them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAccess {
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub guest: bool,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default)]
+    pub teams: Connection<Team>,
+}
+
+fn yes() -> bool {
+    true
+}

@@ -48,7 +48,7 @@ pub struct LabelRef {
 pub use crate::client::types::WorkflowState as StateRef;
 
 /// The issue as carried by agent-session and issue webhooks.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookIssue {
     pub id: String,
@@ -78,6 +78,11 @@ pub struct WebhookIssue {
     pub assignee_id: Option<String>,
     #[serde(default)]
     pub parent_id: Option<String>,
+    /// 0 none, 1 urgent … 4 low.
+    #[serde(default)]
+    pub priority: Option<f64>,
+    #[serde(default)]
+    pub creator_id: Option<String>,
     #[serde(default)]
     pub updated_at: Option<String>,
 }
@@ -186,6 +191,13 @@ pub struct SessionPrompted {
     pub user: Option<WebhookUser>,
 }
 
+/// `Issue` / `create`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssueCreated {
+    pub organization_id: String,
+    pub issue: WebhookIssue,
+}
+
 /// `Issue` / `update`, with the previous values of what changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IssueUpdated {
@@ -285,6 +297,8 @@ pub struct PermissionChanged {
 pub enum WebhookEvent {
     SessionCreated(Box<SessionCreated>),
     SessionPrompted(Box<SessionPrompted>),
+    /// `Issue` / `create`: a new issue (proactive triage looks at it).
+    IssueCreated(Box<IssueCreated>),
     IssueUpdated(Box<IssueUpdated>),
     IssueRemoved {
         organization_id: String,
@@ -323,6 +337,7 @@ impl WebhookEvent {
                 .as_ref()
                 .map(|at| format!("Comment:{}:{}:{at}", e.action, e.comment.id)),
             Self::IssueRemoved { issue_id, .. } => Some(format!("Issue:remove:{issue_id}")),
+            Self::IssueCreated(e) => Some(format!("Issue:create:{}", e.issue.id)),
             Self::AppUserNotification(_)
             | Self::OAuthRevoked { .. }
             | Self::PermissionChanged(_)
@@ -342,7 +357,8 @@ impl WebhookEvent {
                 oauth_client_id, ..
             } => oauth_client_id.as_deref(),
             Self::PermissionChanged(e) => e.oauth_client_id.as_deref(),
-            Self::IssueUpdated(_)
+            Self::IssueCreated(_)
+            | Self::IssueUpdated(_)
             | Self::IssueRemoved { .. }
             | Self::Comment(_)
             | Self::Unknown { .. } => None,
@@ -451,6 +467,13 @@ pub fn parse_event(delivery: &VerifiedDelivery) -> Result<WebhookEvent, ParseErr
                     user: activity.user,
                 }))
             }
+        }
+        ("Issue", "create") => {
+            let env = EntityEnvelope::<WebhookIssue>::deserialize(payload).map_err(err)?;
+            WebhookEvent::IssueCreated(Box::new(IssueCreated {
+                organization_id: org,
+                issue: env.data,
+            }))
         }
         ("Issue", "update") => {
             let env = EntityEnvelope::<WebhookIssue>::deserialize(payload).map_err(err)?;

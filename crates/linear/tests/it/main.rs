@@ -5,3 +5,4 @@ mod managed;
 mod oauth;
 mod schema;
 mod sim;
+mod uploads;

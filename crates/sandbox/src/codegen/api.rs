@@ -262,6 +262,15 @@ async fn create_run(State(shared): St, Path(_org): Path<i64>, body: Bytes) -> Ap
     let agent_type = check.optional_enum(&body, "agent_type", &["codegen", "claude_code"]);
     let metadata = check.optional_object(&body, "metadata");
     check.optional_str_list(&body, "images");
+    let images: Vec<String> = body
+        .get("images")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     if let Err(e) = RunScript::from_prompt(&prompt) {
         check.push(Invalid::new(
             &["body", "prompt"],
@@ -300,6 +309,7 @@ async fn create_run(State(shared): St, Path(_org): Path<i64>, body: Bytes) -> Ap
             repo_name: repo.full_name.clone(),
             model,
             agent_type,
+            images,
         },
         &script,
         &shared.defaults,
@@ -580,17 +590,27 @@ async fn integrations(State(shared): St, Path(_org): Path<i64>) -> Json<Value> {
     }))
 }
 
-async fn mcp_providers() -> Json<Value> {
-    Json(json!([{
-        "id": 1,
-        "name": "linear",
-        "issuer": "https://linear.app",
-        "authorization_endpoint": "https://linear.app/oauth/authorize",
-        "token_endpoint": "https://api.linear.app/oauth/token",
-        "default_scopes": ["read", "write"],
-        "is_mcp": true,
-        "meta": null,
-    }]))
+/// Only `is_mcp = true` providers are listed, so the flag is always true.
+async fn mcp_providers(State(shared): St) -> Json<Value> {
+    let inner = shared.lock();
+    let list: Vec<Value> = inner
+        .mcp_providers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            json!({
+                "id": i as i64 + 1,
+                "name": p.name,
+                "issuer": p.issuer,
+                "authorization_endpoint": p.authorization_endpoint,
+                "token_endpoint": p.token_endpoint,
+                "default_scopes": p.default_scopes,
+                "is_mcp": true,
+                "meta": p.meta,
+            })
+        })
+        .collect();
+    Json(Value::Array(list))
 }
 
 impl IntoResponse for super::control::ControlError {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::endpoint::Endpoint;
 use super::faults::{AnswerLoss, DroppedConnections, Faults, ForcedFailure, LostAnswers};
-use super::options::RateLimits;
+use super::options::{RateLimits, SimMcpProvider};
 use super::script::RunScript;
 use super::state::Shared;
 
@@ -30,6 +30,8 @@ pub struct RunRecord {
     pub repo_id: Option<i64>,
     pub model: Option<String>,
     pub agent_type: Option<String>,
+    /// The images sent with the create request.
+    pub images: Vec<String>,
     /// Status at the current simulated time.
     pub status: String,
     pub pull_request_urls: Vec<String>,
@@ -147,6 +149,21 @@ impl CodegenControl {
         }
     }
 
+    /// Removes an integration from `…/integrations` (the organization never
+    /// connected it).
+    pub fn remove_integration(&self, kind: &str) {
+        self.shared.lock().integrations.retain(|(k, _)| k != kind);
+    }
+
+    /// Replaces what `/v1/mcp-providers` lists.
+    pub fn set_mcp_providers(&self, providers: Vec<SimMcpProvider>) {
+        self.shared.lock().mcp_providers = providers;
+    }
+
+    pub fn mcp_providers(&self) -> Vec<SimMcpProvider> {
+        self.shared.lock().mcp_providers.clone()
+    }
+
     /// Queues a script for the next created run (FIFO).
     pub fn script_next_run(&self, script: RunScript) {
         self.shared.lock().next_scripts.push_back(script);
@@ -191,6 +208,7 @@ impl CodegenControl {
                 repo_id: r.repo_id,
                 model: r.model.clone(),
                 agent_type: r.agent_type.clone(),
+                images: r.images.clone(),
                 status: r.status.clone(),
                 pull_request_urls: r.prs.iter().map(|p| p.url.clone()).collect(),
                 banned: r.banned,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::control::{CodegenControl, ControlError};
 use super::faults::Faults;
-use super::options::RateLimits;
+use super::options::{RateLimits, SimMcpProvider};
 use super::script::RunScript;
 
 type Ctl = State<CodegenControl>;
@@ -26,6 +26,14 @@ pub fn router(control: CodegenControl) -> Router {
         .route("/_control/allowance", post(allowance))
         .route("/_control/rate-limits", post(rate_limits))
         .route("/_control/integrations", post(integration))
+        .route(
+            "/_control/integrations/{integration_type}",
+            axum::routing::delete(remove_integration),
+        )
+        .route(
+            "/_control/mcp-providers",
+            get(get_mcp_providers).put(put_mcp_providers),
+        )
         .route("/_control/script/next", post(script_next))
         .route("/_control/script/run/{id}", post(script_run))
         .route("/_control/clock", get(clock))
@@ -74,6 +82,23 @@ struct Integration {
 async fn integration(State(c): Ctl, Json(i): Json<Integration>) -> Json<Value> {
     c.set_integration(&i.integration_type, i.active);
     Json(json!({"integration_type": i.integration_type, "active": i.active}))
+}
+
+async fn remove_integration(State(c): Ctl, Path(kind): Path<String>) -> Json<Value> {
+    c.remove_integration(&kind);
+    Json(json!({"removed": kind}))
+}
+
+async fn get_mcp_providers(State(c): Ctl) -> Json<Vec<SimMcpProvider>> {
+    Json(c.mcp_providers())
+}
+
+async fn put_mcp_providers(
+    State(c): Ctl,
+    Json(list): Json<Vec<SimMcpProvider>>,
+) -> Json<Vec<SimMcpProvider>> {
+    c.set_mcp_providers(list);
+    Json(c.mcp_providers())
 }
 
 async fn script_next(State(c): Ctl, Json(s): Json<RunScript>) -> Json<RunScript> {

@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 pub use control::{CodegenControl, ControlError, RunRecord, Stats};
 pub use endpoint::Endpoint;
 pub use faults::{AnswerLoss, DroppedConnections, Faults, ForcedFailure, LostAnswers};
-pub use options::{RateLimits, SimOptions, SimRepo, Window};
+pub use options::{RateLimits, SimMcpProvider, SimOptions, SimRepo, Window};
 pub use script::{MarkerError, RunScript};
 
 /// A running simulator. Dropping it without [`CodegenSim::shutdown`] leaves

@@ -86,6 +86,38 @@ pub struct SimRepo {
     pub full_name: String,
 }
 
+/// A provider `/v1/mcp-providers` lists (an `oauth_providers` row with
+/// `is_mcp = true`); ids are assigned in list order from 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimMcpProvider {
+    pub name: String,
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    /// Nullable in the contract.
+    #[serde(default)]
+    pub default_scopes: Option<Vec<String>>,
+    /// Nullable free-form object in the contract.
+    #[serde(default)]
+    pub meta: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl SimMcpProvider {
+    /// A provider named `name` with plausible OAuth endpoints on
+    /// `https://{name}.example`.
+    pub fn named(name: &str) -> SimMcpProvider {
+        let host = format!("https://{name}.example");
+        SimMcpProvider {
+            name: name.to_owned(),
+            issuer: host.clone(),
+            authorization_endpoint: format!("{host}/oauth/authorize"),
+            token_endpoint: format!("{host}/oauth/token"),
+            default_scopes: Some(vec!["read".to_owned(), "write".to_owned()]),
+            meta: None,
+        }
+    }
+}
+
 /// Start-up options. `Default` gives a realistic organization with the
 /// documented rate limits on and real-time runs of a few seconds.
 #[derive(Debug, Clone)]
@@ -111,6 +143,8 @@ pub struct SimOptions {
     pub repos: Vec<SimRepo>,
     /// `(integration_type, active)` pairs for `…/integrations`.
     pub integrations: Vec<(String, bool)>,
+    /// What `/v1/mcp-providers` lists.
+    pub mcp_providers: Vec<SimMcpProvider>,
 }
 
 impl Default for SimOptions {
@@ -139,6 +173,11 @@ impl Default for SimOptions {
                 ("github".to_owned(), true),
                 ("linear".to_owned(), false),
                 ("slack".to_owned(), false),
+            ],
+            mcp_providers: vec![
+                SimMcpProvider::named("linear"),
+                SimMcpProvider::named("notion"),
+                SimMcpProvider::named("sentry"),
             ],
         }
     }

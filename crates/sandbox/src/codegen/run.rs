@@ -58,6 +58,7 @@ pub struct Run {
     pub repo_name: String,
     pub model: Option<String>,
     pub agent_type: Option<String>,
+    pub images: Vec<String>,
     pub created_ms: SimMillis,
     pub status: String,
     pub result: Option<String>,
@@ -85,6 +86,8 @@ pub struct NewRun {
     pub repo_name: String,
     pub model: Option<String>,
     pub agent_type: Option<String>,
+    /// The `images` of the create request (data URIs).
+    pub images: Vec<String>,
 }
 
 /// Scripted values with the simulator defaults filled in.
@@ -109,6 +112,7 @@ impl Run {
             repo_name: new.repo_name,
             model: new.model,
             agent_type: new.agent_type,
+            images: new.images,
             created_ms: now,
             status: String::new(),
             result: None,

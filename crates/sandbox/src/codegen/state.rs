@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::clock::SimClock;
 use super::endpoint::Endpoint;
 use super::faults::Faults;
-use super::options::{RateLimits, SimOptions, SimRepo};
+use super::options::{RateLimits, SimMcpProvider, SimOptions, SimRepo};
 use super::rate_limit::RateLimiter;
 use super::run::{Defaults, PrCounter, Run};
 use super::script::RunScript;
@@ -39,6 +39,7 @@ pub struct Inner {
     /// Successful answers lost by `Faults::lose_answer_next`.
     pub answers_lost: u64,
     pub integrations: Vec<(String, bool)>,
+    pub mcp_providers: Vec<SimMcpProvider>,
 }
 
 impl Shared {
@@ -70,6 +71,7 @@ impl Shared {
                 served_429: 0,
                 answers_lost: 0,
                 integrations: opts.integrations.clone(),
+                mcp_providers: opts.mcp_providers.clone(),
             }),
         }
     }

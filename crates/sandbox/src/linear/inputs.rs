@@ -10,6 +10,10 @@ pub struct NewUser {
     pub id: Option<String>,
     pub name: String,
     pub email: Option<String>,
+    /// A workspace guest.
+    pub guest: bool,
+    /// Keys (or ids) of the teams the user belongs to; `None`: every team.
+    pub teams: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

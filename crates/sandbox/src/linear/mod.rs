@@ -7,7 +7,8 @@
 //! un-delegation and state changes → `Issue` webhooks, retries with the same
 //! `Linear-Delivery`); derives session status from activities; serves
 //! Linear's OAuth server (`/oauth/authorize`, `/oauth/token`,
-//! `/oauth/revoke`) for several organizations, each with its own app user,
+//! `/oauth/revoke`) for several organizations, serves pasted files under
+//! `/uploads/…` to authorized requests only, each with its own app user,
 //! with token lifetimes on a compressible clock; and exposes a control API
 //! (in-process [`LinearControl`], HTTP under `/_control`).
 //!
@@ -36,6 +37,7 @@ mod payloads;
 mod schema;
 mod server;
 mod status;
+mod uploads;
 mod webhooks;
 mod world;
 
@@ -106,6 +108,7 @@ impl LinearSim {
         };
         let first = Org::new(identity, Some(opts.api_key.clone()), opts.session_timing);
         let inner = Arc::new(Inner {
+            base_url: format!("http://{addr}"),
             orgs: RwLock::new(vec![Arc::new(first)]),
             oauth: Mutex::new(OAuthServer::new(opts.oauth_app.clone())),
             clock: LinearClock::new(opts.time_scale),
@@ -127,6 +130,7 @@ impl LinearSim {
         let app = Router::new()
             .route("/graphql", post(server::graphql))
             .with_state(inner.clone())
+            .merge(uploads::router(inner.clone()))
             .merge(oauth_http::router(inner))
             .merge(control::router(control.clone()))
             .merge(oauth_control::router(control.clone()));

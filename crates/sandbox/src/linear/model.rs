@@ -16,6 +16,12 @@ pub struct User {
     pub email: String,
     /// True for the agent's app user (`actor=app`).
     pub app: bool,
+    /// A workspace guest (`User.guest`).
+    #[serde(default)]
+    pub guest: bool,
+    /// Ids of the teams the user is a member of; `None`: every team.
+    #[serde(default)]
+    pub team_ids: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
 }
 

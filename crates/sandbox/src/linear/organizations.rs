@@ -16,6 +16,8 @@ use super::world::{Identity, World};
 pub struct Org {
     pub world: Mutex<World>,
     pub api_key: Option<String>,
+    /// Files people pasted (`uploads`).
+    pub uploads: Mutex<super::uploads::Uploads>,
 }
 
 /// What the control API takes to add an organization; ids are generated
@@ -56,6 +58,7 @@ impl Org {
         Org {
             world: Mutex::new(World::new(identity, timing)),
             api_key,
+            uploads: Mutex::default(),
         }
     }
 

@@ -107,7 +107,7 @@ impl World {
             .with("active", Val::leaf(true))
             .with("admin", Val::leaf(false))
             .with("owner", Val::leaf(false))
-            .with("guest", Val::leaf(false))
+            .with("guest", Val::leaf(u.guest))
             .with("isMe", Val::leaf(u.id == self.identity.agent_user_id))
             .with("isAssignable", Val::leaf(true))
             .with("isMentionable", Val::leaf(true))
@@ -163,6 +163,7 @@ impl World {
                 Val::Conn(
                     self.teams
                         .iter()
+                        .filter(|x| u.team_ids.as_ref().is_none_or(|ids| ids.contains(&x.id)))
                         .map(|x| Val::Ref(Kind::Team, x.id.clone()))
                         .collect(),
                 ),

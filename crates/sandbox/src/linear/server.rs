@@ -22,6 +22,8 @@ use super::webhooks::WebhookSender;
 
 /// Everything the endpoints share.
 pub struct Inner {
+    /// `http://127.0.0.1:PORT`: where upload URLs point.
+    pub base_url: String,
     /// Never empty: the first is the default organization.
     pub orgs: RwLock<Vec<Arc<Org>>>,
     pub oauth: Mutex<OAuthServer>,
@@ -199,7 +201,7 @@ impl Inner {
     /// The organization the request's credential reaches: a static API key
     /// (`Authorization: <key>` or `Bearer <key>`), or a live OAuth access
     /// token (`Bearer <token>` only, as Linear documents).
-    fn authenticate(&self, headers: &HeaderMap) -> Option<Arc<Org>> {
+    pub fn authenticate(&self, headers: &HeaderMap) -> Option<Arc<Org>> {
         let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())?

@@ -101,6 +101,8 @@ impl World {
                 name: identity.agent_name.clone(),
                 email: format!("{}@oauthapp.linear.app", identity.agent_name),
                 app: true,
+                guest: false,
+                team_ids: None,
                 created_at: now,
             },
             User {
@@ -108,6 +110,8 @@ impl World {
                 name: "Dana Reyes".into(),
                 email: "dana@acme.dev".into(),
                 app: false,
+                guest: false,
+                team_ids: None,
                 created_at: now,
             },
         ];
@@ -201,11 +205,23 @@ impl World {
         let email = input
             .email
             .unwrap_or_else(|| format!("{}@acme.dev", input.name.to_lowercase().replace(' ', ".")));
+        let team_ids = input.teams.map(|teams| {
+            teams
+                .iter()
+                .map(|t| {
+                    self.team(t)
+                        .map(|x| x.id.clone())
+                        .unwrap_or_else(|| t.clone())
+                })
+                .collect()
+        });
         let user = User {
             id,
             name: input.name,
             email,
             app: false,
+            guest: input.guest,
+            team_ids,
             created_at: Utc::now(),
         };
         self.users.push(user.clone());

@@ -1,6 +1,7 @@
 //! The store's one integration suite: every test runs against SQLite (its
 //! own temp file) and PostgreSQL (its own schema).
 
+mod decisions;
 mod deliveries;
 mod harness;
 mod installations;
@@ -37,4 +38,7 @@ harness::both!(
     installations::wrong_key_is_reported_clearly,
     installations::key_rotation_with_previous_key,
     installations::permission_changes_are_recorded_once,
+    decisions::audit_rows_are_recorded_once_filtered_and_pruned,
+    decisions::triage_claims_once_per_issue_within_the_daily_cap,
+    decisions::experiment_assignments_and_late_outcomes,
 );

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use cyrus_sandbox::codegen::RunScript;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{LONG, frozen, start};
 
@@ -489,5 +489,85 @@ async fn directory_endpoints_answer() {
     assert_eq!(ints["total_active_integrations"], 2, "{ints}");
     let mcp = api.get("/v1/mcp-providers").await.expect(200);
     assert!(mcp.is_array(), "{mcp}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn mcp_providers_and_integrations_follow_the_control_api() {
+    let (sim, api) = start(frozen()).await;
+    let ctl = sim.control();
+    ctl.set_mcp_providers(vec![
+        cyrus_sandbox::codegen::SimMcpProvider::named("notion"),
+        cyrus_sandbox::codegen::SimMcpProvider::named("sentry"),
+    ]);
+    let mcp = api.get("/v1/mcp-providers").await.expect(200);
+    let names: Vec<_> = mcp
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_i64().unwrap(),
+                p["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![(1, "notion".to_owned()), (2, "sentry".to_owned())]
+    );
+    assert!(
+        mcp.as_array().unwrap().iter().all(|p| p["is_mcp"] == true),
+        "{mcp}"
+    );
+
+    ctl.set_integration("notion", false);
+    ctl.remove_integration("slack");
+    let ints = api.get(&api.org_path("/integrations")).await.expect(200);
+    let kinds: Vec<_> = ints["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["integration_type"].as_str().unwrap().to_owned(),
+                i["active"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("github".to_owned(), true),
+            ("linear".to_owned(), false),
+            ("notion".to_owned(), false)
+        ]
+    );
+    assert_eq!(ints["total_active_integrations"], 1, "{ints}");
+
+    // The same over HTTP, for `cyrus sandbox` users.
+    let http = reqwest::Client::new();
+    let put = http
+        .put(format!("{}/_control/mcp-providers", sim.url()))
+        .json(&json!([{"name": "figma", "issuer": "https://figma.example",
+            "authorization_endpoint": "https://figma.example/a", "token_endpoint": "https://figma.example/t"}]))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{put:?}");
+    let del = http
+        .delete(format!("{}/_control/integrations/notion", sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(del.status().is_success(), "{del:?}");
+    let mcp = api.get("/v1/mcp-providers").await.expect(200);
+    assert_eq!(mcp[0]["name"], "figma", "{mcp}");
+    assert_eq!(mcp[0]["default_scopes"], Value::Null, "{mcp}");
+    let ints = api.get(&api.org_path("/integrations")).await.expect(200);
+    assert!(
+        !ints.to_string().contains("notion"),
+        "removed integration still listed: {ints}"
+    );
     sim.shutdown().await;
 }

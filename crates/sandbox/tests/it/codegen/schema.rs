@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cyrus_sandbox::codegen::{Endpoint, RateLimits, SimOptions};
+use cyrus_sandbox::codegen::{Endpoint, RateLimits, SimMcpProvider, SimOptions};
 use serde_json::{Value, json};
 
 use super::{Resp, frozen, start};
@@ -177,6 +177,31 @@ async fn every_response_kind_matches_the_openapi_schemas() {
         "get",
         &api.get(&api.org_path("/integrations")).await,
     );
+    spec.check(
+        "/v1/mcp-providers",
+        "get",
+        &api.get("/v1/mcp-providers").await,
+    );
+    // The nullable and free-form fields, filled and empty; an inactive and
+    // an active integration with a token.
+    let mut bare = SimMcpProvider::named("figma");
+    bare.default_scopes = None;
+    let mut with_meta = SimMcpProvider::named("notion");
+    with_meta.meta = json!({"display_name": "Notion"}).as_object().cloned();
+    ctl.set_mcp_providers(vec![bare, with_meta]);
+    ctl.set_integration("notion", false);
+    ctl.set_integration("figma", true);
+    spec.check(
+        "/v1/mcp-providers",
+        "get",
+        &api.get("/v1/mcp-providers").await,
+    );
+    spec.check(
+        "/v1/organizations/{org_id}/integrations",
+        "get",
+        &api.get(&api.org_path("/integrations")).await,
+    );
+    ctl.set_mcp_providers(Vec::new());
     spec.check(
         "/v1/mcp-providers",
         "get",
