@@ -303,7 +303,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
 /// enqueues the same activity (same id) if the direct post failed; a failure
 /// here is only logged (the stored delivery is the guarantee).
 pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
-    if delivery.event_type != "AgentSessionEvent" || delivery.action != "created" {
+    if !accepts_inline(delivery) {
         return;
     }
     let Ok(WebhookEvent::SessionCreated(created)) = parse_event(delivery) else {
@@ -330,6 +330,12 @@ pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
             tracing::warn!(delivery = %id, error = %err, "intake: early acceptance failed; the processor will retry");
         }
     }
+}
+
+/// Whether [`accept_inline`] has anything to do with `delivery` (a new
+/// agent session); everything else is left to the processor.
+pub(crate) fn accepts_inline(delivery: &VerifiedDelivery) -> bool {
+    delivery.event_type == "AgentSessionEvent" && delivery.action == "created"
 }
 
 /// Posts the acknowledgement now; `Some(when)` if Linear has it.
