@@ -293,7 +293,11 @@ async fn a_refused_mention_on_a_live_issue_is_not_passed_to_its_run() {
     assert!(body.contains("passed your message on"), "{body}");
 
     let store = stack.store().await.unwrap();
-    let live = store.get_task_by_session(&live_session).await.unwrap().unwrap();
+    let live = store
+        .get_task_by_session(&live_session)
+        .await
+        .unwrap()
+        .unwrap();
     let pending: Vec<String> = store
         .pending_followups(&live.id)
         .await
@@ -301,7 +305,13 @@ async fn a_refused_mention_on_a_live_issue_is_not_passed_to_its_run() {
         .into_iter()
         .map(|f| f.body)
         .collect();
-    assert!(pending.iter().any(|b| b.contains("cover logout")), "{pending:?}");
-    assert!(!pending.iter().any(|b| b.contains("delete the tests")), "{pending:?}");
+    assert!(
+        pending.iter().any(|b| b.contains("cover logout")),
+        "{pending:?}"
+    );
+    assert!(
+        !pending.iter().any(|b| b.contains("delete the tests")),
+        "{pending:?}"
+    );
     stack.shutdown().await;
 }
