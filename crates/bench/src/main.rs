@@ -4,7 +4,7 @@
 use clap::{Parser, ValueEnum};
 use cyrus_bench::report::{Figure, Report, machine};
 use cyrus_bench::scenarios::{
-    ack, creation, faults, intake, linear_requests, memory, orchestration, prompt, runs,
+    ack, creation, faults, intake, linear_requests, load, memory, orchestration, prompt, runs,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +35,18 @@ enum Scenario {
     /// An epic of 20 sub-issues, depth 4: makespan against its lower bound,
     /// Linear requests on the epic per sub-issue.
     Orchestration,
+    /// Webhook intake across processes: `cyrus start` pinned to one core,
+    /// `cyrus sandbox` and the load generator to the other (not in the
+    /// default set: it needs taskset and two cores).
+    Load,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LoadKind {
+    /// Durable intake only (`Issue` updates).
+    Issue,
+    /// New agent sessions (intake, task, acknowledgement).
+    Created,
 }
 
 #[derive(Debug, Parser)]
@@ -75,6 +87,28 @@ struct Args {
     /// Concurrent-run levels for the `runs` scenario.
     #[arg(long, value_delimiter = ',', default_values_t = [10, 200, 1000])]
     run_levels: Vec<usize>,
+    /// `load`: which deliveries (both by default).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [LoadKind::Issue, LoadKind::Created])]
+    load_kinds: Vec<LoadKind>,
+    /// `load`: the SQLite `store.sqliteSynchronous` settings to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = ["full".to_string(), "normal".to_string()])]
+    load_sync: Vec<String>,
+    /// `load`: closed-loop concurrency and seconds.
+    #[arg(long, default_value_t = 64)]
+    load_concurrency: usize,
+    #[arg(long, default_value_t = 20)]
+    load_closed_secs: u64,
+    /// `load`: the open-loop rate (req/s) and seconds.
+    #[arg(long, default_value_t = 500)]
+    load_rate: u32,
+    #[arg(long, default_value_t = 60)]
+    load_paced_secs: u64,
+    /// `load`: `created` sessions posted in the closed loop.
+    #[arg(long, default_value_t = 10_000)]
+    load_sessions: usize,
+    /// `load`: seconds of delegations at --ack-rate in the acknowledgement phase.
+    #[arg(long, default_value_t = 10)]
+    load_ack_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -106,13 +140,19 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> Report {
-    let all = Scenario::value_variants().to_vec();
+    let all: Vec<Scenario> = Scenario::value_variants()
+        .iter()
+        .copied()
+        .filter(|s| *s != Scenario::Load)
+        .collect();
     let chosen = if args.scenarios.is_empty() {
         &all
     } else {
         &args.scenarios
     };
     let q = args.quick;
+    // Before any scenario pins this process to one core.
+    let machine = machine();
     let mut figures = Vec::new();
     for scenario in chosen {
         eprintln!("running {scenario:?}…");
@@ -176,6 +216,7 @@ async fn run(args: &Args) -> Report {
                 creation::run(backlog, args.creation_scale.max(1)).await
             }
             Scenario::Faults => faults::run(if q { 10 } else { 20 }).await,
+            Scenario::Load => run_load(args).await,
             Scenario::Prompt => Ok(prompt::run()),
             Scenario::Orchestration => {
                 if q {
@@ -192,10 +233,64 @@ async fn run(args: &Args) -> Report {
     }
     Report {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
-        machine: machine(),
+        machine,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         figures,
     }
+}
+
+async fn run_load(args: &Args) -> anyhow::Result<Vec<Figure>> {
+    let bin = cyrus_bin(args)?;
+    let q = args.quick;
+    let sync_of = |s: &str| -> anyhow::Result<&'static str> {
+        match s {
+            "full" => Ok("full"),
+            "normal" => Ok("normal"),
+            other => anyhow::bail!("--load-sync takes full or normal (got {other:?})"),
+        }
+    };
+    // SQLite under each setting, then PostgreSQL if given.
+    let mut stores: Vec<(Option<String>, &'static str)> = Vec::new();
+    for s in &args.load_sync {
+        stores.push((None, sync_of(s)?));
+    }
+    if let Some(url) = &args.postgres {
+        stores.push((Some(url.clone()), "full"));
+    }
+    let mut out = Vec::new();
+    for kind in &args.load_kinds {
+        for (postgres, sync) in &stores {
+            let opts = load::LoadOptions {
+                cyrus_bin: bin.clone(),
+                kind: match kind {
+                    LoadKind::Issue => load::Kind::Issue,
+                    LoadKind::Created => load::Kind::Created,
+                },
+                postgres: postgres.clone(),
+                sync,
+                concurrency: args.load_concurrency,
+                closed_secs: if q { 3 } else { args.load_closed_secs },
+                paced_rate: args.load_rate,
+                paced_secs: if q { 5 } else { args.load_paced_secs },
+                sessions: if q { 500 } else { args.load_sessions },
+                ack_rate: args.ack_rate,
+                ack_secs: if q { 3 } else { args.load_ack_secs },
+                worker_cpu: 0,
+                other_cpu: 1,
+            };
+            eprintln!(
+                "  load {kind:?}, {}",
+                postgres
+                    .as_deref()
+                    .map_or(format!("SQLite sync={sync}"), |_| "PostgreSQL".into())
+            );
+            match load::run(opts).await {
+                Ok(f) => out.extend(f),
+                Err(e) => out.push(failed(&format!("load {kind:?}"), &e)),
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A scenario that could not run is reported, not hidden.

@@ -12,6 +12,10 @@ impl Samples {
         self.0.push(d);
     }
 
+    pub fn into_vec(self) -> Vec<Duration> {
+        self.0
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -10,6 +10,8 @@ pub struct Person {
     pub email: Option<String>,
     /// A workspace guest (Linear's `User.guest`).
     pub guest: bool,
+    /// The account is active (a deactivated one is never admitted).
+    pub active: bool,
     /// Keys of the teams the person is a member of.
     pub team_keys: Vec<String>,
 }
@@ -43,6 +45,9 @@ pub fn decide(
     repository_id: Option<&str>,
 ) -> AccessDecision {
     let rule: &AccessRule = config.policy.rule_for(repository_id);
+    if !person.active {
+        return AccessDecision::Refused("the Linear account is deactivated".into());
+    }
     if person.guest && !rule.guests {
         return AccessDecision::Refused("workspace guests may not use the agent".into());
     }
@@ -133,6 +138,7 @@ mod tests {
             id: format!("id-{email}"),
             email: Some(email.into()),
             guest,
+            active: true,
             team_keys: teams.iter().map(|t| t.to_string()).collect(),
         }
     }
@@ -159,8 +165,14 @@ mod tests {
         assert!(decide(&c, &person("dana@acme.dev", false, &[]), "org", None).is_allowed());
         let by_id = Person {
             id: "u-7".into(),
+            active: true,
             ..Person::default()
         };
+        let gone = Person {
+            active: false,
+            ..by_id.clone()
+        };
+        assert!(!decide(&c, &gone, "org", None).is_allowed());
         assert!(decide(&c, &by_id, "org", None).is_allowed());
         assert!(decide(&c, &person("x@corp.io", false, &[]), "org", None).is_allowed());
         assert!(!decide(&c, &person("x@sub.corp.io", false, &[]), "org", None).is_allowed());

@@ -54,9 +54,9 @@ async fn person(
     let person = Person {
         id: user.id,
         email: user.email.or_else(|| requester.email.map(str::to_string)),
-        // A deactivated account is treated like a guest: never admitted by
-        // the default rule.
-        guest: user.guest || !user.active,
+        // What Linear leaves out is read the safe way: a guest, inactive.
+        guest: user.guest.unwrap_or(true),
+        active: user.active.unwrap_or(false),
         team_keys: user.teams.nodes.into_iter().filter_map(|t| t.key).collect(),
     };
     ctx.cache

@@ -309,7 +309,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
 /// enqueues the same activity (same id) if the direct post failed; a failure
 /// here is only logged (the stored delivery is the guarantee).
 pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
-    if delivery.event_type != "AgentSessionEvent" || delivery.action != "created" {
+    if !accepts_inline(delivery) {
         return;
     }
     let Ok(WebhookEvent::SessionCreated(created)) = parse_event(delivery) else {
@@ -336,6 +336,12 @@ pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
             tracing::warn!(delivery = %id, error = %err, "intake: early acceptance failed; the processor will retry");
         }
     }
+}
+
+/// Whether [`accept_inline`] has anything to do with `delivery` (a new
+/// agent session); everything else is left to the processor.
+pub(crate) fn accepts_inline(delivery: &VerifiedDelivery) -> bool {
+    delivery.event_type == "AgentSessionEvent" && delivery.action == "created"
 }
 
 /// Posts the acknowledgement now; `Some(when)` if Linear has it.
@@ -412,24 +418,14 @@ async fn accept_created(
     };
     let now = ctx.now_ms();
     // One active run per issue: a second session on an issue that is
-    // already being worked on becomes a follow-up to the live task.
-    let live = ctx
+    // already being worked on becomes a follow-up to the live task — once
+    // its requester passes the access policy (the new task's first step).
+    let merged_into = ctx
         .store
         .find_active_task_for_issue(&issue_id)
         .await?
-        .filter(|t| t.agent_session_id != session.id);
-    let merged_into = match &live {
-        Some(live) => {
-            if let Some(text) = created.mention_text() {
-                ctx.store
-                    .add_followup(&live.id, &format!("merged:{}", session.id), text, now)
-                    .await?;
-                ctx.store.wake_task(&live.id, now).await?;
-            }
-            Some(live.id.clone())
-        }
-        None => None,
-    };
+        .filter(|t| t.agent_session_id != session.id)
+        .map(|live| live.id);
     let mut data = json!({
         "prompt_context": created.prompt_context,
         "guidance": created.guidance.iter().map(|g| g.body.clone()).collect::<Vec<_>>(),
@@ -513,11 +509,32 @@ async fn refuse_prompt(
     task: &cyrus_store::Task,
     prompted: &cyrus_linear::webhook::event::SessionPrompted,
 ) -> Result<Option<String>, IntakeError> {
-    let Some(user) = &prompted.user else {
-        return Ok(None);
+    let Some(linear) = ctx
+        .linear
+        .client_or_sync(&ctx.store, &task.organization_id)
+        .await
+    else {
+        // Undecidable now (the workspace is not connected on this replica
+        // yet): retried, never let through.
+        return Err(IntakeError::Store(cyrus_store::StoreError::NotFound(
+            format!(
+                "a Linear client for workspace {} (to check who prompted)",
+                task.organization_id
+            ),
+        )));
     };
-    let Some(linear) = ctx.linear.client(&task.organization_id) else {
-        return Ok(None);
+    let Some(user) = &prompted.user else {
+        let reason = "the message does not say who wrote it";
+        ctx.enqueue(
+            &task.agent_session_id,
+            format!("refused:{}", prompted.activity_id),
+            OutboxOp::activity(
+                crate::outbox::ActivityKind::Thought,
+                crate::access::refusal(ctx, reason),
+            ),
+        )
+        .await?;
+        return Ok(Some(format!("refused: prompt without an author: {reason}")));
     };
     let data = crate::task_data::TaskData::from_value(&task.data);
     let requester = crate::access::Requester {

@@ -55,13 +55,10 @@ pub(crate) async fn consider(
     let Some(rule) = triage.rules.iter().find(|r| r.matches(&view)) else {
         return Ok(None);
     };
-    if ctx
-        .store
-        .find_active_task_for_issue(&issue.id)
-        .await?
-        .is_some()
-    {
-        return Ok(Some("triage: the issue already has a task".into()));
+    // Any task ever, not only a live one: an issue a person delegated and
+    // then took back is theirs, not triage's.
+    if has_any_task(ctx, &issue.id).await? {
+        return Ok(Some("triage: the issue has (or had) a task".into()));
     }
     let identifier = issue.identifier.clone().unwrap_or_else(|| issue.id.clone());
     let day = ctx.today().to_string();
@@ -89,6 +86,26 @@ pub(crate) async fn consider(
         )
         .await?;
         return Ok(Some(format!("triage: {reason}")));
+    }
+    // The issue's author must be someone the access policy admits (a
+    // guest's issue matching a rule spends nothing); an issue with no human
+    // author (an integration) is the operator's rule to allow.
+    if let Some(creator) = issue.creator_id.as_deref() {
+        let requester = crate::access::Requester {
+            id: creator,
+            email: creator_email.as_deref(),
+        };
+        let decision =
+            crate::access::decide(ctx, &linear, organization_id, &requester, None).await?;
+        if let cyrus_core::access::AccessDecision::Refused(why) = decision {
+            let reason = format!("the issue's author is not admitted by the access policy ({why})");
+            crate::audit::record(
+                ctx,
+                &skip(reason.clone(), format!("triage:access:{}", issue.id)),
+            )
+            .await?;
+            return Ok(Some(format!("triage: not started: {reason}")));
+        }
     }
     let codegen = &ctx.config.codegen;
     let spent = ctx.store.spend_for_day(ctx.today()).await?;
@@ -135,6 +152,17 @@ pub(crate) async fn consider(
     }
     // Claimed: from here on the issue is never tried again, so a crash or a
     // failure below leaves it to a person rather than risking two sessions.
+    // A person may have delegated in the meantime: look once more.
+    if ctx
+        .store
+        .find_active_task_for_issue(&issue.id)
+        .await?
+        .is_some()
+    {
+        return Ok(Some(
+            "triage: a person delegated the issue meanwhile".into(),
+        ));
+    }
     let session_id = match linear.create_session_on_issue(&issue.id).await {
         Ok(id) => id,
         Err(err) => {
@@ -206,6 +234,15 @@ async fn start_task(
     .await?;
     ctx.wake.scheduler.notify_one();
     Ok(())
+}
+
+async fn has_any_task(ctx: &Ctx, issue_id: &str) -> Result<bool, cyrus_store::StoreError> {
+    let filter = cyrus_store::TaskFilter {
+        issue_id: Some(issue_id.to_string()),
+        limit: Some(1),
+        ..Default::default()
+    };
+    Ok(!ctx.store.list_tasks(&filter).await?.is_empty())
 }
 
 fn wants_creator_email(rules: &[TriageRule]) -> bool {

@@ -33,6 +33,10 @@ impl Worker {
         listener: TcpListener,
     ) -> anyhow::Result<Worker> {
         let config = Arc::new(config);
+        let store = store.with_sqlite_sync(match config.store.sqlite_synchronous {
+            cyrus_core::config::SqliteSynchronous::Full => cyrus_store::SqliteSync::Full,
+            cyrus_core::config::SqliteSynchronous::Normal => cyrus_store::SqliteSync::Normal,
+        });
         let addr = listener.local_addr()?;
         let codegen = codegen_client(&config, &store)?;
         let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
@@ -65,11 +69,11 @@ impl Worker {
             images,
             owner,
         });
-        let state = HttpState {
-            ctx: ctx.clone(),
-            secrets: Arc::new(webhook_secrets(&config)),
-            prometheus: crate::telemetry::prometheus(),
-        };
+        let state = HttpState::new(
+            ctx.clone(),
+            Arc::new(webhook_secrets(&config)),
+            crate::telemetry::prometheus(),
+        );
         let mut tasks = JoinSet::new();
         let app = router(state);
         let shutdown = ctx.shutdown.clone();

@@ -160,7 +160,12 @@ impl ImageFetcher {
                 .authorization_header()
                 .await
                 .map_err(|e| ImageRefused::Transport(e.to_string()))?;
-            request = request.header(reqwest::header::AUTHORIZATION, header.expose_secret());
+            let mut value = reqwest::header::HeaderValue::from_str(header.expose_secret())
+                .map_err(|_| {
+                    ImageRefused::Transport("the workspace token is not a valid header".into())
+                })?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, value);
         }
         let mut response = request.send().await.map_err(transport)?;
         if !response.status().is_success() {
@@ -257,14 +262,24 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
+            let s = v6.segments();
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || v6.is_unique_local()
                 || v6.is_unicast_link_local()
-                // 64:ff9b::/96 translates to IPv4; 2001:db8::/32 is documentation.
-                || v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
-                || v6.segments()[..2] == [0x2001, 0xdb8])
+                // IPv4-compatible ::/96 (deprecated, still routable to IPv4).
+                || s[..6] == [0, 0, 0, 0, 0, 0]
+                // Site-local fec0::/10 (deprecated, private in practice).
+                || (s[0] & 0xffc0) == 0xfec0
+                // NAT64 64:ff9b::/96 and local-use 64:ff9b:1::/48 reach IPv4.
+                || s[..2] == [0x64, 0xff9b]
+                // 6to4 2002::/16 and Teredo 2001::/32 embed IPv4 addresses.
+                || s[0] == 0x2002
+                || s[..2] == [0x2001, 0]
+                // Documentation 2001:db8::/32, discard 100::/64.
+                || s[..2] == [0x2001, 0xdb8]
+                || s[..4] == [0x100, 0, 0, 0])
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct StandaloneOptions {
     pub linear_addr: Option<SocketAddr>,
     /// Simulated seconds per real second (1 = real time).
     pub time_scale: f64,
+    /// Linear's request budget per hour; `None` = Linear's documented one.
+    /// Load tests raise it so the budget is not what they measure.
+    pub linear_requests_per_hour: Option<u32>,
 }
 
 impl Default for StandaloneOptions {
@@ -28,6 +31,7 @@ impl Default for StandaloneOptions {
             codegen_addr: None,
             linear_addr: None,
             time_scale: 1.0,
+            linear_requests_per_hour: None,
         }
     }
 }
@@ -46,12 +50,16 @@ impl Standalone {
             ..SimOptions::default()
         })
         .await?;
-        let linear = match LinearSim::start(LinearSimOptions {
+        let mut linear_opts = LinearSimOptions {
             addr: opts.linear_addr,
             ..LinearSimOptions::default()
-        })
-        .await
-        {
+        };
+        if let Some(n) = opts.linear_requests_per_hour {
+            linear_opts.rate_limits.requests_per_window = n;
+            // Complexity scales with the requests (Linear's ratio).
+            linear_opts.rate_limits.complexity_per_window = u64::from(n) * 1_200;
+        }
+        let linear = match LinearSim::start(linear_opts).await {
             Ok(linear) => linear,
             Err(e) => {
                 codegen.shutdown().await;

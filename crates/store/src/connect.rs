@@ -7,7 +7,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+use crate::group_commit::{GroupCommit, SqliteSync};
 use crate::{Keyring, Result, StoreError};
+use std::sync::Arc;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -34,6 +36,8 @@ pub struct Store {
     /// The keys that seal OAuth tokens; only the installation operations
     /// need them (see [`Store::with_secret_keys`]).
     pub(crate) keys: Option<Keyring>,
+    /// The delivery writer (group commit), shared by this store's clones.
+    pub(crate) group_commit: Arc<GroupCommit>,
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool the store has; the SQL
@@ -148,6 +152,7 @@ impl Store {
                 backend: Backend::Sqlite(pool),
                 sqlite_readers,
                 keys: None,
+                group_commit: Arc::new(GroupCommit::new(SqliteSync::default(), memory)),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
@@ -169,7 +174,21 @@ impl Store {
             backend: Backend::Postgres(pool),
             sqlite_readers: None,
             keys: None,
+            group_commit: Arc::new(GroupCommit::new(SqliteSync::default(), false)),
         })
+    }
+
+    /// Chooses what a delivery's commit guarantees on SQLite (see
+    /// [`SqliteSync`]; the default is [`SqliteSync::Full`]). Call it before
+    /// the first delivery is stored; PostgreSQL ignores it.
+    pub fn with_sqlite_sync(mut self, sync: SqliteSync) -> Store {
+        self.group_commit = Arc::new(self.group_commit.with_sync(sync));
+        self
+    }
+
+    /// What a delivery's commit guarantees on SQLite.
+    pub fn sqlite_sync(&self) -> SqliteSync {
+        self.group_commit.sync()
     }
 
     /// Applies pending migrations; applying them again is a no-op.

@@ -26,6 +26,14 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// More writes are waiting than the store can take right now; nothing
+    /// was written. Retry later (the webhook answers 503).
+    #[error("overloaded: {0}")]
+    Overloaded(String),
+    /// A batched write (group commit) failed or its writer stopped; nothing
+    /// of the caller's row was written.
+    #[error("database error in a batched write: {0}")]
+    BatchFailed(String),
     /// The database itself failed (connection, constraint, syntax).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

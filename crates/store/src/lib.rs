@@ -18,6 +18,7 @@ mod deliveries;
 mod error;
 mod experiments;
 mod followups;
+mod group_commit;
 mod installations;
 mod oauth_pending;
 mod permission_changes;
@@ -32,6 +33,7 @@ mod triage;
 
 pub use connect::Store;
 pub use error::{Result, StoreError};
+pub use group_commit::SqliteSync;
 pub use records::*;
 pub use runs::INTENT_STATUS;
 pub use secret_key::{

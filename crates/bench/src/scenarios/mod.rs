@@ -8,6 +8,7 @@ pub mod creation;
 pub mod faults;
 pub mod intake;
 pub mod linear_requests;
+pub mod load;
 pub mod memory;
 pub mod orchestration;
 pub mod prompt;

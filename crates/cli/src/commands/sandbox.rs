@@ -18,6 +18,10 @@ pub struct SandboxArgs {
     /// Simulated seconds per real second; 60 makes a 5-minute run take 5 s.
     #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = parse_scale)]
     pub time_scale: f64,
+    /// The Linear simulator's request budget per hour (default: Linear's
+    /// documented budget). Raise it for load tests.
+    #[arg(long, value_name = "N")]
+    pub linear_requests_per_hour: Option<u32>,
 }
 
 fn parse_scale(s: &str) -> Result<f64, String> {
@@ -35,6 +39,7 @@ pub fn run(args: SandboxArgs) -> ExitCode {
             codegen_addr: args.codegen_addr,
             linear_addr: args.linear_addr,
             time_scale: args.time_scale,
+            linear_requests_per_hour: args.linear_requests_per_hour,
         }))
     });
     match result {

@@ -1,7 +1,9 @@
 //! Slow tests that run several real `cyrus start` processes: crashes at
-//! random moments (issue #5) and a PostgreSQL fleet losing a replica
-//! (issue #8). One binary, so they share the harness and build once.
+//! random moments (issue #5), a PostgreSQL fleet losing a replica
+//! (issue #8), and webhook intake under load and SIGKILL (issue #17). One
+//! binary, so they share the harness and build once.
 
 mod crash;
+mod intake;
 mod replicas;
 mod support;

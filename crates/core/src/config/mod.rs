@@ -56,8 +56,11 @@ pub mod defaults {
     pub const MAX_ACTIVITIES_PER_SESSION_PER_MINUTE: u32 = 6;
     pub const LISTEN: &str = "127.0.0.1:3456";
     /// `server.idleTimeoutSecs`: a connection with no request head within
-    /// this long (idle keep-alive included) is closed.
-    pub const IDLE_TIMEOUT_SECS: u64 = 5;
+    /// this long (idle keep-alive included) is closed. As nginx (75 s) and
+    /// Fastify (72 s): longer than senders and load balancers keep idle
+    /// pooled connections, so the sender, not the server, closes an idle
+    /// connection and never reuses one the server is closing.
+    pub const IDLE_TIMEOUT_SECS: u64 = 75;
     /// `~` is expanded by the CLI.
     pub const STORE_URL: &str = "sqlite://~/.cyrus/cyrus.db";
     /// About 48 000 characters of prompt (see `prompt` for the chars/4 rule).
@@ -338,6 +341,21 @@ pub struct ServerConfig {
 pub struct StoreConfig {
     /// `sqlite://PATH` or `postgres://…`, `~` not yet expanded.
     pub url: String,
+    /// `store.sqliteSynchronous`: what the commit behind a webhook's 200
+    /// guarantees on SQLite.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// `store.sqliteSynchronous`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    /// Every delivery's commit is fsynced before it is answered 200: it
+    /// survives a power cut.
+    #[default]
+    Full,
+    /// No fsync at commit: survives a crash of the process, but a power
+    /// cut may lose deliveries already answered 200.
+    Normal,
 }
 
 impl StoreConfig {
@@ -351,6 +369,7 @@ impl fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreConfig")
             .field("url", &self.redacted_url())
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
             .finish()
     }
 }

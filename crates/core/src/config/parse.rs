@@ -5,7 +5,7 @@ use super::walk::{Obj, show};
 use super::{
     AlertsConfig, AuditConfig, CodegenConfig, Config, ImagesConfig, LinearConfig,
     LinearOAuthConfig, LinearWorkspace, OrchestrationConfig, PromptConfig, RateLimits,
-    RepositoryConfig, ServerConfig, StoreConfig, Verbosity, defaults, env,
+    RepositoryConfig, ServerConfig, SqliteSynchronous, StoreConfig, Verbosity, defaults, env,
 };
 use crate::cost::{ModelPrice, PriceTable};
 use crate::{MicroDollars, TaskType};
@@ -1026,15 +1026,31 @@ fn read_store(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<StoreConfig> {
     let Some(mut o) = o else {
         return Some(StoreConfig {
             url: defaults::STORE_URL.to_owned(),
+            sqlite_synchronous: SqliteSynchronous::default(),
         });
     };
     let url = o
         .string("url", d)
         .unwrap_or_else(|| defaults::STORE_URL.to_owned());
+    let sqlite_synchronous = match o.string("sqliteSynchronous", d).as_deref() {
+        None => Some(SqliteSynchronous::default()),
+        Some("full") => Some(SqliteSynchronous::Full),
+        Some("normal") => Some(SqliteSynchronous::Normal),
+        Some(other) => {
+            d.problem(
+                o.child("sqliteSynchronous"),
+                format!("must be \"full\" or \"normal\" (got \"{other}\")"),
+            );
+            None
+        }
+    };
     o.finish(d);
     let supported = ["sqlite:", "postgres://", "postgresql://"];
     if supported.iter().any(|s| url.starts_with(s)) {
-        Some(StoreConfig { url })
+        Some(StoreConfig {
+            url,
+            sqlite_synchronous: sqlite_synchronous?,
+        })
     } else {
         d.problem(
             "store.url",

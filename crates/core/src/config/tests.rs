@@ -82,7 +82,8 @@ fn full_example_parses_with_money_in_micros() {
     assert_eq!(ws.webhook_secret.expose_secret(), "whsec_secret");
     assert_eq!(ws.agent_user_id.as_deref(), Some("agent-1"));
     assert_eq!(c.server.public_url, None);
-    assert_eq!(c.server.idle_timeout_secs, 5);
+    assert_eq!(c.server.idle_timeout_secs, 75);
+    assert_eq!(c.store.sqlite_synchronous, SqliteSynchronous::Full);
     assert_eq!(c.prompt.token_budget, defaults::PROMPT_TOKEN_BUDGET);
     assert_eq!(c.codegen.rate_limits, RateLimits::default());
     assert_eq!(c.codegen.budget_alert_percent, 80);
@@ -115,6 +116,7 @@ fn collects_every_problem_with_its_path() {
         v["linear"]["verbosity"] = "loud".into();
         v["store"]["url"] = "mysql://x".into();
         v["server"]["idleTimeoutSecs"] = 0.into();
+        v["store"]["sqliteSynchronous"] = "off".into();
     });
     let p = problems(&text, &no_env());
     let expected = [
@@ -126,6 +128,7 @@ fn collects_every_problem_with_its_path() {
         "linear.verbosity: must be \"quiet\", \"normal\" or \"verbose\" (got \"loud\")",
         "store.url: must start with sqlite:// or postgres://",
         "server.idleTimeoutSecs: must be greater than 0 (got 0)",
+        "store.sqliteSynchronous: must be \"full\" or \"normal\" (got \"off\")",
     ];
     for e in expected {
         assert!(
@@ -550,6 +553,13 @@ fn with_oauth_a_workspace_id_needs_no_token_and_a_token_needs_a_workspace_id() {
             .any(|p| p.starts_with("repositories[0].linearWorkspaceId: missing")),
         "{p:?}"
     );
+}
+
+#[test]
+fn sqlite_synchronous_can_be_normal() {
+    let text = with(|v| v["store"]["sqliteSynchronous"] = "normal".into());
+    let c = loaded(&text, &no_env()).config;
+    assert_eq!(c.store.sqlite_synchronous, SqliteSynchronous::Normal);
 }
 
 #[test]

@@ -19,6 +19,24 @@ pub struct HttpState {
     pub ctx: Ctx,
     pub secrets: Arc<WebhookSecrets>,
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    /// Bounds the new sessions accepted straight from the webhook handler
+    /// (see `webhook::INLINE_ACCEPTS`).
+    pub(crate) inline: Arc<tokio::sync::Semaphore>,
+}
+
+impl HttpState {
+    pub fn new(
+        ctx: Ctx,
+        secrets: Arc<WebhookSecrets>,
+        prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    ) -> HttpState {
+        HttpState {
+            ctx,
+            secrets,
+            prometheus,
+            inline: Arc::new(tokio::sync::Semaphore::new(webhook::INLINE_ACCEPTS)),
+        }
+    }
 }
 
 impl FromRef<HttpState> for Ctx {

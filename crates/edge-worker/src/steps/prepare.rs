@@ -14,9 +14,29 @@ use cyrus_store::{AuditKind, FollowUpKind, PARKED};
 
 pub(super) async fn received(ctx: &Ctx, work: &mut Work) -> StepResult {
     if let Some(live) = work.data.merged_into.clone() {
-        let other = ctx.store.get_task(&live).await?;
-        let still_live = other.as_ref().is_some_and(|t| t.is_active());
-        if still_live {
+        let other = ctx.store.get_task(&live).await?.filter(|t| t.is_active());
+        if let Some(other) = other {
+            // The message joins the live run only if its author may use
+            // the agent, under the rule of the live task's repository.
+            let linear = ctx
+                .linear
+                .client_or_sync(&ctx.store, &work.task.organization_id)
+                .await
+                .ok_or_else(|| unknown_workspace(ctx, &work.task.organization_id))?;
+            let repository = crate::task_data::TaskData::from_value(&other.data).repository;
+            if let AccessDecision::Refused(reason) =
+                access(ctx, work, &linear, repository.as_deref()).await?
+            {
+                return refuse(ctx, work, &reason).await;
+            }
+            if let Some(text) = work.data.mention.clone() {
+                let now = ctx.now_ms();
+                ctx.store
+                    .add_followup(&other.id, &format!("merged:{}", work.session()), &text, now)
+                    .await?;
+                ctx.store.wake_task(&other.id, now).await?;
+                ctx.wake.scheduler.notify_one();
+            }
             let body = format!(
                 "I'm already working on {} in another session, so I won't start a second run. I've passed your message on to that session; its progress and answer appear there.",
                 work.task.issue_identifier

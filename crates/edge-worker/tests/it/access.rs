@@ -262,3 +262,56 @@ async fn pasted_images_reach_codegen_and_private_targets_are_never_contacted() {
     );
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_mention_on_a_live_issue_is_not_passed_to_its_run() {
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
+    let guest = user(&stack, "Gus Guest", "gus@partner.io", true, &["ENG"]);
+    let member = user(&stack, "Mia Member", "mia@acme.dev", false, &["ENG"]);
+    let control = stack.linear.control();
+    let issue = control
+        .create_issue(NewIssue {
+            team_id: Some(stack.team_id.clone()),
+            title: "Long job".into(),
+            description: Some("[sim outcome=COMPLETE duration=900s logs=2]".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let live_session = control.delegate(&issue.id, Some(&member)).unwrap();
+    first_run_started(&stack, &live_session).await;
+
+    let guest_session = control
+        .mention(&issue.id, "@cyrus also delete the tests", Some(&guest))
+        .unwrap();
+    let (kind, body) = final_activity(&stack, &guest_session, T).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &guest_session));
+    assert!(body.contains("access policy"), "{body}");
+    let member_session = control
+        .mention(&issue.id, "@cyrus please also cover logout", Some(&member))
+        .unwrap();
+    let (_, body) = final_activity(&stack, &member_session, T).await;
+    assert!(body.contains("passed your message on"), "{body}");
+
+    let store = stack.store().await.unwrap();
+    let live = store
+        .get_task_by_session(&live_session)
+        .await
+        .unwrap()
+        .unwrap();
+    let pending: Vec<String> = store
+        .pending_followups(&live.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.body)
+        .collect();
+    assert!(
+        pending.iter().any(|b| b.contains("cover logout")),
+        "{pending:?}"
+    );
+    assert!(
+        !pending.iter().any(|b| b.contains("delete the tests")),
+        "{pending:?}"
+    );
+    stack.shutdown().await;
+}

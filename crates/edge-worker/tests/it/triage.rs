@@ -171,6 +171,36 @@ async fn triage_never_starts_beyond_the_budget_and_a_dry_run_starts_nothing() {
     assert_eq!(sessions_on(&stack, &third), 0);
     stack.shutdown().await;
 
+    // A guest's issue never starts triage: its author must pass the policy.
+    let rules = json!({"rules": [{"name": "bugs", "labels": ["Bug"]}]});
+    let stack = spawn(triage_stack(rules, 2.0, 100.0)).await;
+    let bug = bug_label(&stack);
+    let guest = stack
+        .linear
+        .control()
+        .create_user(cyrus_sandbox::linear::NewUser {
+            name: "Gus Guest".into(),
+            guest: true,
+            ..Default::default()
+        })
+        .id;
+    let by_guest = stack
+        .linear
+        .control()
+        .create_issue(NewIssue {
+            team_id: Some(stack.team_id.clone()),
+            title: "Guest's bug".into(),
+            label_ids: vec![bug],
+            creator_id: Some(guest),
+            ..Default::default()
+        })
+        .unwrap()
+        .id;
+    let skipped = wait_for_audit(&stack, AuditKind::TriageSkipped, 1).await;
+    assert!(skipped[0].reason.contains("access policy"), "{skipped:#?}");
+    assert_eq!(sessions_on(&stack, &by_guest), 0);
+    stack.shutdown().await;
+
     let rules = json!({"dryRun": true, "rules": [{"name": "bugs", "labels": ["Bug"]}]});
     let stack = spawn(triage_stack(rules, 2.0, 100.0)).await;
     let bug = bug_label(&stack);

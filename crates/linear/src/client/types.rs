@@ -584,14 +584,12 @@ pub struct UserAccess {
     pub id: String,
     #[serde(default)]
     pub email: Option<String>,
+    /// `None` (not in the answer) is treated as a guest by the policy.
     #[serde(default)]
-    pub guest: bool,
-    #[serde(default = "yes")]
-    pub active: bool,
+    pub guest: Option<bool>,
+    /// `None` is treated as deactivated.
+    #[serde(default)]
+    pub active: Option<bool>,
     #[serde(default)]
     pub teams: Connection<Team>,
-}
-
-fn yes() -> bool {
-    true
 }

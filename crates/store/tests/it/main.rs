@@ -2,6 +2,7 @@
 //! own temp file) and PostgreSQL (its own schema).
 
 mod decisions;
+mod deliveries;
 mod harness;
 mod installations;
 mod ledger;
@@ -10,6 +11,9 @@ mod scheduling;
 harness::both!(
     scheduling::migrations_twice_are_harmless,
     scheduling::deliveries_dedupe_and_lease,
+    deliveries::batch_dedupes_inside_and_against_table,
+    deliveries::concurrent_inserts_answer_each_caller,
+    deliveries::sqlite_sync_defaults_to_full,
     scheduling::task_unique_per_session,
     scheduling::claim_order_priority_then_fifo,
     scheduling::expired_lease_is_claimable_again,

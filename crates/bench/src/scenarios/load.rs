@@ -1,0 +1,841 @@
+//! Webhook intake under load, measured across processes: `cyrus start`
+//! pinned to one core, `cyrus sandbox` (both simulators) and this load
+//! generator pinned to the other, so every figure is the worker's own.
+//!
+//! The generator posts signed, distinct deliveries (a fresh
+//! `webhookTimestamp` and `Linear-Delivery` each) through a pooling
+//! keep-alive client:
+//!
+//! - `Issue` updates (about 2.8 KB each; durable intake only): closed loop
+//!   at `concurrency` for a while (throughput), then open loop at a fixed
+//!   rate (latency from the scheduled send time, so a stall is not hidden,
+//!   and failed requests — any answer but 200, or a connection error);
+//! - `created` sessions: sessions prepared in the Linear simulator (with
+//!   no webhook target, so the simulator only records their webhooks), then
+//!   their `created` webhooks re-signed and posted in a closed loop; every
+//!   session's acknowledgement is then awaited (Linear's 10 s window);
+//!   finally the simulator itself delegates issues at a steady rate to the
+//!   worker and the webhook → acknowledgement latency is read from its
+//!   sessions.
+//!
+//! Peak RSS is the worker's `VmHWM`; rows committed are counted in the store
+//! afterwards and must equal the 200 `accepted` answers.
+
+use crate::report::{Figure, Goal};
+use crate::stats::{Samples, ms};
+use anyhow::Context as _;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Issue,
+    Created,
+}
+
+pub struct LoadOptions {
+    pub cyrus_bin: PathBuf,
+    pub kind: Kind,
+    /// `None`: a SQLite file in a temporary directory.
+    pub postgres: Option<String>,
+    /// `store.sqliteSynchronous`.
+    pub sync: &'static str,
+    pub concurrency: usize,
+    pub closed_secs: u64,
+    pub paced_rate: u32,
+    pub paced_secs: u64,
+    /// `created`: sessions posted in the closed loop.
+    pub sessions: usize,
+    /// `created`: delegations per second, and for how long, in the
+    /// acknowledgement phase.
+    pub ack_rate: u32,
+    pub ack_secs: u64,
+    /// Core for the worker; the simulators and the generator get `other_cpu`.
+    pub worker_cpu: usize,
+    pub other_cpu: usize,
+}
+
+pub async fn run(opts: LoadOptions) -> anyhow::Result<Vec<Figure>> {
+    let backend = if opts.postgres.is_some() {
+        "PostgreSQL".to_string()
+    } else {
+        format!("SQLite sync={}", opts.sync)
+    };
+    let kind = match opts.kind {
+        Kind::Issue => "Issue updates",
+        Kind::Created => "created sessions",
+    };
+    let scenario = format!("load {kind}, {backend}");
+    pin_self(opts.other_cpu)?;
+    let dir = tempfile::tempdir()?;
+    let sandbox = Sandbox::start(&opts.cyrus_bin, opts.other_cpu)?;
+    let result = async {
+        let worker = start_worker(&opts, &sandbox, dir.path()).await?;
+        let out = match opts.kind {
+            Kind::Issue => issue_updates(&opts, &sandbox, &worker, &scenario).await,
+            Kind::Created => created_sessions(&opts, &sandbox, &worker, &scenario).await,
+        };
+        let peak = worker.peak_rss_mib();
+        let log = worker.log_tail();
+        let exited = worker.stop();
+        let mut out = out.with_context(|| format!("worker log tail:\n{log}"))?;
+        if let Some(status) = exited {
+            anyhow::bail!("the worker exited during the run ({status}):\n{log}");
+        }
+        out.push(
+            Figure::new(&scenario, "worker peak RSS (VmHWM)", peak, "MiB").goal(Goal::AtMost(64.0)),
+        );
+        Ok(out)
+    }
+    .await;
+    sandbox.stop();
+    result
+}
+
+async fn issue_updates(
+    opts: &LoadOptions,
+    sandbox: &Sandbox,
+    worker: &Worker,
+    s: &str,
+) -> anyhow::Result<Vec<Figure>> {
+    let target = Target::new(worker, sandbox);
+    let org = sandbox.info["linear_organization_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let counter = Arc::new(AtomicU64::new(0));
+    let body = {
+        let counter = counter.clone();
+        move || {
+            let i = counter.fetch_add(1, Ordering::Relaxed);
+            issue_update(&org, i)
+        }
+    };
+    let closed = closed_loop(
+        &target,
+        opts.concurrency,
+        Duration::from_secs(opts.closed_secs),
+        &body,
+    )
+    .await;
+    let paced = open_loop(
+        &target,
+        opts.paced_rate,
+        Duration::from_secs(opts.paced_secs),
+        &body,
+    )
+    .await;
+    let rows = worker.delivery_count().await?;
+    let accepted = closed.ok + paced.ok;
+    let mut out = closed.figures(s, opts.concurrency);
+    out.extend(paced.paced_figures(s, opts.paced_rate));
+    out.push(
+        Figure::new(
+            s,
+            "rows committed − 200s",
+            Some(rows as f64 - accepted as f64),
+            "rows",
+        )
+        .goal(Goal::AtMost(0.0))
+        .note(format!("{rows} rows, {accepted} answered 200")),
+    );
+    Ok(out)
+}
+
+async fn created_sessions(
+    opts: &LoadOptions,
+    sandbox: &Sandbox,
+    worker: &Worker,
+    s: &str,
+) -> anyhow::Result<Vec<Figure>> {
+    let control = Control::new(sandbox);
+    let team = control.team().await?;
+    eprintln!("  preparing {} sessions in the simulator…", opts.sessions);
+    control.set_webhook_url(None).await?;
+    control.delegate_many(&team, opts.sessions).await?;
+    let prepared: Vec<Value> = control
+        .deliveries()
+        .await?
+        .into_iter()
+        .filter(|d| d["body"]["type"] == "AgentSessionEvent" && d["body"]["action"] == "created")
+        .map(|d| d["body"].clone())
+        .collect();
+    anyhow::ensure!(
+        prepared.len() >= opts.sessions,
+        "the simulator recorded {} created webhooks for {} delegations",
+        prepared.len(),
+        opts.sessions
+    );
+    let sessions: Vec<String> = prepared
+        .iter()
+        .filter_map(|b| b["agentSession"]["id"].as_str().map(str::to_string))
+        .collect();
+    let target = Target::new(worker, sandbox);
+    let queue = Arc::new(std::sync::Mutex::new(prepared.into_iter()));
+    let body = {
+        let queue = queue.clone();
+        move || {
+            let mut body = queue.lock().ok()?.next()?;
+            body["webhookTimestamp"] = json!(chrono::Utc::now().timestamp_millis());
+            Some(serde_json::to_vec(&body).unwrap_or_default())
+        }
+    };
+    let started = chrono::Utc::now();
+    let closed = closed_loop_until_empty(&target, opts.concurrency, &body).await;
+    // Every acknowledgement within Linear's 10 s of its webhook.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut acked = Samples::default();
+    let mut missing = 0;
+    let mut late = 0;
+    for id in &sessions {
+        let first = loop {
+            match control.first_activity_ms(id).await? {
+                Some(at) => break Some(at),
+                None if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                None => break None,
+            }
+        };
+        match first {
+            Some(at) => {
+                let d = Duration::from_millis((at - started.timestamp_millis()).max(0) as u64);
+                if d > Duration::from_secs(10) + closed.elapsed {
+                    late += 1;
+                }
+                acked.push(d);
+            }
+            None => missing += 1,
+        }
+    }
+    let mut out = closed.figures(s, opts.concurrency);
+    out.push(
+        Figure::new(
+            s,
+            "sessions without an acknowledgement after 30 s",
+            Some(missing as f64),
+            "sessions",
+        )
+        .goal(Goal::AtMost(0.0)),
+    );
+    out.push(
+        Figure::new(
+            s,
+            "last acknowledgement after the first webhook",
+            acked.max().map(|d| d.as_secs_f64()),
+            "s",
+        )
+        .note(format!(
+            "{late} acknowledged later than 10 s after the burst ended"
+        )),
+    );
+    let rows = worker.delivery_count().await?;
+    out.push(
+        Figure::new(
+            s,
+            "rows committed − 200s",
+            Some(rows as f64 - closed.ok as f64),
+            "rows",
+        )
+        .goal(Goal::AtMost(0.0))
+        .note(format!("{rows} rows, {} answered 200", closed.ok)),
+    );
+
+    // The acknowledgement lane: the simulator sends each `created` itself.
+    control
+        .set_webhook_url(Some(format!("http://{}/webhooks/linear", worker.addr)))
+        .await?;
+    let n = (opts.ack_rate as u64 * opts.ack_secs) as usize;
+    let issues = control.create_issues(&team, n).await?;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / opts.ack_rate.max(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent = Vec::with_capacity(n);
+    let began = Instant::now();
+    for issue in &issues {
+        ticker.tick().await;
+        let at = chrono::Utc::now().timestamp_millis();
+        sent.push((control.delegate(issue).await?, at));
+    }
+    let rate = n as f64 / began.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut lat = Samples::default();
+    let mut unacked = 0;
+    for (session, at) in &sent {
+        match control.first_activity_ms(session).await? {
+            Some(first) => lat.push(Duration::from_millis((first - at).max(0) as u64)),
+            None => unacked += 1,
+        }
+    }
+    let note = format!("{n} delegations by the simulator at {rate:.0}/s; {unacked} unacknowledged");
+    out.push(
+        Figure::new(s, "webhook → ack p50", lat.percentile(50.0).map(ms), "ms").note(note.clone()),
+    );
+    out.push(
+        Figure::new(s, "webhook → ack p99", lat.percentile(99.0).map(ms), "ms")
+            .goal(Goal::AtMost(25.0))
+            .note(note),
+    );
+    Ok(out)
+}
+
+/// Where to post and how to sign.
+struct Target {
+    url: String,
+    secret: SecretString,
+}
+
+impl Target {
+    fn new(worker: &Worker, sandbox: &Sandbox) -> Target {
+        Target {
+            url: format!("http://{}/webhooks/linear", worker.addr),
+            secret: SecretString::from(
+                sandbox.info["linear_webhook_secret"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+/// A pooling keep-alive client, idle connections dropped after 60 s as a
+/// sender's pool does (below the server's 75 s).
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .expect("reqwest client builds")
+}
+
+/// One signed POST; `Ok(status)` or the connection error.
+async fn post(client: &reqwest::Client, target: &Target, body: Vec<u8>) -> Result<u16, String> {
+    let signature = cyrus_linear::webhook::verify::sign(&body, &target.secret);
+    let event = if body.starts_with(br#"{"type":"Issue""#) {
+        "Issue"
+    } else {
+        "AgentSessionEvent"
+    };
+    client
+        .post(&target.url)
+        .header("content-type", "application/json")
+        .header("linear-signature", signature)
+        .header("linear-delivery", uuid::Uuid::new_v4().to_string())
+        .header("linear-event", event)
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| format!("{e:#}"))
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    unavailable: u64,
+    other: u64,
+    errors: u64,
+    first_failure: Option<String>,
+    latencies: Samples,
+    elapsed: Duration,
+}
+
+impl Tally {
+    fn record(&mut self, answer: Result<u16, String>, latency: Duration) {
+        match answer {
+            Ok(200) => self.ok += 1,
+            Ok(503) => self.unavailable += 1,
+            Ok(code) => {
+                self.other += 1;
+                self.first_failure.get_or_insert(format!("HTTP {code}"));
+            }
+            Err(e) => {
+                self.errors += 1;
+                self.first_failure.get_or_insert(e);
+            }
+        }
+        self.latencies.push(latency);
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.ok += other.ok;
+        self.unavailable += other.unavailable;
+        self.other += other.other;
+        self.errors += other.errors;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+        for d in other.latencies.into_vec() {
+            self.latencies.push(d);
+        }
+    }
+
+    fn failed(&self) -> u64 {
+        self.other + self.errors
+    }
+
+    fn note(&self) -> String {
+        format!(
+            "{} answered 200, {} 503, {} other, {} connection errors in {:.1} s{}",
+            self.ok,
+            self.unavailable,
+            self.other,
+            self.errors,
+            self.elapsed.as_secs_f64(),
+            self.first_failure
+                .as_ref()
+                .map(|f| format!("; first failure: {f}"))
+                .unwrap_or_default()
+        )
+    }
+
+    fn figures(&self, s: &str, concurrency: usize) -> Vec<Figure> {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        vec![
+            Figure::new(
+                s,
+                &format!("throughput at c={concurrency} (200s)"),
+                Some(self.ok as f64 / secs),
+                "req/s",
+            )
+            .note(self.note()),
+            Figure::new(
+                s,
+                &format!("p99 at c={concurrency}"),
+                self.latencies.percentile(99.0).map(ms),
+                "ms",
+            ),
+            Figure::new(
+                s,
+                &format!("failed at c={concurrency} (neither 200 nor 503)"),
+                Some(self.failed() as f64),
+                "requests",
+            )
+            .goal(Goal::AtMost(0.0)),
+        ]
+    }
+
+    fn paced_figures(&self, s: &str, rate: u32) -> Vec<Figure> {
+        let pct = |p| self.latencies.percentile(p).map(ms);
+        vec![
+            Figure::new(s, &format!("p50 at {rate}/s"), pct(50.0), "ms").note(self.note()),
+            Figure::new(s, &format!("p99 at {rate}/s"), pct(99.0), "ms").goal(Goal::AtMost(1.0)),
+            Figure::new(s, &format!("p99.9 at {rate}/s"), pct(99.9), "ms").goal(Goal::AtMost(3.0)),
+            Figure::new(
+                s,
+                &format!("failed at {rate}/s (pooled keep-alive)"),
+                Some((self.failed() + self.unavailable) as f64),
+                "requests",
+            )
+            .goal(Goal::AtMost(0.0)),
+        ]
+    }
+}
+
+/// `concurrency` senders, each posting as soon as its last answer came,
+/// for `duration`.
+async fn closed_loop(
+    target: &Target,
+    concurrency: usize,
+    duration: Duration,
+    body: &(impl Fn() -> Vec<u8> + Sync),
+) -> Tally {
+    let client = client();
+    let started = Instant::now();
+    let end = started + duration;
+    let senders = (0..concurrency.max(1)).map(|_| async {
+        let mut t = Tally::default();
+        while Instant::now() < end {
+            let at = Instant::now();
+            let answer = post(&client, target, body()).await;
+            t.record(answer, at.elapsed());
+        }
+        t
+    });
+    let mut total = Tally::default();
+    for t in futures::future::join_all(senders).await {
+        total.merge(t);
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+/// Like [`closed_loop`], until `body` runs out.
+async fn closed_loop_until_empty(
+    target: &Target,
+    concurrency: usize,
+    body: &(impl Fn() -> Option<Vec<u8>> + Sync),
+) -> Tally {
+    let client = client();
+    let started = Instant::now();
+    let senders = (0..concurrency.max(1)).map(|_| async {
+        let mut t = Tally::default();
+        while let Some(b) = body() {
+            let at = Instant::now();
+            let answer = post(&client, target, b).await;
+            t.record(answer, at.elapsed());
+        }
+        t
+    });
+    let mut total = Tally::default();
+    for t in futures::future::join_all(senders).await {
+        total.merge(t);
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+/// One request every `1/rate` s whatever the answers, for `duration`;
+/// latency from the scheduled time.
+async fn open_loop(
+    target: &Target,
+    rate: u32,
+    duration: Duration,
+    body: &(impl Fn() -> Vec<u8> + Sync),
+) -> Tally {
+    let client = client();
+    let target = Arc::new(Target {
+        url: target.url.clone(),
+        secret: target.secret.clone(),
+    });
+    let n = rate as u64 * duration.as_secs();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut inflight = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let at = ticker.tick().await;
+        let (client, target, b) = (client.clone(), target.clone(), body());
+        inflight.push(tokio::spawn(async move {
+            let answer = post(&client, &target, b).await;
+            (answer, at.elapsed())
+        }));
+    }
+    let mut t = Tally::default();
+    for h in inflight {
+        match h.await {
+            Ok((answer, latency)) => t.record(answer, latency),
+            Err(e) => t.record(Err(e.to_string()), Duration::ZERO),
+        }
+    }
+    t.elapsed = started.elapsed();
+    t
+}
+
+/// A distinct `Issue` update of about 2.8 KB.
+fn issue_update(org: &str, i: u64) -> Vec<u8> {
+    let filler = "The quick brown fox jumps over the lazy dog. ".repeat(50);
+    serde_json::to_vec(&json!({
+        "type": "Issue", "action": "update", "organizationId": org,
+        "webhookTimestamp": chrono::Utc::now().timestamp_millis(),
+        "webhookId": uuid::Uuid::new_v4().to_string(),
+        "createdAt": chrono::Utc::now().to_rfc3339(),
+        "url": format!("https://linear.example/issue/BENCH-{i}"),
+        "data": {
+            "id": format!("bench-issue-{i}"), "identifier": format!("BENCH-{i}"),
+            "title": format!("Bench issue {i}"), "description": filler,
+            "priority": 2, "teamId": "bench-team", "stateId": "bench-state",
+            "labelIds": ["l1", "l2"], "updatedAt": chrono::Utc::now().to_rfc3339()
+        },
+        "updatedFrom": {"updatedAt": chrono::Utc::now().to_rfc3339(), "priority": 3}
+    }))
+    .unwrap_or_default()
+}
+
+/// `cyrus sandbox`, pinned; its first stdout line describes it.
+struct Sandbox {
+    child: Child,
+    info: Value,
+    /// Kept open: a closed pipe would fail the sandbox's later writes.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Sandbox {
+    fn start(cyrus_bin: &Path, cpu: usize) -> anyhow::Result<Sandbox> {
+        let mut child = Command::new("taskset")
+            .arg("-c")
+            .arg(cpu.to_string())
+            .arg(cyrus_bin)
+            .arg("sandbox")
+            // Linear's hourly budget would throttle the acknowledgements
+            // themselves, which is not what this measures.
+            .arg("--linear-requests-per-hour")
+            .arg("100000000")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting `taskset … cyrus sandbox` (is util-linux's taskset installed?)")?;
+        let stdout = child.stdout.take().context("sandbox stdout")?;
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(stdout);
+        stdout.read_line(&mut line)?;
+        let info: Value = serde_json::from_str(&line)
+            .with_context(|| format!("reading the sandbox's first line {line:?}"))?;
+        Ok(Sandbox {
+            child,
+            info,
+            _stdout: stdout,
+        })
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cyrus start`, pinned, on a free port.
+struct Worker {
+    child: Child,
+    addr: std::net::SocketAddr,
+    store_url: String,
+    log: PathBuf,
+}
+
+async fn start_worker(opts: &LoadOptions, sandbox: &Sandbox, dir: &Path) -> anyhow::Result<Worker> {
+    let i = &sandbox.info;
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?
+    };
+    let store_url = match &opts.postgres {
+        Some(url) => {
+            reset_postgres(url).await?;
+            url.clone()
+        }
+        None => format!("sqlite://{}", dir.join("cyrus.db").display()),
+    };
+    let org = i["linear_organization_id"].clone();
+    let config = json!({
+        "repositories": [{
+            "id": "web", "name": "web", "linearWorkspaceId": org, "codegenRepoId": 7,
+            "teamKeys": ["ENG"]
+        }],
+        "codegen": {
+            "enabled": true, "orgId": i["codegen_org_id"], "apiToken": i["codegen_token"],
+            "baseUrl": i["codegen_url"],
+            "maxCostPerTask": 2.0, "maxCostPerDay": 1_000_000.0, "maxConcurrentRuns": 50,
+            "defaultModel": "claude-3-5-sonnet",
+            "pricing": {"claude-3-5-sonnet": {"inputPerMTok": 3.0, "outputPerMTok": 15.0}, "perRun": 0.05},
+            "pollIntervalSecs": 1
+        },
+        "linear": {
+            "apiUrl": i["linear_url"], "webhookSecret": i["linear_webhook_secret"],
+            "agentUserId": i["linear_agent_user_id"],
+            "workspaces": [{
+                "organizationId": org, "token": i["linear_api_key"],
+                "webhookSecret": i["linear_webhook_secret"], "agentUserId": i["linear_agent_user_id"]
+            }]
+        },
+        "server": {"listen": addr.to_string()},
+        "store": {"url": store_url, "sqliteSynchronous": opts.sync}
+    });
+    let path = dir.join("cyrus.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
+    let log = dir.join("worker.log");
+    let child = Command::new("taskset")
+        .arg("-c")
+        .arg(opts.worker_cpu.to_string())
+        .arg(&opts.cyrus_bin)
+        .arg("start")
+        .arg("--config")
+        .arg(&path)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .context("starting `taskset … cyrus start`")?;
+    let worker = Worker {
+        child,
+        addr,
+        store_url,
+        log,
+    };
+    if !crate::rig::wait_healthy(addr, Duration::from_secs(30)).await {
+        let tail = worker.log_tail();
+        worker.stop();
+        anyhow::bail!("cyrus start did not become healthy:\n{tail}");
+    }
+    Ok(worker)
+}
+
+impl Worker {
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some((kib / 1024.0 * 10.0).round() / 10.0)
+    }
+
+    async fn delivery_count(&self) -> anyhow::Result<i64> {
+        let store = cyrus_store::Store::connect_without_migrating(&self.store_url).await?;
+        let n = store.delivery_count().await?;
+        store.close().await;
+        Ok(n)
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(3000);
+        text.get(start..).unwrap_or_default().to_string()
+    }
+
+    /// Stops the worker; `Some(status)` if it had already exited.
+    fn stop(mut self) -> Option<std::process::ExitStatus> {
+        let exited = self.child.try_wait().ok().flatten();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        exited
+    }
+}
+
+/// The PostgreSQL database must start empty so rows can be counted.
+async fn reset_postgres(url: &str) -> anyhow::Result<()> {
+    let store = cyrus_store::Store::connect(url).await?;
+    let n = store.delivery_count().await?;
+    store.close().await;
+    anyhow::ensure!(
+        n == 0,
+        "the PostgreSQL database at --postgres already holds {n} deliveries; give the load scenario an empty database"
+    );
+    Ok(())
+}
+
+/// The Linear simulator's control API (it runs in the sandbox process).
+struct Control {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Control {
+    fn new(sandbox: &Sandbox) -> Control {
+        Control {
+            http: reqwest::Client::new(),
+            base: sandbox.info["linear_control_url"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let r = req.send().await?;
+        let status = r.status();
+        let text = r.text().await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "simulator control: HTTP {status}: {text}"
+        );
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
+    async fn team(&self) -> anyhow::Result<String> {
+        let team = self
+            .call(
+                self.http
+                    .post(format!("{}/teams", self.base))
+                    .json(&json!({"key": "ENG", "name": "Engineering"})),
+            )
+            .await?;
+        team["id"].as_str().map(str::to_string).context("team id")
+    }
+
+    async fn set_webhook_url(&self, url: Option<String>) -> anyhow::Result<()> {
+        self.call(
+            self.http
+                .post(format!("{}/webhook-url", self.base))
+                .json(&json!({"url": url})),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn create_issues(&self, team: &str, n: usize) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let issue = self
+                .call(
+                    self.http
+                        .post(format!("{}/issues", self.base))
+                        .json(&json!({
+                            "teamId": team, "title": format!("Bench task {i}"),
+                            "description": "[sim never_finish] a benchmark task."
+                        })),
+                )
+                .await?;
+            out.push(issue["id"].as_str().context("issue id")?.to_string());
+        }
+        Ok(out)
+    }
+
+    async fn delegate(&self, issue: &str) -> anyhow::Result<String> {
+        let v = self
+            .call(
+                self.http
+                    .post(format!("{}/issues/{issue}/delegate", self.base)),
+            )
+            .await?;
+        v["sessionId"]
+            .as_str()
+            .map(str::to_string)
+            .context("session id")
+    }
+
+    async fn delegate_many(&self, team: &str, n: usize) -> anyhow::Result<()> {
+        let issues = self.create_issues(team, n).await?;
+        for issue in &issues {
+            self.delegate(issue).await?;
+        }
+        Ok(())
+    }
+
+    async fn deliveries(&self) -> anyhow::Result<Vec<Value>> {
+        let v = self
+            .call(self.http.get(format!("{}/deliveries", self.base)))
+            .await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Unix ms of the session's first activity, if any.
+    async fn first_activity_ms(&self, session: &str) -> anyhow::Result<Option<i64>> {
+        let v = self
+            .call(self.http.get(format!("{}/sessions/{session}", self.base)))
+            .await?;
+        Ok(v["activities"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|a| a["createdAt"].as_str().or_else(|| a["created_at"].as_str()))
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis()))
+    }
+}
+
+/// Pins this process (the generator) to `cpu`; its children inherit it.
+fn pin_self(cpu: usize) -> anyhow::Result<()> {
+    let status = Command::new("taskset")
+        .arg("-a")
+        .arg("-p")
+        .arg("-c")
+        .arg(cpu.to_string())
+        .arg(std::process::id().to_string())
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset (util-linux)")?;
+    anyhow::ensure!(status.success(), "taskset -a -p -c {cpu} failed: {status}");
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! Group commit for webhook deliveries: concurrent inserts gathered into one
+//! transaction, each caller answered only after the transaction holding its
+//! row committed.
+//!
+//! One task per store (started on first use) owns the writing. A caller
+//! queues its row and waits; the task takes everything queued (up to
+//! [`MAX_BATCH`] rows), writes it in one transaction and answers every
+//! caller of that batch. Nothing is held back on purpose: rows arriving
+//! while a batch commits form the next one, so an idle store commits a lone
+//! delivery at once and a busy one commits hundreds per fsync. The wait is
+//! therefore bounded by one commit plus the writer's turn.
+//!
+//! On SQLite the batch holds the one writer connection for one transaction,
+//! so a burst of deliveries is a single entry in the writer's queue rather
+//! than one entry per delivery interleaved with the scheduler's writes. With
+//! [`SqliteSync::Full`] that transaction's commit is fsynced
+//! (`synchronous=FULL` for the batch only), so a 200 survives a power cut;
+//! the other writes keep `NORMAL`. On PostgreSQL a batch is one statement
+//! (`INSERT … SELECT FROM UNNEST … ON CONFLICT DO NOTHING RETURNING`), one
+//! round trip.
+//!
+//! The writing task, not the caller, runs the transaction: a caller that
+//! goes away (its HTTP connection closed) never cancels a commit others are
+//! waiting for.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use sqlx::{PgPool, QueryBuilder, Sqlite, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::connect::Backend;
+use crate::{Insert, NewDelivery, Result, StoreError, UnixMillis};
+
+/// Most callers in one transaction (a caller usually brings one row).
+const MAX_BATCH: usize = 512;
+/// Rows per SQLite `INSERT` statement: a few statement shapes, all cached.
+const SQLITE_CHUNK: usize = 32;
+/// Deliveries that may wait for the writer; past this the store answers
+/// [`StoreError::Overloaded`] at once (the webhook answers 503 and Linear
+/// retries) instead of queueing memory without bound.
+const QUEUE: usize = 4096;
+
+/// What a commit backing a delivery's 200 guarantees on SQLite
+/// (`store.sqliteSynchronous`). PostgreSQL's durability is the server's own
+/// (`synchronous_commit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// The batch's commit is fsynced before anyone is answered: a delivery
+    /// answered 200 survives a power cut.
+    #[default]
+    Full,
+    /// No fsync at commit (WAL, `synchronous=NORMAL`): survives a crash of
+    /// the process, but a power cut may lose the last deliveries answered.
+    Normal,
+}
+
+/// A row ready to bind: the payload is serialised by the caller, in its own
+/// task, not by the writer.
+struct Row {
+    delivery_id: String,
+    organization_id: String,
+    event_type: String,
+    action: Option<String>,
+    payload: String,
+    received_at: UnixMillis,
+}
+
+type Answer = std::result::Result<Vec<Insert>, Failure>;
+
+/// Why a batch failed, shared by every caller in it.
+#[derive(Clone, Debug)]
+struct Failure(Arc<String>);
+
+/// One caller's rows, answered together.
+struct Job {
+    rows: Vec<Row>,
+    answer: oneshot::Sender<Answer>,
+}
+
+/// The queue into the writing task; shared by the clones of one store.
+#[derive(Debug)]
+pub(crate) struct GroupCommit {
+    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    sync: SqliteSync,
+    /// SQLite in memory: no file, nothing to fsync.
+    memory: bool,
+}
+
+impl GroupCommit {
+    pub(crate) fn new(sync: SqliteSync, memory: bool) -> GroupCommit {
+        GroupCommit {
+            queue: Mutex::new(None),
+            sync,
+            memory,
+        }
+    }
+
+    pub(crate) fn sync(&self) -> SqliteSync {
+        self.sync
+    }
+
+    /// The same store with another [`SqliteSync`] (and a writer of its own).
+    pub(crate) fn with_sync(&self, sync: SqliteSync) -> GroupCommit {
+        GroupCommit::new(sync, self.memory)
+    }
+
+    /// Queues `rows` (kept together in one batch) and waits for that batch
+    /// to commit; one answer per row, in order.
+    pub(crate) async fn insert(
+        &self,
+        backend: &Backend,
+        rows: &[NewDelivery],
+    ) -> Result<Vec<Insert>> {
+        let rows = rows
+            .iter()
+            .map(|d| {
+                Ok(Row {
+                    delivery_id: d.delivery_id.clone(),
+                    organization_id: d.organization_id.clone(),
+                    event_type: d.event_type.clone(),
+                    action: d.action.clone(),
+                    payload: serde_json::to_string(&d.payload)
+                        .map_err(|e| StoreError::Corrupt(format!("delivery payload: {e}")))?,
+                    received_at: d.received_at,
+                })
+            })
+            .collect::<Result<Vec<Row>>>()?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (answer, answered) = oneshot::channel();
+        let queue = self.sender(backend);
+        match queue.try_send(Job { rows, answer }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(StoreError::Overloaded(format!(
+                    "{QUEUE} deliveries are already waiting to be written"
+                )));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(StoreError::BatchFailed(
+                    "the delivery writer has stopped".into(),
+                ));
+            }
+        }
+        match answered.await {
+            Ok(Ok(inserts)) => Ok(inserts),
+            Ok(Err(Failure(why))) => Err(StoreError::BatchFailed(why.to_string())),
+            Err(_) => Err(StoreError::BatchFailed(
+                "the delivery writer stopped before answering".into(),
+            )),
+        }
+    }
+
+    /// The queue, starting the writing task on first use (or again, if the
+    /// runtime it ran on has gone, as between tests).
+    fn sender(&self, backend: &Backend) -> mpsc::Sender<Job> {
+        let mut slot = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = slot.as_ref().filter(|tx| !tx.is_closed()) {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer = Writer {
+            backend: backend.clone(),
+            fsync: self.sync == SqliteSync::Full && !self.memory,
+        };
+        tokio::spawn(writer.run(rx));
+        *slot = Some(tx.clone());
+        tx
+    }
+}
+
+struct Writer {
+    backend: Backend,
+    /// SQLite: switch to `synchronous=FULL` for each batch's commit.
+    fsync: bool,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        // Ends when every store handle (and so every sender) is gone.
+        while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+            let batch = std::mem::take(&mut jobs);
+            tracing::trace!(
+                rows = batch.len(),
+                "store: committing a batch of deliveries"
+            );
+            self.commit(batch).await;
+        }
+    }
+
+    async fn commit(&self, jobs: Vec<Job>) {
+        // A delivery id seen twice in one batch is written once; the later
+        // copies are duplicates whatever the table says.
+        let rows = jobs.iter().map(|j| j.rows.len()).sum();
+        let mut first: HashMap<&str, (usize, usize)> = HashMap::with_capacity(rows);
+        let mut unique: Vec<&Row> = Vec::with_capacity(rows);
+        for (j, job) in jobs.iter().enumerate() {
+            for (r, row) in job.rows.iter().enumerate() {
+                first.entry(row.delivery_id.as_str()).or_insert_with(|| {
+                    unique.push(row);
+                    (j, r)
+                });
+            }
+        }
+        let written = match &self.backend {
+            Backend::Sqlite(pool) => self.write_sqlite(pool, &unique).await,
+            Backend::Postgres(pool) => write_postgres(pool, &unique).await,
+        };
+        let outcome = written.map_err(|e| {
+            tracing::error!(error = %e, rows = unique.len(), "store: a batch of deliveries failed");
+            Failure(Arc::new(e.to_string()))
+        });
+        let answers: Vec<Answer> = jobs
+            .iter()
+            .enumerate()
+            .map(|(j, job)| match &outcome {
+                Ok(inserted) => Ok(job
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .map(|(r, row)| {
+                        let id = row.delivery_id.as_str();
+                        if first.get(id) == Some(&(j, r)) && inserted.contains(id) {
+                            Insert::Inserted
+                        } else {
+                            Insert::Duplicate
+                        }
+                    })
+                    .collect()),
+                Err(failure) => Err(failure.clone()),
+            })
+            .collect();
+        drop(unique);
+        drop(first);
+        for (job, answer) in jobs.into_iter().zip(answers) {
+            // A caller that went away needs no answer; its rows stand.
+            let _ = job.answer.send(answer);
+        }
+    }
+
+    /// One `BEGIN IMMEDIATE … COMMIT` on the writer connection; returns the
+    /// ids that were new.
+    async fn write_sqlite(&self, pool: &SqlitePool, rows: &[&Row]) -> Result<HashSet<String>> {
+        let mut conn = pool.acquire().await?;
+        if self.fsync {
+            // The level cannot change inside a transaction, so it is set
+            // around it; the connection is ours until it is released.
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let result = async {
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+            let mut inserted = HashSet::with_capacity(rows.len());
+            for chunk in rows.chunks(SQLITE_CHUNK) {
+                let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                    "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, payload, received_at) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.delivery_id.as_str())
+                        .push_bind(r.organization_id.as_str())
+                        .push_bind(r.event_type.as_str())
+                        .push_bind(r.action.as_deref())
+                        .push_bind(r.payload.as_str())
+                        .push_bind(r.received_at);
+                });
+                q.push(" ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id");
+                let ids: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                inserted.extend(ids.into_iter().map(|(id,)| id));
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(inserted)
+        }
+        .await;
+        if self.fsync {
+            // Back to the level every other write uses; if this fails the
+            // connection merely stays more careful than it needs to be.
+            if let Err(err) = sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await
+            {
+                tracing::warn!(error = %err, "store: restoring synchronous=NORMAL failed");
+            }
+        }
+        result
+    }
+}
+
+/// One statement, one round trip: the batch as arrays, unnested.
+async fn write_postgres(pool: &PgPool, rows: &[&Row]) -> Result<HashSet<String>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.delivery_id.as_str()).collect();
+    let orgs: Vec<&str> = rows.iter().map(|r| r.organization_id.as_str()).collect();
+    let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
+    let actions: Vec<Option<&str>> = rows.iter().map(|r| r.action.as_deref()).collect();
+    let payloads: Vec<&str> = rows.iter().map(|r| r.payload.as_str()).collect();
+    let received: Vec<i64> = rows.iter().map(|r| r.received_at).collect();
+    let inserted: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, payload, received_at)
+         SELECT d, o, e, a, p::jsonb, r
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
+              AS b(d, o, e, a, p, r)
+         ON CONFLICT (delivery_id) DO NOTHING
+         RETURNING delivery_id",
+    )
+    .bind(&ids)
+    .bind(&orgs)
+    .bind(&types)
+    .bind(&actions)
+    .bind(&payloads)
+    .bind(&received)
+    .fetch_all(pool)
+    .await?;
+    Ok(inserted.into_iter().map(|(id,)| id).collect())
+}
