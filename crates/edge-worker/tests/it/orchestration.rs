@@ -731,3 +731,76 @@ async fn the_orchestration_spend_limit_asks_before_starting_more() {
     assert_eq!(stack.codegen.control().runs().len(), 3);
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_at_random_moments_duplicate_no_delegation_run_or_summary() {
+    let mut stack = spawn(StackOptions::default().time_scale(20.0)).await;
+    let script = "[sim outcome=COMPLETE prs=1 duration=20s logs=2]";
+    let e = epic(
+        &stack,
+        &[
+            ("Part A", script),
+            ("Part B", script),
+            ("Part C", script),
+            ("Part D", script),
+            ("Part E", script),
+            ("Part F", script),
+        ],
+        // A before B and C; B and C before D; E and F free.
+        &[(0, 1), (0, 2), (1, 3), (2, 3)],
+    );
+    let parent = stack.linear.control().delegate(&e.parent, None).unwrap();
+    // A fixed pseudo-random sequence of moments, so a failure reproduces
+    // (`CYRUS_CRASH_SEED` picks another).
+    let mut seed: u64 = std::env::var("CYRUS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_0f0c);
+    let mut crashes = 0;
+    while crashes < 8 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let wait = 100 + (seed >> 33) % 900;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        if !responses(&stack, &parent).is_empty() {
+            break;
+        }
+        // Killed without a shutdown wherever its loops and steps are; a
+        // fresh worker takes over once the dead one's claims have expired.
+        let dead = stack.replace_worker().await.unwrap();
+        let owners = dead.context().lease_owners();
+        drop(dead);
+        let store = stack.worker.context().store.clone();
+        for owner in &owners {
+            store.release_lease(owner).await.unwrap();
+        }
+        crashes += 1;
+    }
+    let (kind, body) = final_activity(&stack, &parent, Duration::from_secs(120)).await;
+    assert_eq!(
+        kind,
+        "response",
+        "after {crashes} crashes: {}",
+        describe(&stack, &parent)
+    );
+    assert!(body.contains("All 6 sub-issues"), "{body}");
+    assert!(body.contains("Nothing was skipped"), "{body}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (id, name) in e.ids.iter().zip(&e.identifiers) {
+        assert_eq!(sessions_on(&stack, id).len(), 1, "{name} delegated once");
+    }
+    let runs = stack.codegen.control().runs();
+    assert_eq!(runs.len(), 6, "one Codegen run per sub-issue: {runs:#?}");
+    assert_eq!(responses(&stack, &parent).len(), 1, "one summary");
+    let d = run_for(&stack, "Part D").unwrap();
+    for blocker in ["Part B", "Part C"] {
+        let b = run_for(&stack, blocker).unwrap();
+        assert!(d.created_ms >= b.created_ms + 20_000, "D after {blocker}");
+    }
+    assert!(
+        crashes >= 3,
+        "the orchestration outlived only {crashes} crashes"
+    );
+    stack.shutdown().await;
+}
