@@ -27,8 +27,15 @@ pub(crate) async fn consider(
     if triage.rules.is_empty() {
         return Ok(None);
     }
-    // A person's delegation (to us or another agent) is theirs to run.
+    // A person's delegation (to us or another agent) is theirs to run; an
+    // issue the agent created itself (an orchestration's sub-issue) is run
+    // by that orchestration.
     if issue.delegate_id.is_some() {
+        return Ok(None);
+    }
+    if issue.creator_id.is_some()
+        && issue.creator_id.as_deref() == ctx.linear.app_user_id(organization_id).as_deref()
+    {
         return Ok(None);
     }
     let Some(linear) = ctx.linear.client(organization_id) else {
