@@ -128,6 +128,32 @@ pub(crate) async fn releasing_parent(
     Ok(None)
 }
 
+/// A stopped orchestration asks a child's task to stop, if it still runs
+/// (the child's own stop step says so in its session).
+pub(crate) async fn stop_child(
+    ctx: &Ctx,
+    parent: &Task,
+    child_task_id: &str,
+) -> Result<(), StoreError> {
+    let Some(task) = ctx.store.get_task(child_task_id).await? else {
+        return Ok(());
+    };
+    if !task.is_active() {
+        return Ok(());
+    }
+    crate::requests::request_stop(
+        ctx,
+        &task,
+        &format!("orchestration-stop:{}", parent.id),
+        &format!(
+            "The orchestration of {} was stopped.",
+            parent.issue_identifier
+        ),
+        "cyrus",
+    )
+    .await
+}
+
 /// A child moved: its parent looks at the orchestration again.
 pub(crate) async fn wake_parent(ctx: &Ctx, parent_task_id: &str) -> Result<(), StoreError> {
     if ctx.store.wake_task(parent_task_id, ctx.now_ms()).await? {

@@ -620,21 +620,8 @@ async fn stop_running(
         let task_id = orch
             .run(&orch.children[i].id)
             .and_then(|r| r.task_id.clone());
-        if let Some(task) = match task_id {
-            Some(id) => ctx.store.get_task(&id).await?,
-            None => None,
-        } {
-            crate::requests::request_stop(
-                ctx,
-                &task,
-                &format!("orchestration-stop:{}", work.task.id),
-                &format!(
-                    "The orchestration of {} was stopped.",
-                    work.task.issue_identifier
-                ),
-                "cyrus",
-            )
-            .await?;
+        if let Some(id) = task_id {
+            crate::orchestration::stop_child(ctx, &work.task, &id).await?;
         }
     }
     Ok(())

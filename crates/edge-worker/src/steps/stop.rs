@@ -81,25 +81,8 @@ async fn stop_children(ctx: &Ctx, work: &Work) -> StepResult {
     let Some(orch) = &work.data.orchestration else {
         return Ok(());
     };
-    for run in orch.runs.values() {
-        let Some(task_id) = &run.task_id else {
-            continue;
-        };
-        if let Some(task) = ctx.store.get_task(task_id).await?
-            && task.is_active()
-        {
-            crate::requests::request_stop(
-                ctx,
-                &task,
-                &format!("orchestration-stop:{}", work.task.id),
-                &format!(
-                    "The orchestration of {} was stopped.",
-                    work.task.issue_identifier
-                ),
-                "cyrus",
-            )
-            .await?;
-        }
+    for task_id in orch.runs.values().filter_map(|r| r.task_id.as_deref()) {
+        crate::orchestration::stop_child(ctx, &work.task, task_id).await?;
     }
     Ok(())
 }
