@@ -109,6 +109,18 @@ struct Args {
     /// `load`: seconds of delegations at --ack-rate in the acknowledgement phase.
     #[arg(long, default_value_t = 10)]
     load_ack_secs: u64,
+    /// `load`: what drives the closed loop of `Issue` updates: `wrk` (the
+    /// distribution's package; `auto` uses it when it is installed) or the
+    /// in-process `reqwest` generator, which saturates its core first.
+    #[arg(long, value_enum, default_value_t = LoadGenerator::Auto)]
+    load_generator: LoadGenerator,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LoadGenerator {
+    Auto,
+    Wrk,
+    Reqwest,
 }
 
 fn main() -> ExitCode {
@@ -275,6 +287,11 @@ async fn run_load(args: &Args) -> anyhow::Result<Vec<Figure>> {
                 sessions: if q { 500 } else { args.load_sessions },
                 ack_rate: args.ack_rate,
                 ack_secs: if q { 3 } else { args.load_ack_secs },
+                wrk: match args.load_generator {
+                    LoadGenerator::Wrk => true,
+                    LoadGenerator::Reqwest => false,
+                    LoadGenerator::Auto => load::wrk_available(),
+                },
                 worker_cpu: 0,
                 other_cpu: 1,
             };

@@ -10,6 +10,7 @@ use crate::outbox::OutboxOp;
 use cyrus_linear::WebhookEvent;
 use cyrus_linear::webhook::{VerifiedDelivery, parse_event};
 use cyrus_store::{Delivery, NewTask};
+use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;
 
@@ -31,38 +32,54 @@ pub async fn run_processor(ctx: Ctx) {
         let now = ctx.now_ms();
         let batch = ctx
             .store
-            .claim_unprocessed_deliveries(&owner, Duration::from_secs(30), now, 64)
+            .claim_unprocessed_deliveries(&owner, Duration::from_secs(30), now, CLAIM_BATCH)
             .await
             .unwrap_or_else(|err| {
                 tracing::error!(error = %err, "intake: claiming deliveries failed");
                 Vec::new()
             });
         let busy = !batch.is_empty();
-        for delivery in batch {
-            let id = delivery.delivery_id.clone();
-            let outcome = if delivery.attempts > MAX_DELIVERY_ATTEMPTS {
-                "error: gave up after repeated failures".to_string()
-            } else {
-                match process(&ctx, &delivery).await {
-                    Ok(outcome) => outcome,
-                    // Left unprocessed: the lease expires and it is retried.
-                    Err(IntakeError::Store(cyrus_store::StoreError::NotFound(what))) => {
-                        tracing::info!(delivery = %id, "intake: waiting for {what}; will retry");
-                        continue;
-                    }
-                    Err(err) => {
-                        tracing::error!(delivery = %id, error = %err, "intake: processing failed; will retry");
-                        continue;
-                    }
-                }
-            };
-            if let Err(err) = ctx
-                .store
-                .mark_delivery_processed(&id, &outcome, ctx.now_ms())
-                .await
-            {
-                tracing::error!(delivery = %id, error = %err, "intake: marking processed failed");
+        if busy {
+            metrics::histogram!("cyrus_intake_claimed_deliveries").record(batch.len() as f64);
+        }
+        let full = batch.len() as i64 == CLAIM_BATCH;
+        // New sessions on different issues are independent of each other,
+        // so a run of them is accepted concurrently: a burst of delegations
+        // past the inline bound is otherwise acknowledged one Linear round
+        // trip at a time. Two sessions on one issue are not (the second
+        // becomes a follow-up of the first's task), and everything else
+        // keeps the order it arrived in.
+        let mut batch = batch.into_iter().peekable();
+        let mut done = Vec::new();
+        while let Some(delivery) = batch.next() {
+            if !is_new_session(&delivery) {
+                done.extend(handle(&ctx, delivery).await);
+                continue;
             }
+            let mut issues = std::collections::HashSet::from([session_issue(&delivery)]);
+            let mut run = vec![delivery];
+            while let Some(next) =
+                batch.next_if(|d| is_new_session(d) && !issues.contains(&session_issue(d)))
+            {
+                issues.insert(session_issue(&next));
+                run.push(next);
+            }
+            let outcomes: Vec<_> = futures::stream::iter(run)
+                .map(|d| handle(&ctx, d))
+                .buffer_unordered(DEFERRED_ACCEPTS)
+                .collect()
+                .await;
+            done.extend(outcomes.into_iter().flatten());
+        }
+        // One write for the whole batch. A crash before it leaves these
+        // deliveries to be processed again, which changes nothing (see the
+        // module's comment).
+        if let Err(err) = ctx
+            .store
+            .mark_deliveries_processed(&done, ctx.now_ms())
+            .await
+        {
+            tracing::error!(error = %err, deliveries = done.len(), "intake: marking processed failed");
         }
         if !busy {
             tokio::select! {
@@ -70,8 +87,67 @@ pub async fn run_processor(ctx: Ctx) {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 _ = ctx.shutdown.cancelled() => return,
             }
+        } else if !full {
+            // Deliveries are arriving one by one: let a few gather before
+            // the next claim. Claiming each as it lands cost two writes per
+            // delivery (claim, mark) on the store's one writer, which the
+            // webhook's commits wait behind; at a few thousand a second
+            // that halved intake. An idle processor still takes the first
+            // delivery at once.
+            tokio::select! {
+                _ = tokio::time::sleep(GATHER) => {}
+                _ = ctx.shutdown.cancelled() => return,
+            }
         }
     }
+}
+
+/// Deliveries claimed at once.
+const CLAIM_BATCH: i64 = 64;
+/// How long a busy processor lets deliveries gather between claims.
+const GATHER: Duration = Duration::from_millis(5);
+
+/// New sessions the processor accepts at once (see [`run_processor`]).
+const DEFERRED_ACCEPTS: usize = 32;
+
+fn is_new_session(delivery: &Delivery) -> bool {
+    accepts_inline(
+        &delivery.event_type,
+        delivery.action.as_deref().unwrap_or_default(),
+    )
+}
+
+/// The issue a new session's delivery is about (empty if it names none).
+fn session_issue(delivery: &Delivery) -> String {
+    let session = &delivery.payload["agentSession"];
+    session["issueId"]
+        .as_str()
+        .or_else(|| session["issue"]["id"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Processes one claimed delivery: `Some((id, outcome))` to mark it
+/// processed, `None` to leave it for its lease to expire and another pass
+/// to retry.
+async fn handle(ctx: &Ctx, delivery: Delivery) -> Option<(String, String)> {
+    let outcome = if delivery.attempts > MAX_DELIVERY_ATTEMPTS {
+        "error: gave up after repeated failures".to_string()
+    } else {
+        let id = &delivery.delivery_id;
+        match process(ctx, &delivery).await {
+            Ok(outcome) => outcome,
+            Err(IntakeError::Store(cyrus_store::StoreError::NotFound(what))) => {
+                tracing::info!(delivery = %id, "intake: waiting for {what}; will retry");
+                return None;
+            }
+            Err(err) => {
+                tracing::error!(delivery = %id, error = %err, "intake: processing failed; will retry");
+                return None;
+            }
+        }
+    };
+    Some((delivery.delivery_id, outcome))
 }
 
 type Outcome = Result<String, IntakeError>;
@@ -102,7 +178,21 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
     };
     match event {
         WebhookEvent::SessionCreated(created) => {
-            accept_created(ctx, &created, &delivery.payload, None).await
+            // Deferred past the inline bound (or a replica died first): the
+            // acknowledgement goes out directly here too, unless the session
+            // already has its task (then it was acknowledged, or is queued).
+            let acked_at = if created.is_self_triggered()
+                || ctx
+                    .store
+                    .get_task_by_session(&created.session.id)
+                    .await?
+                    .is_some()
+            {
+                None
+            } else {
+                post_acknowledgement(ctx, &created, delivery.received_at).await
+            };
+            accept_created(ctx, &created, &delivery.payload, acked_at).await
         }
         WebhookEvent::SessionPrompted(prompted) => {
             let Some(task) = ctx.store.get_task_by_session(&prompted.session.id).await? else {
@@ -309,7 +399,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
 /// enqueues the same activity (same id) if the direct post failed; a failure
 /// here is only logged (the stored delivery is the guarantee).
 pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
-    if !accepts_inline(delivery) {
+    if !accepts_inline(&delivery.event_type, &delivery.action) {
         return;
     }
     let Ok(WebhookEvent::SessionCreated(created)) = parse_event(delivery) else {
@@ -338,10 +428,11 @@ pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
     }
 }
 
-/// Whether [`accept_inline`] has anything to do with `delivery` (a new
-/// agent session); everything else is left to the processor.
-pub(crate) fn accepts_inline(delivery: &VerifiedDelivery) -> bool {
-    delivery.event_type == "AgentSessionEvent" && delivery.action == "created"
+/// Whether [`accept_inline`] has anything to do with a delivery of this
+/// type and action (a new agent session); everything else is left to the
+/// processor.
+pub(crate) fn accepts_inline(event_type: &str, action: &str) -> bool {
+    event_type == "AgentSessionEvent" && action == "created"
 }
 
 /// Posts the acknowledgement now; `Some(when)` if Linear has it.

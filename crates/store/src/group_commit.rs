@@ -30,7 +30,7 @@ use sqlx::{PgPool, QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connect::Backend;
-use crate::{Insert, NewDelivery, Result, StoreError, UnixMillis};
+use crate::{Insert, NewDelivery, Result, StoreError};
 
 /// Most callers in one transaction (a caller usually brings one row).
 const MAX_BATCH: usize = 512;
@@ -55,16 +55,9 @@ pub enum SqliteSync {
     Normal,
 }
 
-/// A row ready to bind: the payload is serialised by the caller, in its own
-/// task, not by the writer.
-struct Row {
-    delivery_id: String,
-    organization_id: String,
-    event_type: String,
-    action: Option<String>,
-    payload: String,
-    received_at: UnixMillis,
-}
+/// A row ready to bind: the delivery as the caller gave it (its body is
+/// the received text, bound without another copy).
+type Row = NewDelivery;
 
 type Answer = std::result::Result<Vec<Insert>, Failure>;
 
@@ -110,22 +103,8 @@ impl GroupCommit {
     pub(crate) async fn insert(
         &self,
         backend: &Backend,
-        rows: &[NewDelivery],
+        rows: Vec<NewDelivery>,
     ) -> Result<Vec<Insert>> {
-        let rows = rows
-            .iter()
-            .map(|d| {
-                Ok(Row {
-                    delivery_id: d.delivery_id.clone(),
-                    organization_id: d.organization_id.clone(),
-                    event_type: d.event_type.clone(),
-                    action: d.action.clone(),
-                    payload: serde_json::to_string(&d.payload)
-                        .map_err(|e| StoreError::Corrupt(format!("delivery payload: {e}")))?,
-                    received_at: d.received_at,
-                })
-            })
-            .collect::<Result<Vec<Row>>>()?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -183,6 +162,7 @@ impl Writer {
         // Ends when every store handle (and so every sender) is gone.
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
             let batch = std::mem::take(&mut jobs);
+            metrics::histogram!("cyrus_store_delivery_batch_callers").record(batch.len() as f64);
             tracing::trace!(
                 rows = batch.len(),
                 "store: committing a batch of deliveries"
@@ -257,19 +237,33 @@ impl Writer {
             let mut inserted = HashSet::with_capacity(rows.len());
             for chunk in rows.chunks(SQLITE_CHUNK) {
                 let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                    "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, payload, received_at) ",
+                    "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at) ",
                 );
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(r.delivery_id.as_str())
                         .push_bind(r.organization_id.as_str())
                         .push_bind(r.event_type.as_str())
                         .push_bind(r.action.as_deref())
-                        .push_bind(r.payload.as_str())
                         .push_bind(r.received_at);
                 });
                 q.push(" ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id");
                 let ids: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
-                inserted.extend(ids.into_iter().map(|(id,)| id));
+                let new: HashSet<String> = ids.into_iter().map(|(id,)| id).collect();
+                // Bodies of the new rows only: a duplicate keeps the first.
+                let bodies: Vec<&&Row> = chunk
+                    .iter()
+                    .filter(|r| new.contains(&r.delivery_id))
+                    .collect();
+                if !bodies.is_empty() {
+                    let mut q: QueryBuilder<Sqlite> =
+                        QueryBuilder::new("INSERT INTO delivery_payloads (delivery_id, payload) ");
+                    q.push_values(bodies, |mut b, r| {
+                        b.push_bind(r.delivery_id.as_str())
+                            .push_bind(r.body.as_str());
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                inserted.extend(new);
             }
             tx.commit().await?;
             Ok::<_, StoreError>(inserted)
@@ -289,21 +283,30 @@ impl Writer {
     }
 }
 
-/// One statement, one round trip: the batch as arrays, unnested.
+/// One statement, one round trip: the batch as arrays, unnested; the
+/// bodies of the rows that were new go to `delivery_payloads` in the same
+/// statement.
 async fn write_postgres(pool: &PgPool, rows: &[&Row]) -> Result<HashSet<String>> {
     let ids: Vec<&str> = rows.iter().map(|r| r.delivery_id.as_str()).collect();
     let orgs: Vec<&str> = rows.iter().map(|r| r.organization_id.as_str()).collect();
     let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
     let actions: Vec<Option<&str>> = rows.iter().map(|r| r.action.as_deref()).collect();
-    let payloads: Vec<&str> = rows.iter().map(|r| r.payload.as_str()).collect();
+    let payloads: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
     let received: Vec<i64> = rows.iter().map(|r| r.received_at).collect();
     let inserted: Vec<(String,)> = sqlx::query_as(
-        "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, payload, received_at)
-         SELECT d, o, e, a, p::jsonb, r
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
-              AS b(d, o, e, a, p, r)
-         ON CONFLICT (delivery_id) DO NOTHING
-         RETURNING delivery_id",
+        "WITH b AS (
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
+                 AS b(d, o, e, a, p, r)
+         ), new AS (
+             INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at)
+             SELECT d, o, e, a, r FROM b
+             ON CONFLICT (delivery_id) DO NOTHING
+             RETURNING delivery_id
+         ), bodies AS (
+             INSERT INTO delivery_payloads (delivery_id, payload)
+             SELECT b.d, b.p::jsonb FROM b JOIN new ON new.delivery_id = b.d
+         )
+         SELECT delivery_id FROM new",
     )
     .bind(&ids)
     .bind(&orgs)

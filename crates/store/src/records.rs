@@ -43,7 +43,9 @@ pub struct NewDelivery {
     /// Linear's `type`; unknown types are stored too.
     pub event_type: String,
     pub action: Option<String>,
-    pub payload: Value,
+    /// The body as received: the text of a JSON object (the webhook
+    /// verifier has checked it). Stored as is, not re-serialised.
+    pub body: String,
     pub received_at: UnixMillis,
 }
 

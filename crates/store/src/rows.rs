@@ -104,27 +104,28 @@ pub(crate) fn tasks(rows: Vec<TaskRow>) -> Result<Vec<Task>> {
     rows.into_iter().map(Task::try_from).collect()
 }
 
+/// A delivery's row; its body is in `delivery_payloads`.
 #[derive(sqlx::FromRow)]
 pub(crate) struct DeliveryRow {
-    delivery_id: String,
+    pub(crate) delivery_id: String,
     organization_id: String,
     event_type: String,
     action: Option<String>,
-    payload: Json<Value>,
     received_at: i64,
     attempts: i64,
     processed_at: Option<i64>,
     outcome: Option<String>,
 }
 
-impl From<DeliveryRow> for Delivery {
-    fn from(r: DeliveryRow) -> Delivery {
+impl DeliveryRow {
+    pub(crate) fn with_payload(self, payload: Value) -> Delivery {
+        let r = self;
         Delivery {
             delivery_id: r.delivery_id,
             organization_id: r.organization_id,
             event_type: r.event_type,
             action: r.action,
-            payload: r.payload.0,
+            payload,
             received_at: r.received_at,
             attempts: r.attempts,
             processed_at: r.processed_at,

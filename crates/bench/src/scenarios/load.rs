@@ -56,9 +56,17 @@ pub struct LoadOptions {
     /// acknowledgement phase.
     pub ack_rate: u32,
     pub ack_secs: u64,
+    /// Drive the closed loop of `Issue` updates with `wrk` (else the
+    /// in-process generator).
+    pub wrk: bool,
     /// Core for the worker; the simulators and the generator get `other_cpu`.
     pub worker_cpu: usize,
     pub other_cpu: usize,
+}
+
+/// Whether `wrk` is installed (to drive the closed loop).
+pub fn wrk_available() -> bool {
+    super::wrk::available()
 }
 
 pub async fn run(opts: LoadOptions) -> anyhow::Result<Vec<Figure>> {
@@ -110,36 +118,116 @@ async fn issue_updates(
         .unwrap_or_default()
         .to_string();
     let counter = Arc::new(AtomicU64::new(0));
+    let body_at = {
+        let counter = counter.clone();
+        let org = org.clone();
+        move |timestamp_ms: i64| {
+            let i = counter.fetch_add(1, Ordering::Relaxed);
+            issue_update(&org, i, timestamp_ms)
+        }
+    };
     let body = {
         let counter = counter.clone();
         move || {
             let i = counter.fetch_add(1, Ordering::Relaxed);
-            issue_update(&org, i)
+            issue_update(&org, i, chrono::Utc::now().timestamp_millis())
         }
     };
-    let closed = closed_loop(
-        &target,
-        opts.concurrency,
-        Duration::from_secs(opts.closed_secs),
-        &body,
-    )
-    .await;
+    let (closed_ok, mut out) = if opts.wrk {
+        // Bodies for the whole run, signed now; every request still gets
+        // its own delivery id.
+        let bodies: Vec<Vec<u8>> = (0..WRK_BODIES).map(|_| body()).collect();
+        let dir = tempfile::tempdir()?;
+        let run = super::wrk::ClosedLoop {
+            url: &target.url,
+            secret: &target.secret,
+            event: "Issue",
+            bodies: &bodies,
+            connections: opts.concurrency,
+            duration: Duration::from_secs(opts.closed_secs),
+            cpu: opts.other_cpu,
+        }
+        .run(dir.path())?;
+        let c = opts.concurrency;
+        let secs = run.elapsed.as_secs_f64().max(1e-9);
+        let note = format!(
+            "wrk -t1 -c{c}: {} answered, {} not 2xx, {} socket errors in {secs:.1} s",
+            run.requests, run.bad_status, run.socket_errors
+        );
+        (
+            run.ok(),
+            vec![
+                Figure::new(
+                    s,
+                    &format!("throughput at c={c} (200s, wrk)"),
+                    Some(run.ok() as f64 / secs),
+                    "req/s",
+                )
+                .goal(Goal::AtLeast(21_000.0))
+                .note(note),
+                Figure::new(s, &format!("p50 at c={c} (wrk)"), Some(ms(run.p50)), "ms"),
+                Figure::new(s, &format!("p99 at c={c} (wrk)"), Some(ms(run.p99)), "ms"),
+                Figure::new(
+                    s,
+                    &format!("p99.9 at c={c} (wrk)"),
+                    Some(ms(run.p999)),
+                    "ms",
+                ),
+                Figure::new(
+                    s,
+                    &format!("failed at c={c} (not 2xx, or a socket error)"),
+                    Some((run.bad_status + run.socket_errors) as f64),
+                    "requests",
+                )
+                .goal(Goal::AtMost(0.0)),
+            ],
+        )
+    } else {
+        let closed = closed_loop(
+            &target,
+            opts.concurrency,
+            Duration::from_secs(opts.closed_secs),
+            &body,
+        )
+        .await;
+        (closed.ok, closed.figures(s, opts.concurrency))
+    };
+    // Intake alone can look fast by leaving the processing behind (the
+    // store is the buffer): what was still unprocessed when the closed loop
+    // ended says whether the figure above is sustainable.
+    let backlog = worker.unprocessed_count().await?;
+    out.push(
+        Figure::new(
+            s,
+            &format!("unprocessed when the c={} loop ended", opts.concurrency),
+            Some(backlog as f64),
+            "deliveries",
+        )
+        .note(format!("of {closed_ok} accepted in the loop")),
+    );
     let paced = open_loop(
         &target,
         opts.paced_rate,
         Duration::from_secs(opts.paced_secs),
-        &body,
+        &body_at,
     )
     .await;
+    let batching = worker.batching().await;
     let rows = worker.delivery_count().await?;
-    let accepted = closed.ok + paced.ok;
-    let mut out = closed.figures(s, opts.concurrency);
+    let accepted = closed_ok + paced.ok;
+    out.push(Figure::new(s, "deliveries per commit (mean, whole run)", batching.0, "rows").note(format!(
+        "deliveries per processor claim (mean): {}",
+        batching.1.map_or("-".into(), |v| format!("{v:.1}"))
+    )));
     out.extend(paced.paced_figures(s, opts.paced_rate));
+    // A 200 without its row would be a lost delivery. (wrk stops with up
+    // to c requests in flight whose rows may have committed unanswered,
+    // so the figure can be below 0 by that much, never above.)
     out.push(
         Figure::new(
             s,
-            "rows committed − 200s",
-            Some(rows as f64 - accepted as f64),
+            "200s − rows committed",
+            Some(accepted as f64 - rows as f64),
             "rows",
         )
         .goal(Goal::AtMost(0.0))
@@ -316,13 +404,23 @@ fn client() -> reqwest::Client {
 /// One signed POST; `Ok(status)` or the connection error.
 async fn post(client: &reqwest::Client, target: &Target, body: Vec<u8>) -> Result<u16, String> {
     let signature = cyrus_linear::webhook::verify::sign(&body, &target.secret);
+    send(client, &target.url, body, signature).await
+}
+
+/// POSTs a body already signed.
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    signature: String,
+) -> Result<u16, String> {
     let event = if body.starts_with(br#"{"type":"Issue""#) {
         "Issue"
     } else {
         "AgentSessionEvent"
     };
     client
-        .post(&target.url)
+        .post(url)
         .header("content-type", "application/json")
         .header("linear-signature", signature)
         .header("linear-delivery", uuid::Uuid::new_v4().to_string())
@@ -492,30 +590,61 @@ async fn closed_loop_until_empty(
 
 /// One request every `1/rate` s whatever the answers, for `duration`;
 /// latency from the scheduled time.
+///
+/// Every request is built and signed before the run (its
+/// `webhookTimestamp` is its send time, inside the worker's replay window
+/// whenever it is sent), so the measured path is the send alone. The
+/// schedule is kept by a thread of its own sleeping to each send time
+/// (`std::thread::sleep` wakes within tens of microseconds; tokio's timer
+/// has millisecond granularity, which alone put up to 1 ms of the pacer's
+/// lateness into every figure), handing each request to the runtime.
 async fn open_loop(
     target: &Target,
     rate: u32,
     duration: Duration,
-    body: &(impl Fn() -> Vec<u8> + Sync),
+    body_at: &(impl Fn(i64) -> Vec<u8> + Sync),
 ) -> Tally {
     let client = client();
-    let target = Arc::new(Target {
-        url: target.url.clone(),
-        secret: target.secret.clone(),
-    });
+    let url: Arc<str> = target.url.clone().into();
     let n = rate as u64 * duration.as_secs();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
+    let period = Duration::from_secs(1) / rate.max(1);
+    // Building takes well under `lead` (about 15 µs a request); the first
+    // send is at `t0 + lead`, which is also the first body's timestamp.
+    let lead = Duration::from_secs(3);
+    let t0 = Instant::now();
+    let first_ms = chrono::Utc::now().timestamp_millis() + lead.as_millis() as i64;
+    let mut requests: std::collections::VecDeque<(Vec<u8>, String)> = (0..n)
+        .map(|i| {
+            let body = body_at(first_ms + (period * i as u32).as_millis() as i64);
+            let signature = cyrus_linear::webhook::verify::sign(&body, &target.secret);
+            (body, signature)
+        })
+        .collect();
+    let (tick_tx, mut ticks) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let started = t0 + lead;
+    let pacer = std::thread::spawn(move || {
+        for i in 0..n {
+            let at = started + period * (i as u32);
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if tick_tx.send(at).is_err() {
+                return;
+            }
+        }
+    });
     let mut inflight = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        let at = ticker.tick().await;
-        let (client, target, b) = (client.clone(), target.clone(), body());
+    while let Some(at) = ticks.recv().await {
+        let Some((body, signature)) = requests.pop_front() else {
+            break;
+        };
+        let (client, url) = (client.clone(), url.clone());
         inflight.push(tokio::spawn(async move {
-            let answer = post(&client, &target, b).await;
+            let answer = send(&client, &url, body, signature).await;
             (answer, at.elapsed())
         }));
     }
+    let _ = pacer.join();
     let mut t = Tally::default();
     for h in inflight {
         match h.await {
@@ -527,12 +656,16 @@ async fn open_loop(
     t
 }
 
+/// Distinct bodies `wrk` cycles through (each request has its own delivery
+/// id; the body only has to be signed).
+const WRK_BODIES: usize = 20_000;
+
 /// A distinct `Issue` update of about 2.8 KB.
-fn issue_update(org: &str, i: u64) -> Vec<u8> {
+fn issue_update(org: &str, i: u64, timestamp_ms: i64) -> Vec<u8> {
     let filler = "The quick brown fox jumps over the lazy dog. ".repeat(50);
     serde_json::to_vec(&json!({
         "type": "Issue", "action": "update", "organizationId": org,
-        "webhookTimestamp": chrono::Utc::now().timestamp_millis(),
+        "webhookTimestamp": timestamp_ms,
         "webhookId": uuid::Uuid::new_v4().to_string(),
         "createdAt": chrono::Utc::now().to_rfc3339(),
         "url": format!("https://linear.example/issue/BENCH-{i}"),
@@ -676,6 +809,40 @@ impl Worker {
             .parse()
             .ok()?;
         Some((kib / 1024.0 * 10.0).round() / 10.0)
+    }
+
+    /// Means of the worker's `cyrus_store_delivery_batch_callers` and
+    /// `cyrus_intake_claimed_deliveries` histograms, from `/metrics`.
+    async fn batching(&self) -> (Option<f64>, Option<f64>) {
+        let Ok(text) = async {
+            reqwest::get(format!("http://{}/metrics", self.addr))
+                .await?
+                .text()
+                .await
+        }
+        .await
+        else {
+            return (None, None);
+        };
+        let mean = |name: &str| {
+            let read = |suffix: &str| {
+                text.lines()
+                    .find(|l| l.starts_with(&format!("{name}_{suffix} ")))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            };
+            Some(read("sum")? / read("count")?.max(1.0))
+        };
+        (
+            mean("cyrus_store_delivery_batch_callers"),
+            mean("cyrus_intake_claimed_deliveries"),
+        )
+    }
+
+    async fn unprocessed_count(&self) -> anyhow::Result<i64> {
+        let store = cyrus_store::Store::connect_without_migrating(&self.store_url).await?;
+        let n = store.unprocessed_delivery_count().await?;
+        store.close().await;
+        Ok(n)
     }
 
     async fn delivery_count(&self) -> anyhow::Result<i64> {

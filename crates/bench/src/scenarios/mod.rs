@@ -13,3 +13,4 @@ pub mod memory;
 pub mod orchestration;
 pub mod prompt;
 pub mod runs;
+mod wrk;

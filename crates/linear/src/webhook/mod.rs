@@ -6,6 +6,6 @@ pub mod verify;
 
 pub use event::{WebhookEvent, parse_event};
 pub use verify::{
-    MAX_BODY_BYTES, MAX_CLOCK_SKEW, VerifiedDelivery, WebhookHeaders, WebhookRejection,
-    WebhookSecrets, verify, verify_with,
+    MAX_BODY_BYTES, MAX_CLOCK_SKEW, VerifiedBody, VerifiedDelivery, WebhookHeaders,
+    WebhookRejection, WebhookSecrets, verify, verify_body_with, verify_with,
 };

@@ -14,7 +14,8 @@ fn delivery(id: &str, n: i64) -> NewDelivery {
         organization_id: "org".into(),
         event_type: "Issue".into(),
         action: (n % 2 == 0).then(|| "update".to_string()),
-        payload: json!({"n": n, "text": "é ✓ \"quoted\""}),
+        // As received: the text is stored as is, not re-serialised.
+        body: format!("{{ \"text\": \"é ✓ \\\"quoted\\\"\" ,\"n\":{n} }}"),
         received_at: 1_000 + n,
     }
 }
@@ -22,12 +23,12 @@ fn delivery(id: &str, n: i64) -> NewDelivery {
 pub async fn batch_dedupes_inside_and_against_table(db: TestDb) {
     let s = &db.store;
     assert_eq!(
-        s.insert_delivery(&delivery("d0", 0)).await.unwrap(),
+        s.insert_delivery(delivery("d0", 0)).await.unwrap(),
         Insert::Inserted
     );
     // One batch: d1 twice (inside the batch), d0 again (against the table).
     let answers = s
-        .insert_deliveries(&[
+        .insert_deliveries(vec![
             delivery("d1", 1),
             delivery("d0", 7),
             delivery("d1", 9),
@@ -50,7 +51,7 @@ pub async fn batch_dedupes_inside_and_against_table(db: TestDb) {
     assert_eq!(ids, vec!["d0", "d1", "d2"]);
     // The first copy is the one stored, fields intact.
     let d0 = s.get_delivery("d0").await.unwrap().unwrap();
-    assert_eq!(d0.payload, delivery("d0", 0).payload);
+    assert_eq!(d0.payload, json!({"n": 0, "text": "é ✓ \"quoted\""}));
     let d1 = s.get_delivery("d1").await.unwrap().unwrap();
     assert_eq!(d1.payload, json!({"n": 1, "text": "é ✓ \"quoted\""}));
     assert_eq!(d1.action, None);
@@ -58,7 +59,7 @@ pub async fn batch_dedupes_inside_and_against_table(db: TestDb) {
     let d2 = s.get_delivery("d2").await.unwrap().unwrap();
     assert_eq!(d2.action.as_deref(), Some("update"));
     assert_eq!(d2.event_type, "Issue");
-    assert!(s.insert_deliveries(&[]).await.unwrap().is_empty());
+    assert!(s.insert_deliveries(vec![]).await.unwrap().is_empty());
 }
 
 pub async fn concurrent_inserts_answer_each_caller(db: TestDb) {
@@ -70,7 +71,7 @@ pub async fn concurrent_inserts_answer_each_caller(db: TestDb) {
             let s = db.store.clone();
             handles.push(tokio::spawn(async move {
                 let id = format!("c{i}");
-                let answer = s.insert_delivery(&delivery(&id, i)).await;
+                let answer = s.insert_delivery(delivery(&id, i)).await;
                 (id, copy, answer)
             }));
         }
@@ -87,7 +88,7 @@ pub async fn concurrent_inserts_answer_each_caller(db: TestDb) {
     let rows = db.raw_strings("SELECT delivery_id FROM deliveries").await;
     assert_eq!(rows.len(), 100);
     let c42 = db.store.get_delivery("c42").await.unwrap().unwrap();
-    assert_eq!(c42.payload, delivery("c42", 42).payload);
+    assert_eq!(c42.payload, json!({"n": 42, "text": "é ✓ \"quoted\""}));
     // The stored rows are claimable as before.
     let claimed = db
         .store
@@ -103,15 +104,52 @@ pub async fn sqlite_sync_defaults_to_full(db: TestDb) {
     assert_eq!(normal.sqlite_sync(), SqliteSync::Normal);
     // Both settings store and dedupe alike.
     assert_eq!(
-        normal.insert_delivery(&delivery("n1", 1)).await.unwrap(),
+        normal.insert_delivery(delivery("n1", 1)).await.unwrap(),
         Insert::Inserted
     );
     assert_eq!(
-        db.store.insert_delivery(&delivery("n1", 1)).await.unwrap(),
+        db.store.insert_delivery(delivery("n1", 1)).await.unwrap(),
         Insert::Duplicate
     );
     assert_eq!(
-        db.store.insert_delivery(&delivery("f1", 2)).await.unwrap(),
+        db.store.insert_delivery(delivery("f1", 2)).await.unwrap(),
         Insert::Inserted
+    );
+}
+
+pub async fn a_claimed_batch_is_marked_processed_at_once(db: TestDb) {
+    let s = &db.store;
+    let ids = ["m1", "m2", "m3"];
+    for (n, id) in ids.iter().enumerate() {
+        s.insert_delivery(delivery(id, n as i64)).await.unwrap();
+    }
+    s.mark_delivery_processed("m2", "first", 10).await.unwrap();
+    let claimed = s
+        .claim_unprocessed_deliveries("w", std::time::Duration::from_secs(30), 20, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2, "{claimed:?}");
+    let done: Vec<(String, String)> = ["m1", "m2", "m3", "unknown"]
+        .iter()
+        .map(|id| (id.to_string(), format!("ok {id}")))
+        .collect();
+    s.mark_deliveries_processed(&done, 30).await.unwrap();
+    s.mark_deliveries_processed(&[], 40).await.unwrap();
+    let outcome = |d: Delivery| (d.outcome, d.processed_at);
+    assert_eq!(
+        outcome(s.get_delivery("m1").await.unwrap().unwrap()),
+        (Some("ok m1".into()), Some(30))
+    );
+    // The first outcome stands.
+    assert_eq!(
+        outcome(s.get_delivery("m2").await.unwrap().unwrap()),
+        (Some("first".into()), Some(10))
+    );
+    // Marked and released: nothing left to claim, even after the lease.
+    assert!(
+        s.claim_unprocessed_deliveries("w2", std::time::Duration::from_secs(30), 999_999, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

@@ -14,6 +14,7 @@ harness::both!(
     deliveries::batch_dedupes_inside_and_against_table,
     deliveries::concurrent_inserts_answer_each_caller,
     deliveries::sqlite_sync_defaults_to_full,
+    deliveries::a_claimed_batch_is_marked_processed_at_once,
     scheduling::task_unique_per_session,
     scheduling::claim_order_priority_then_fifo,
     scheduling::expired_lease_is_claimable_again,

@@ -41,11 +41,14 @@ pub async fn deliveries_dedupe_and_lease(db: TestDb) {
         organization_id: "org".into(),
         event_type: "SomethingNew".into(),
         action: None,
-        payload: json!({"a": 1}),
+        body: r#"{"a": 1}"#.into(),
         received_at: 1_000,
     };
-    assert_eq!(s.insert_delivery(&d).await.unwrap(), Insert::Inserted);
-    assert_eq!(s.insert_delivery(&d).await.unwrap(), Insert::Duplicate);
+    assert_eq!(
+        s.insert_delivery(d.clone()).await.unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(s.insert_delivery(d).await.unwrap(), Insert::Duplicate);
     let claimed = s
         .claim_unprocessed_deliveries("w1", LEASE, 2_000, 10)
         .await

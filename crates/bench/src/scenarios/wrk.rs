@@ -1,0 +1,164 @@
+//! The closed loop driven by `wrk` (the distribution's package), for
+//! throughput figures the in-process generator cannot reach: reqwest,
+//! signing and building each body cost the generator's one core more per
+//! request than the worker spends on it, so past a few thousand requests a
+//! second the figure was the generator's.
+//!
+//! The bodies are built and signed before the run (a `webhookTimestamp`
+//! stays inside the worker's 60 s replay window for a short run), and the
+//! Lua script cycles through them giving every request its own
+//! `Linear-Delivery` (the dedupe key; the signature covers only the body),
+//! so every request is a distinct delivery the worker must commit.
+
+use anyhow::Context as _;
+use secrecy::SecretString;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// What one `wrk` run reports.
+#[derive(Debug)]
+pub struct WrkRun {
+    /// Requests answered (any status).
+    pub requests: u64,
+    /// Answered with a status other than 2xx/3xx.
+    pub bad_status: u64,
+    /// Connect, read, write and timeout errors.
+    pub socket_errors: u64,
+    pub elapsed: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub p999: Duration,
+}
+
+impl WrkRun {
+    pub fn ok(&self) -> u64 {
+        self.requests.saturating_sub(self.bad_status)
+    }
+}
+
+/// Whether `wrk` can be run.
+pub fn available() -> bool {
+    Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty() || !o.stderr.is_empty())
+}
+
+/// The Lua script: loads `bodies.tsv` (signature, tab, body per line),
+/// formats each request with a fresh delivery id, and prints one
+/// machine-readable line at the end.
+const SCRIPT: &str = r#"
+local sigs, bodies, n, i = {}, {}, 0, 0
+local file = os.getenv("CYRUS_WRK_BODIES")
+for line in io.lines(file) do
+  local tab = string.find(line, "\t", 1, true)
+  n = n + 1
+  sigs[n] = string.sub(line, 1, tab - 1)
+  bodies[n] = string.sub(line, tab + 1)
+end
+local prefix = os.getenv("CYRUS_WRK_PREFIX")
+request = function()
+  i = i + 1
+  local k = (i % n) + 1
+  return wrk.format("POST", "/webhooks/linear", {
+    ["Content-Type"] = "application/json",
+    ["Linear-Signature"] = sigs[k],
+    ["Linear-Delivery"] = prefix .. "-" .. i,
+    ["Linear-Event"] = os.getenv("CYRUS_WRK_EVENT"),
+  }, bodies[k])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("CYRUS-WRK %d %d %d %d %d %d %d\n",
+    summary.requests, e.status, e.connect + e.read + e.write + e.timeout,
+    summary.duration, latency:percentile(50), latency:percentile(99),
+    latency:percentile(99.9)))
+end
+"#;
+
+/// `wrk -t1 -c<connections> -d<duration>` pinned to `cpu` against the
+/// webhook `url` with `bodies` (each signed with `secret`).
+pub struct ClosedLoop<'a> {
+    pub url: &'a str,
+    pub secret: &'a SecretString,
+    /// The `Linear-Event` header.
+    pub event: &'a str,
+    pub bodies: &'a [Vec<u8>],
+    pub connections: usize,
+    pub duration: Duration,
+    pub cpu: usize,
+}
+
+impl ClosedLoop<'_> {
+    /// Runs it, with its files in `dir`.
+    pub fn run(&self, dir: &Path) -> anyhow::Result<WrkRun> {
+        let ClosedLoop {
+            url,
+            secret,
+            event,
+            bodies,
+            connections,
+            duration,
+            cpu,
+        } = *self;
+        let mut tsv = Vec::with_capacity(bodies.iter().map(|b| b.len() + 80).sum());
+        for body in bodies {
+            anyhow::ensure!(
+                !body.contains(&b'\n') && !body.contains(&b'\t'),
+                "a wrk body must be one line without tabs"
+            );
+            tsv.extend_from_slice(cyrus_linear::webhook::verify::sign(body, secret).as_bytes());
+            tsv.push(b'\t');
+            tsv.extend_from_slice(body);
+            tsv.push(b'\n');
+        }
+        let bodies_path = dir.join("wrk-bodies.tsv");
+        std::fs::write(&bodies_path, tsv)?;
+        let script = dir.join("wrk-cyrus.lua");
+        std::fs::write(&script, SCRIPT)?;
+        let base = url.trim_end_matches("/webhooks/linear");
+        let out = Command::new("taskset")
+            .arg("-c")
+            .arg(cpu.to_string())
+            .arg("wrk")
+            .args(["-t1", &format!("-c{connections}")])
+            .arg(format!("-d{}s", duration.as_secs().max(1)))
+            .arg("--timeout")
+            .arg("10s")
+            .arg("-s")
+            .arg(&script)
+            .arg(base)
+            .env("CYRUS_WRK_BODIES", &bodies_path)
+            .env("CYRUS_WRK_PREFIX", uuid::Uuid::new_v4().to_string())
+            .env("CYRUS_WRK_EVENT", event)
+            .output()
+            .context("running `taskset … wrk` (install the distribution's wrk package)")?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("CYRUS-WRK "))
+            .with_context(|| {
+                format!(
+                    "wrk printed no summary line (exit {}):\n{stdout}\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })?;
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap_or_default())
+            .collect();
+        anyhow::ensure!(n.len() == 7, "unexpected wrk summary {line:?}");
+        Ok(WrkRun {
+            requests: n[0],
+            bad_status: n[1],
+            socket_errors: n[2],
+            elapsed: Duration::from_micros(n[3]),
+            p50: Duration::from_micros(n[4]),
+            p99: Duration::from_micros(n[5]),
+            p999: Duration::from_micros(n[6]),
+        })
+    }
+}
