@@ -47,6 +47,8 @@ enum LoadKind {
     Issue,
     /// New agent sessions (intake, task, acknowledgement).
     Created,
+    /// Webhook → acknowledgement at a steady rate (`--ack-rate`).
+    Ack,
 }
 
 #[derive(Debug, Parser)]
@@ -88,7 +90,7 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_values_t = [10, 200, 1000])]
     run_levels: Vec<usize>,
     /// `load`: which deliveries (both by default).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [LoadKind::Issue, LoadKind::Created])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [LoadKind::Issue, LoadKind::Created, LoadKind::Ack])]
     load_kinds: Vec<LoadKind>,
     /// `load`: the SQLite `store.sqliteSynchronous` settings to measure.
     #[arg(long, value_delimiter = ',', default_values_t = ["full".to_string(), "normal".to_string()])]
@@ -277,6 +279,7 @@ async fn run_load(args: &Args) -> anyhow::Result<Vec<Figure>> {
                 kind: match kind {
                     LoadKind::Issue => load::Kind::Issue,
                     LoadKind::Created => load::Kind::Created,
+                    LoadKind::Ack => load::Kind::Ack,
                 },
                 postgres: postgres.clone(),
                 sync,

@@ -390,45 +390,76 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
     }
 }
 
-/// Accepts a `created` session straight from the webhook handler, before the
-/// delivery processor gets to it: the acknowledgement is posted to Linear
-/// first, directly (Linear flags agents silent for 10 s, and at a burst of
-/// new sessions the outbox queues behind the store and the scheduler), then
-/// the task is created and the acknowledgement recorded as delivered.
-/// Idempotent with the processor's later pass over the same delivery, which
-/// enqueues the same activity (same id) if the direct post failed; a failure
-/// here is only logged (the stored delivery is the guarantee).
-pub async fn accept_inline(ctx: &Ctx, delivery: &VerifiedDelivery) {
-    if !accepts_inline(&delivery.event_type, &delivery.action) {
-        return;
-    }
-    let Ok(WebhookEvent::SessionCreated(created)) = parse_event(delivery) else {
-        return;
-    };
-    if created.is_self_triggered() {
-        return;
-    }
-    let acked_at = post_acknowledgement(ctx, &created, delivery.sent_at.timestamp_millis()).await;
-    let id = &delivery.delivery_id;
-    match accept_created(ctx, &created, &delivery.payload, acked_at).await {
-        // Done here: the processor need not repeat it (if it already holds
-        // the delivery, its pass changes nothing).
-        Ok(outcome) => {
-            if let Err(err) = ctx
-                .store
-                .mark_delivery_processed(id, &outcome, ctx.now_ms())
-                .await
-            {
-                tracing::warn!(delivery = %id, error = %err, "intake: marking an accepted delivery failed; the processor will repeat it");
-            }
+/// A `created` session accepted straight from the webhook handler, before
+/// the delivery processor gets to it. The acknowledgement is posted to
+/// Linear at once, *while* the delivery commits (Linear flags agents silent
+/// for 10 s, and a commit waits for its batch's fsync): if the commit then
+/// fails, the answer is 503, Linear sends the delivery again, and the
+/// acknowledgement of that copy has the same activity id, so Linear keeps
+/// one. After the commit the task is created and the acknowledgement
+/// recorded as delivered ([`InlineAccept::finish`]). Idempotent with the
+/// processor's later pass over the same delivery, which enqueues the same
+/// activity if the direct post failed; a failure here is only logged (the
+/// stored delivery is the guarantee).
+pub(crate) struct InlineAccept {
+    delivery_id: String,
+    created: Box<cyrus_linear::webhook::event::SessionCreated>,
+    payload: serde_json::Value,
+    /// The acknowledgement's post: `Some(when)` if Linear has it.
+    ack: tokio::task::JoinHandle<Option<i64>>,
+}
+
+impl InlineAccept {
+    /// Starts accepting `delivery` (a new session; `None` for anything
+    /// else, or a session the agent opened itself): the acknowledgement is
+    /// on its way when this returns.
+    pub(crate) fn begin(ctx: &Ctx, delivery: VerifiedDelivery) -> Option<InlineAccept> {
+        if !accepts_inline(&delivery.event_type, &delivery.action) {
+            return None;
         }
-        Err(err) => {
-            tracing::warn!(delivery = %id, error = %err, "intake: early acceptance failed; the processor will retry");
+        let Ok(WebhookEvent::SessionCreated(created)) = parse_event(&delivery) else {
+            return None;
+        };
+        if created.is_self_triggered() {
+            return None;
+        }
+        let ack = {
+            let (ctx, created) = (ctx.clone(), created.clone());
+            let sent_at = delivery.sent_at.timestamp_millis();
+            tokio::spawn(async move { post_acknowledgement(&ctx, &created, sent_at).await })
+        };
+        Some(InlineAccept {
+            delivery_id: delivery.delivery_id,
+            created,
+            payload: delivery.payload,
+            ack,
+        })
+    }
+
+    /// The delivery has committed: creates the task and marks the delivery
+    /// processed (the processor need not repeat it; if it already holds
+    /// the delivery, its pass changes nothing).
+    pub(crate) async fn finish(self, ctx: &Ctx) {
+        let acked_at = self.ack.await.ok().flatten();
+        let id = &self.delivery_id;
+        match accept_created(ctx, &self.created, &self.payload, acked_at).await {
+            Ok(outcome) => {
+                if let Err(err) = ctx
+                    .store
+                    .mark_delivery_processed(id, &outcome, ctx.now_ms())
+                    .await
+                {
+                    tracing::warn!(delivery = %id, error = %err, "intake: marking an accepted delivery failed; the processor will repeat it");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(delivery = %id, error = %err, "intake: early acceptance failed; the processor will retry");
+            }
         }
     }
 }
 
-/// Whether [`accept_inline`] has anything to do with a delivery of this
+/// Whether [`InlineAccept`] has anything to do with a delivery of this
 /// type and action (a new agent session); everything else is left to the
 /// processor.
 pub(crate) fn accepts_inline(event_type: &str, action: &str) -> bool {

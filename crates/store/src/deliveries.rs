@@ -201,14 +201,12 @@ impl Store {
         }
         let ids: Vec<&str> = rows.iter().map(|r| r.delivery_id.as_str()).collect();
         let found: Vec<(String, Json<Value>)> = match (&self.backend, &self.sqlite_readers) {
-            (Backend::Postgres(p), _) => {
-                sqlx::query_as(
-                    "SELECT delivery_id, payload FROM delivery_payloads WHERE delivery_id = ANY($1)",
-                )
-                .bind(&ids)
-                .fetch_all(p)
-                .await?
-            }
+            (Backend::Postgres(p), _) => sqlx::query_as(
+                "SELECT delivery_id, payload FROM delivery_payloads WHERE delivery_id = ANY($1)",
+            )
+            .bind(&ids)
+            .fetch_all(p)
+            .await?,
             (Backend::Sqlite(writer), readers) => {
                 let ids = serde_json::to_string(&ids)
                     .map_err(|e| StoreError::Corrupt(format!("delivery ids: {e}")))?;

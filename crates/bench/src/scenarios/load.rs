@@ -14,9 +14,9 @@
 //!   no webhook target, so the simulator only records their webhooks), then
 //!   their `created` webhooks re-signed and posted in a closed loop; every
 //!   session's acknowledgement is then awaited (Linear's 10 s window);
-//!   finally the simulator itself delegates issues at a steady rate to the
-//!   worker and the webhook → acknowledgement latency is read from its
-//!   sessions.
+//! - the acknowledgement lane (a fresh worker and simulator): the simulator
+//!   itself delegates issues at a steady rate to the worker and the
+//!   webhook → acknowledgement latency is read from its sessions.
 //!
 //! Peak RSS is the worker's `VmHWM`; rows committed are counted in the store
 //! afterwards and must equal the 200 `accepted` answers.
@@ -37,6 +37,8 @@ use std::time::{Duration, Instant};
 pub enum Kind {
     Issue,
     Created,
+    /// Webhook → acknowledgement at a steady rate of new sessions.
+    Ack,
 }
 
 pub struct LoadOptions {
@@ -78,6 +80,7 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<Vec<Figure>> {
     let kind = match opts.kind {
         Kind::Issue => "Issue updates",
         Kind::Created => "created sessions",
+        Kind::Ack => "acknowledgement lane",
     };
     let scenario = format!("load {kind}, {backend}");
     pin_self(opts.other_cpu)?;
@@ -88,6 +91,7 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<Vec<Figure>> {
         let out = match opts.kind {
             Kind::Issue => issue_updates(&opts, &sandbox, &worker, &scenario).await,
             Kind::Created => created_sessions(&opts, &sandbox, &worker, &scenario).await,
+            Kind::Ack => ack_lane(&opts, &sandbox, &worker, &scenario).await,
         };
         let peak = worker.peak_rss_mib();
         let log = worker.log_tail();
@@ -215,10 +219,18 @@ async fn issue_updates(
     let batching = worker.batching().await;
     let rows = worker.delivery_count().await?;
     let accepted = closed_ok + paced.ok;
-    out.push(Figure::new(s, "deliveries per commit (mean, whole run)", batching.0, "rows").note(format!(
-        "deliveries per processor claim (mean): {}",
-        batching.1.map_or("-".into(), |v| format!("{v:.1}"))
-    )));
+    out.push(
+        Figure::new(
+            s,
+            "deliveries per commit (mean, whole run)",
+            batching.0,
+            "rows",
+        )
+        .note(format!(
+            "deliveries per processor claim (mean): {}",
+            batching.1.map_or("-".into(), |v| format!("{v:.1}"))
+        )),
+    );
     out.extend(paced.paced_figures(s, opts.paced_rate));
     // A 200 without its row would be a lost delivery. (wrk stops with up
     // to c requests in flight whose rows may have committed unanswered,
@@ -334,8 +346,22 @@ async fn created_sessions(
         .goal(Goal::AtMost(0.0))
         .note(format!("{rows} rows, {} answered 200", closed.ok)),
     );
+    Ok(out)
+}
 
-    // The acknowledgement lane: the simulator sends each `created` itself.
+/// The acknowledgement lane, on a fresh worker and simulator (after the
+/// burst above, its 10 000 tasks' downstream work would be measured too):
+/// the simulator delegates issues at a steady rate and sends each
+/// `created` itself; the latency is read from its sessions.
+async fn ack_lane(
+    opts: &LoadOptions,
+    sandbox: &Sandbox,
+    worker: &Worker,
+    s: &str,
+) -> anyhow::Result<Vec<Figure>> {
+    let control = Control::new(sandbox);
+    let team = control.team().await?;
+    let mut out = Vec::new();
     control
         .set_webhook_url(Some(format!("http://{}/webhooks/linear", worker.addr)))
         .await?;
@@ -343,14 +369,23 @@ async fn created_sessions(
     let issues = control.create_issues(&team, n).await?;
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / opts.ack_rate.max(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut sent = Vec::with_capacity(n);
+    // Each delegation is its own request, so a slow answer from the
+    // simulator does not hold back the next one.
+    let mut pending = Vec::with_capacity(n);
     let began = Instant::now();
-    for issue in &issues {
+    for issue in issues {
         ticker.tick().await;
         let at = chrono::Utc::now().timestamp_millis();
-        sent.push((control.delegate(issue).await?, at));
+        let control = control.clone();
+        pending.push(tokio::spawn(async move {
+            control.delegate(&issue).await.map(|s| (s, at))
+        }));
     }
     let rate = n as f64 / began.elapsed().as_secs_f64();
+    let mut sent = Vec::with_capacity(n);
+    for p in pending {
+        sent.push(p.await??);
+    }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut lat = Samples::default();
     let mut unacked = 0;
@@ -880,6 +915,7 @@ async fn reset_postgres(url: &str) -> anyhow::Result<()> {
 }
 
 /// The Linear simulator's control API (it runs in the sandbox process).
+#[derive(Clone)]
 struct Control {
     http: reqwest::Client,
     base: String,

@@ -6,10 +6,11 @@
 //! queues — the answer is 503 so Linear retries. Duplicates (same
 //! `Linear-Delivery`) are answered 200 and otherwise ignored.
 //!
-//! A new session is accepted (acknowledged, its task created) straight from
-//! here for latency, at most [`INLINE_ACCEPTS`] at a time; past that the
-//! delivery processor takes it from the store. That keeps a burst of
-//! delegations from spawning work, and memory, without bound.
+//! A new session is accepted (acknowledged while its delivery commits, its
+//! task created once it has) straight from here for latency, at most
+//! [`INLINE_ACCEPTS`] at a time; past that the delivery processor takes it
+//! from the store. That keeps a burst of delegations from spawning work,
+//! and memory, without bound.
 
 use super::HttpState;
 use axum::Json;
@@ -60,7 +61,10 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
             .clone()
             .try_acquire_owned()
             .ok()
-            .and_then(|permit| Some((permit, verified.clone().parse().ok()?)))
+            .and_then(|permit| {
+                let delivery = verified.clone().parse().ok()?;
+                Some((permit, crate::intake::InlineAccept::begin(ctx, delivery)?))
+            })
     } else {
         None
     };
@@ -80,10 +84,10 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
             // away and waking the processor are only for latency (the
             // acknowledgement goes out within milliseconds).
             match inline {
-                Some((permit, delivery)) => {
+                Some((permit, accept)) => {
                     let early = ctx.clone();
                     tokio::spawn(async move {
-                        crate::intake::accept_inline(&early, &delivery).await;
+                        accept.finish(&early).await;
                         drop(permit);
                     });
                 }
