@@ -228,6 +228,54 @@ async fn a_delivery_the_simulator_retries_is_processed_once() {
     stack.shutdown().await;
 }
 
+/// A new session's acknowledgement is posted while its delivery commits, so
+/// each copy of a `created` delivery (Linear retrying after a lost 200, a
+/// sender's replays) starts a post of its own: they carry one activity id,
+/// so the session shows one acknowledgement, and there is one task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_a_new_session_are_acknowledged_once() {
+    let stack = spawn(StackOptions::default()).await;
+    let (_issue, s) = stack
+        .delegate_issue("Delivered thrice", "[sim duration=20s]", &[])
+        .unwrap();
+    let original = stack
+        .linear
+        .control()
+        .deliveries()
+        .into_iter()
+        .find(|d| d.body["agentSession"]["id"] == s.as_str())
+        .expect("the simulator sent the created webhook");
+    let copies = (0..4).map(|n| {
+        let mut body = original.body.clone();
+        body["webhookTimestamp"] = json!(now_ms());
+        let body = serde_json::to_vec(&body).unwrap();
+        let sig = sign(&stack, &body);
+        let id = format!("copy-{n}");
+        let stack = &stack;
+        async move { post(stack, body, Some(sig), Some(&id)).await }
+    });
+    for (status, json) in futures::future::join_all(copies).await {
+        assert_eq!(status, 200, "{json}");
+    }
+    let (kind, _) = final_activity(&stack, &s, Duration::from_secs(30)).await;
+    assert_eq!(kind, "response", "{}", describe(&stack, &s));
+    let view = session(&stack, &s);
+    let acks = bodies(&view, "thought")
+        .iter()
+        .filter(|b| b.starts_with("On it"))
+        .count();
+    assert_eq!(acks, 1, "one acknowledgement: {}", describe(&stack, &s));
+    let store = &stack.worker.context().store;
+    let tasks = store.list_tasks(&Default::default()).await.unwrap();
+    assert_eq!(
+        tasks.iter().filter(|t| t.agent_session_id == s).count(),
+        1,
+        "{tasks:#?}"
+    );
+    assert_eq!(stack.codegen.control().runs().len(), 1, "one run");
+    stack.shutdown().await;
+}
+
 /// A connection that never sends a request head (or stays idle after one)
 /// is closed, so idle keep-alive pools and slow clients cannot pin memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
