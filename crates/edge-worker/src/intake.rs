@@ -178,20 +178,12 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
     };
     match event {
         WebhookEvent::SessionCreated(created) => {
-            // Deferred past the inline bound (or a replica died first): the
-            // acknowledgement goes out directly here too, unless the session
-            // already has its task (then it was acknowledged, or is queued).
-            let acked_at = if created.is_self_triggered()
-                || ctx
-                    .store
-                    .get_task_by_session(&created.session.id)
-                    .await?
-                    .is_some()
-            {
-                None
-            } else {
-                post_acknowledgement(ctx, &created, delivery.received_at).await
-            };
+            // The acknowledgement goes through the outbox here (same
+            // activity id as a direct post). Posting it directly as well
+            // raced the inline acceptance of the same delivery, which the
+            // processor can claim before that acceptance marks it, and
+            // doubled the Linear calls of every new session.
+            let acked_at = None;
             accept_created(ctx, &created, &delivery.payload, acked_at).await
         }
         WebhookEvent::SessionPrompted(prompted) => {

@@ -62,7 +62,25 @@ pub async fn run(opts: AckOptions) -> anyhow::Result<Vec<Figure>> {
     let store = worker.context().store.clone();
     let ms_after =
         |later: i64, earlier: i64| Duration::from_millis((later - earlier).max(0) as u64);
+    // Deliveries the simulator had to send again, and why the first try
+    // failed: a retry waits Linear's backoff, which is most of such a tail.
+    let mut retried = 0;
+    let mut first_failure = None;
+    let mut retried_at = Samples::default();
+    let first_sent = sent.first().map(|(_, at)| *at);
     for d in control.deliveries() {
+        if d.attempts.len() > 1 {
+            retried += 1;
+            if let Some(first) = first_sent {
+                retried_at.push((d.attempts[0].at - first).to_std().unwrap_or_default());
+            }
+            first_failure.get_or_insert_with(|| {
+                let a = &d.attempts[0];
+                a.error
+                    .clone()
+                    .unwrap_or_else(|| format!("HTTP {}", a.status.unwrap_or_default()))
+            });
+        }
         let Some(session) = d.body.pointer("/agentSession/id").and_then(|v| v.as_str()) else {
             continue;
         };
@@ -101,7 +119,21 @@ pub async fn run(opts: AckOptions) -> anyhow::Result<Vec<Figure>> {
             "p99 sent → stored",
             stored.percentile(99.0).map(ms),
             "ms",
-        ),
+        )
+        .note(format!(
+            "{retried} deliveries retried by the simulator{}{}",
+            match (retried_at.percentile(0.0), retried_at.max()) {
+                (Some(a), Some(b)) => format!(
+                    " (first tries failing {:.1}–{:.1} s into the run)",
+                    a.as_secs_f64(),
+                    b.as_secs_f64()
+                ),
+                _ => String::new(),
+            },
+            first_failure
+                .map(|f| format!("; first failure: {f}"))
+                .unwrap_or_default()
+        )),
         Figure::new(
             S,
             "p99 stored → processed",
