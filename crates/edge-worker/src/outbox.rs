@@ -406,14 +406,7 @@ pub async fn send(
         }
         OutboxOp::SessionUrls { urls } => {
             let update = SessionUpdate {
-                external_urls: Some(
-                    urls.iter()
-                        .map(|(label, url)| ExternalUrl {
-                            label: label.clone(),
-                            url: url.clone(),
-                        })
-                        .collect(),
-                ),
+                external_urls: Some(external_urls(urls)),
                 plan: None,
             };
             linear.update_session(session_id, &update).await
@@ -440,14 +433,7 @@ pub async fn send(
         }
         OutboxOp::SessionPlan { plan, urls } => {
             let update = SessionUpdate {
-                external_urls: Some(
-                    urls.iter()
-                        .map(|(label, url)| ExternalUrl {
-                            label: label.clone(),
-                            url: url.clone(),
-                        })
-                        .collect(),
-                ),
+                external_urls: Some(external_urls(urls)),
                 plan: Some(
                     plan.iter()
                         .map(|(content, status)| PlanStep {
@@ -464,4 +450,14 @@ pub async fn send(
 
 fn to_utc(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A session's external links as Linear takes them (label, url).
+fn external_urls(urls: &[(String, String)]) -> Vec<ExternalUrl> {
+    urls.iter()
+        .map(|(label, url)| ExternalUrl {
+            label: label.clone(),
+            url: url.clone(),
+        })
+        .collect()
 }

@@ -578,27 +578,12 @@ async fn closed_loop(
     duration: Duration,
     body: &(impl Fn() -> Vec<u8> + Sync),
 ) -> Tally {
-    let client = client();
-    let started = Instant::now();
-    let end = started + duration;
-    let senders = (0..concurrency.max(1)).map(|_| async {
-        let mut t = Tally::default();
-        while Instant::now() < end {
-            let at = Instant::now();
-            let answer = post(&client, target, body()).await;
-            t.record(answer, at.elapsed());
-        }
-        t
-    });
-    let mut total = Tally::default();
-    for t in futures::future::join_all(senders).await {
-        total.merge(t);
-    }
-    total.elapsed = started.elapsed();
-    total
+    let end = Instant::now() + duration;
+    closed_loop_until_empty(target, concurrency, &|| (Instant::now() < end).then(body)).await
 }
 
-/// Like [`closed_loop`], until `body` runs out.
+/// `concurrency` senders, each posting as soon as its last answer came,
+/// until `body` runs out.
 async fn closed_loop_until_empty(
     target: &Target,
     concurrency: usize,
