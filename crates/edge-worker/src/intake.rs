@@ -22,55 +22,162 @@ const PROMPT_WAITS_FOR_TASK_MS: i64 = 5 * 60_000;
 /// Attempts per task step before the task is dead-lettered.
 pub const MAX_TASK_ATTEMPTS: i64 = 5;
 
-/// Claims and processes stored deliveries until shutdown.
-pub async fn run_processor(ctx: Ctx) {
+/// How long a claim on a delivery lasts (a crashed worker's deliveries are
+/// taken by another pass once it expires).
+const DELIVERY_LEASE: Duration = Duration::from_secs(30);
+
+/// Deliveries waiting in memory for this process's processor, at most. Each
+/// holds its body (about 3 KiB); past this a delivery is stored unleased
+/// and the processor claims it from the store instead.
+const HANDOFF: usize = 1024;
+
+/// The webhook handler's side of the hand-off: a delivery this process
+/// stores already leased to itself goes to its processor in memory, so the
+/// processor neither claims it (a write) nor reads its body back (a read
+/// and a copy). The store stays the truth: a handed delivery is committed
+/// before it is sent, and if the process dies with it unprocessed its lease
+/// expires and any replica's processor claims it from the store.
+#[derive(Clone)]
+pub(crate) struct Handoff {
+    tx: tokio::sync::mpsc::Sender<Handover>,
+    /// Set when a delivery was stored unleased for want of room (the
+    /// processor then claims from the store as well).
+    overflowed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    owner: std::sync::Arc<str>,
+}
+
+/// The processor's side of the hand-off.
+pub(crate) struct Handed {
+    rx: tokio::sync::mpsc::Receiver<Handover>,
+    overflowed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A committed delivery leased to this process, as received.
+pub(crate) struct Handover {
+    delivery_id: String,
+    organization_id: String,
+    event_type: String,
+    action: Option<String>,
+    received_at: i64,
+    body: String,
+}
+
+/// A room reserved in the hand-off before a delivery is stored (so a
+/// delivery stored leased always finds its way to the processor).
+pub(crate) struct HandoffSlot<'a>(tokio::sync::mpsc::Permit<'a, Handover>);
+
+pub(crate) fn handoff(ctx: &Ctx) -> (Handoff, Handed) {
+    let (tx, rx) = tokio::sync::mpsc::channel(HANDOFF);
+    let overflowed = std::sync::Arc::default();
+    (
+        Handoff {
+            tx,
+            overflowed: std::sync::Arc::clone(&overflowed),
+            owner: ctx.intake_owner().into(),
+        },
+        Handed { rx, overflowed },
+    )
+}
+
+impl Handoff {
+    /// A room for one delivery, or `None` (noted, so the processor claims
+    /// from the store too) when the processor is that far behind.
+    pub(crate) fn reserve(&self) -> Option<HandoffSlot<'_>> {
+        match self.tx.try_reserve() {
+            Ok(permit) => Some(HandoffSlot(permit)),
+            Err(_) => {
+                self.overflowed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// The lease a delivery handled by this process is stored with.
+    pub(crate) fn lease(&self, now_ms: i64) -> cyrus_store::DeliveryLease {
+        cyrus_store::DeliveryLease {
+            owner: self.owner.to_string(),
+            expires_at: now_ms + DELIVERY_LEASE.as_millis() as i64,
+        }
+    }
+}
+
+impl HandoffSlot<'_> {
+    /// Hands over a delivery that has committed leased to this process.
+    pub(crate) fn send(self, d: cyrus_store::NewDelivery) {
+        self.0.send(Handover {
+            delivery_id: d.delivery_id,
+            organization_id: d.organization_id,
+            event_type: d.event_type,
+            action: d.action,
+            received_at: d.received_at,
+            body: d.body,
+        });
+    }
+}
+
+impl Handover {
+    /// As the store would answer a claim of it (its first).
+    fn into_delivery(self) -> Delivery {
+        let payload = serde_json::from_str(&self.body).unwrap_or_else(|err| {
+            // The verifier parsed this body before it was stored.
+            tracing::error!(delivery = %self.delivery_id, error = %err, "intake: a handed delivery's body does not parse");
+            serde_json::Value::Null
+        });
+        Delivery {
+            delivery_id: self.delivery_id,
+            organization_id: self.organization_id,
+            event_type: self.event_type,
+            action: self.action,
+            payload,
+            received_at: self.received_at,
+            attempts: 1,
+            processed_at: None,
+            outcome: None,
+        }
+    }
+}
+
+/// Processes deliveries until shutdown: those handed over in memory, and
+/// those claimed from the store (stored while the hand-off was full, or
+/// left by a replica that stopped).
+pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
     let owner = ctx.intake_owner();
+    let mut waiting: Vec<Handover> = Vec::with_capacity(CLAIM_BATCH as usize);
     loop {
         if ctx.shutdown.is_cancelled() {
             return;
         }
-        let now = ctx.now_ms();
-        let batch = ctx
-            .store
-            .claim_unprocessed_deliveries(&owner, Duration::from_secs(30), now, CLAIM_BATCH)
-            .await
-            .unwrap_or_else(|err| {
-                tracing::error!(error = %err, "intake: claiming deliveries failed");
-                Vec::new()
-            });
+        while waiting.len() < CLAIM_BATCH as usize {
+            match handed.rx.try_recv() {
+                Ok(h) => waiting.push(h),
+                Err(_) => break,
+            }
+        }
+        // The store is read when nothing was handed over, and whenever a
+        // delivery could not be (those are older than what is waiting).
+        let overflowed = handed
+            .overflowed
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        let mut batch = if waiting.is_empty() || overflowed {
+            let now = ctx.now_ms();
+            ctx.store
+                .claim_unprocessed_deliveries(&owner, DELIVERY_LEASE, now, CLAIM_BATCH)
+                .await
+                .unwrap_or_else(|err| {
+                    tracing::error!(error = %err, "intake: claiming deliveries failed");
+                    Vec::new()
+                })
+        } else {
+            Vec::new()
+        };
+        batch.extend(waiting.drain(..).map(Handover::into_delivery));
         let busy = !batch.is_empty();
         if busy {
             metrics::histogram!("cyrus_intake_claimed_deliveries").record(batch.len() as f64);
         }
-        let full = batch.len() as i64 == CLAIM_BATCH;
-        // New sessions on different issues are independent of each other,
-        // so a run of them is accepted concurrently: a burst of delegations
-        // past the inline bound is otherwise acknowledged one Linear round
-        // trip at a time. Two sessions on one issue are not (the second
-        // becomes a follow-up of the first's task), and everything else
-        // keeps the order it arrived in.
-        let mut batch = batch.into_iter().peekable();
-        let mut done = Vec::new();
-        while let Some(delivery) = batch.next() {
-            if !is_new_session(&delivery) {
-                done.extend(handle(&ctx, delivery).await);
-                continue;
-            }
-            let mut issues = std::collections::HashSet::from([session_issue(&delivery)]);
-            let mut run = vec![delivery];
-            while let Some(next) =
-                batch.next_if(|d| is_new_session(d) && !issues.contains(&session_issue(d)))
-            {
-                issues.insert(session_issue(&next));
-                run.push(next);
-            }
-            let outcomes: Vec<_> = futures::stream::iter(run)
-                .map(|d| handle(&ctx, d))
-                .buffer_unordered(DEFERRED_ACCEPTS)
-                .collect()
-                .await;
-            done.extend(outcomes.into_iter().flatten());
-        }
+        let full = batch.len() >= CLAIM_BATCH as usize;
+        let done = process_batch(&ctx, batch).await;
         // One write for the whole batch. A crash before it leaves these
         // deliveries to be processed again, which changes nothing (see the
         // module's comment).
@@ -83,23 +190,55 @@ pub async fn run_processor(ctx: Ctx) {
         }
         if !busy {
             tokio::select! {
+                _ = handed.rx.recv_many(&mut waiting, CLAIM_BATCH as usize) => {}
                 _ = ctx.wake.intake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 _ = ctx.shutdown.cancelled() => return,
             }
         } else if !full {
             // Deliveries are arriving one by one: let a few gather before
-            // the next claim. Claiming each as it lands cost two writes per
-            // delivery (claim, mark) on the store's one writer, which the
-            // webhook's commits wait behind; at a few thousand a second
-            // that halved intake. An idle processor still takes the first
-            // delivery at once.
+            // the next pass, so the pass's one write to mark them covers
+            // several (each write waits for the store's one writer, as the
+            // webhook's commits do). An idle processor still takes the
+            // first delivery at once.
             tokio::select! {
                 _ = tokio::time::sleep(GATHER) => {}
                 _ = ctx.shutdown.cancelled() => return,
             }
         }
     }
+}
+
+/// Processes a batch in order, except that new sessions on different
+/// issues are independent of each other, so a run of them is accepted
+/// concurrently: a burst of delegations past the inline bound is otherwise
+/// acknowledged one Linear round trip at a time. Two sessions on one issue
+/// are not (the second becomes a follow-up of the first's task). Answers
+/// the deliveries to mark processed, with their outcomes.
+async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>) -> Vec<(String, String)> {
+    let mut batch = batch.into_iter().peekable();
+    let mut done = Vec::new();
+    while let Some(delivery) = batch.next() {
+        if !is_new_session(&delivery) {
+            done.extend(handle(ctx, delivery).await);
+            continue;
+        }
+        let mut issues = std::collections::HashSet::from([session_issue(&delivery)]);
+        let mut run = vec![delivery];
+        while let Some(next) =
+            batch.next_if(|d| is_new_session(d) && !issues.contains(&session_issue(d)))
+        {
+            issues.insert(session_issue(&next));
+            run.push(next);
+        }
+        let outcomes: Vec<_> = futures::stream::iter(run)
+            .map(|d| handle(ctx, d))
+            .buffer_unordered(DEFERRED_ACCEPTS)
+            .collect()
+            .await;
+        done.extend(outcomes.into_iter().flatten());
+    }
+    done
 }
 
 /// Deliveries claimed at once.
@@ -131,11 +270,11 @@ fn session_issue(delivery: &Delivery) -> String {
 /// processed, `None` to leave it for its lease to expire and another pass
 /// to retry.
 async fn handle(ctx: &Ctx, delivery: Delivery) -> Option<(String, String)> {
+    let id = delivery.delivery_id.clone();
     let outcome = if delivery.attempts > MAX_DELIVERY_ATTEMPTS {
         "error: gave up after repeated failures".to_string()
     } else {
-        let id = &delivery.delivery_id;
-        match process(ctx, &delivery).await {
+        match process(ctx, delivery).await {
             Ok(outcome) => outcome,
             Err(IntakeError::Store(cyrus_store::StoreError::NotFound(what))) => {
                 tracing::info!(delivery = %id, "intake: waiting for {what}; will retry");
@@ -147,7 +286,7 @@ async fn handle(ctx: &Ctx, delivery: Delivery) -> Option<(String, String)> {
             }
         }
     };
-    Some((delivery.delivery_id, outcome))
+    Some((id, outcome))
 }
 
 type Outcome = Result<String, IntakeError>;
@@ -163,14 +302,15 @@ pub(crate) enum IntakeError {
     Linear(#[from] cyrus_linear::LinearError),
 }
 
-async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
+async fn process(ctx: &Ctx, delivery: Delivery) -> Outcome {
+    let received_at = delivery.received_at;
     let verified = VerifiedDelivery {
-        delivery_id: delivery.delivery_id.clone(),
-        organization_id: delivery.organization_id.clone(),
-        event_type: delivery.event_type.clone(),
-        action: delivery.action.clone().unwrap_or_default(),
-        sent_at: chrono::DateTime::from_timestamp_millis(delivery.received_at).unwrap_or_default(),
-        payload: delivery.payload.clone(),
+        delivery_id: delivery.delivery_id,
+        organization_id: delivery.organization_id,
+        event_type: delivery.event_type,
+        action: delivery.action.unwrap_or_default(),
+        sent_at: chrono::DateTime::from_timestamp_millis(received_at).unwrap_or_default(),
+        payload: delivery.payload,
     };
     let event = match parse_event(&verified) {
         Ok(event) => event,
@@ -180,11 +320,11 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
         WebhookEvent::SessionCreated(created) => {
             // The acknowledgement goes through the outbox here (same
             // activity id as a direct post). Posting it directly as well
-            // raced the inline acceptance of the same delivery, which the
-            // processor can claim before that acceptance marks it, and
-            // doubled the Linear calls of every new session.
+            // doubled the Linear calls of a session whose inline acceptance
+            // had posted it already (a delivery the processor claims after
+            // that acceptance failed, or after a restart).
             let acked_at = None;
-            accept_created(ctx, &created, &delivery.payload, acked_at).await
+            accept_created(ctx, &created, &verified.payload, acked_at).await
         }
         WebhookEvent::SessionPrompted(prompted) => {
             let Some(task) = ctx.store.get_task_by_session(&prompted.session.id).await? else {
@@ -192,7 +332,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                 // is created after the acknowledgement, or by a replica
                 // that was killed first): a "stop" or a message sent right
                 // away must wait for it, not be dropped.
-                if ctx.now_ms() - delivery.received_at < PROMPT_WAITS_FOR_TASK_MS {
+                if ctx.now_ms() - received_at < PROMPT_WAITS_FOR_TASK_MS {
                     return Err(IntakeError::Store(cyrus_store::StoreError::NotFound(
                         format!(
                             "the task of session {} (a prompt waits for it)",
@@ -252,7 +392,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                 None
             };
             if reason.is_none() && (updated.title_changed() || updated.description_changed()) {
-                forward_edit(ctx, &updated, &delivery.delivery_id).await?;
+                forward_edit(ctx, &updated, &verified.delivery_id).await?;
             }
             if updated.state_changed() {
                 record_issue_outcome(ctx, &updated).await?;
@@ -272,7 +412,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             };
             match reason {
                 Some(reason) => {
-                    stop_issue_tasks(ctx, &updated.issue.id, &delivery.delivery_id, &reason).await
+                    stop_issue_tasks(ctx, &updated.issue.id, &verified.delivery_id, &reason).await
                 }
                 None => {
                     // An edit can make an issue match a rule (a label, the
@@ -304,7 +444,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             stop_issue_tasks(
                 ctx,
                 &issue_id,
-                &delivery.delivery_id,
+                &verified.delivery_id,
                 "The issue was deleted, so I've stopped working on it.",
             )
             .await
@@ -316,7 +456,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
                     stop_issue_tasks(
                         ctx,
                         &issue_id,
-                        &delivery.delivery_id,
+                        &verified.delivery_id,
                         "I've been unassigned and am stopping work now.",
                     )
                     .await
@@ -336,9 +476,12 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
             }
             // A revocation delivered late (a backlog, a restart) must not
             // undo an install made after it.
-            let installed_after = ctx.store.list_installation_infos().await?.iter().any(|i| {
-                i.workspace_id == organization_id && i.installed_at > delivery.received_at
-            });
+            let installed_after = ctx
+                .store
+                .list_installation_infos()
+                .await?
+                .iter()
+                .any(|i| i.workspace_id == organization_id && i.installed_at > received_at);
             if installed_after {
                 return Ok("ignored: revocation older than the current installation".into());
             }
@@ -360,7 +503,7 @@ async fn process(ctx: &Ctx, delivery: &Delivery) -> Outcome {
         }
         WebhookEvent::PermissionChanged(change) => {
             let record = cyrus_store::PermissionChange {
-                dedupe_key: delivery.delivery_id.clone(),
+                dedupe_key: verified.delivery_id.clone(),
                 workspace_id: change.organization_id.clone(),
                 changed_at: ctx.now_ms(),
                 added_team_ids: change.added_team_ids.clone(),
@@ -446,6 +589,14 @@ impl InlineAccept {
             }
             Err(err) => {
                 tracing::warn!(delivery = %id, error = %err, "intake: early acceptance failed; the processor will retry");
+                // It was stored leased to this process: free it for the
+                // processor now rather than when the lease runs out.
+                match ctx.store.release_delivery(id, &ctx.intake_owner()).await {
+                    Ok(()) => ctx.wake.intake.notify_one(),
+                    Err(err) => {
+                        tracing::warn!(delivery = %id, error = %err, "intake: releasing a delivery failed; it is retried when its lease expires");
+                    }
+                }
             }
         }
     }

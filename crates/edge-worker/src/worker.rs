@@ -69,10 +69,12 @@ impl Worker {
             images,
             owner,
         });
+        let (handoff, handed) = crate::intake::handoff(&ctx);
         let state = HttpState::new(
             ctx.clone(),
             Arc::new(webhook_secrets(&config)),
             crate::telemetry::prometheus(),
+            handoff,
         );
         let mut tasks = JoinSet::new();
         let app = router(state);
@@ -83,7 +85,7 @@ impl Worker {
             Duration::from_secs(config.server.idle_timeout_secs),
             shutdown,
         ));
-        tasks.spawn(crate::intake::run_processor(ctx.clone()));
+        tasks.spawn(crate::intake::run_processor(ctx.clone(), handed));
         tasks.spawn(crate::scheduler::run(ctx.clone()));
         tasks.spawn(crate::outbox::run_sender(ctx.clone()));
         tasks.spawn(crate::alert_watch::run(

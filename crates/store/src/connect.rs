@@ -38,6 +38,9 @@ pub struct Store {
     pub(crate) keys: Option<Keyring>,
     /// The delivery writer (group commit), shared by this store's clones.
     pub(crate) group_commit: Arc<GroupCommit>,
+    /// Held by every clone; the background checkpointer (SQLite files)
+    /// stops once the last is gone.
+    _alive: Arc<()>,
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool the store has; the SQL
@@ -127,13 +130,23 @@ impl Store {
             // as tail latency on webhook intake; one connection queues them
             // in order instead. (An in-memory database exists per
             // connection, so it must be exactly one there as well.)
+            // The writer checkpoints the log itself only as a backstop (see
+            // `checkpoint.rs`).
+            let writer_options = if memory {
+                options.clone()
+            } else {
+                options.clone().pragma(
+                    "wal_autocheckpoint",
+                    crate::checkpoint::WRITER_AUTOCHECKPOINT_PAGES.to_string(),
+                )
+            };
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .acquire_timeout(SQLITE_BUSY_TIMEOUT)
-                .connect_with(options.clone())
+                .connect_with(writer_options)
                 .await?;
             let sqlite_readers = if memory {
                 None
@@ -144,15 +157,26 @@ impl Store {
                         .min_connections(0)
                         .idle_timeout(Some(Duration::from_secs(600)))
                         .acquire_timeout(SQLITE_BUSY_TIMEOUT)
-                        .connect_with(options.read_only(true))
+                        .connect_with(options.clone().read_only(true))
                         .await?,
                 )
             };
+            let alive = Arc::new(());
+            if !memory {
+                let checkpointer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(0)
+                    .idle_timeout(Some(Duration::from_secs(600)))
+                    .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+                    .connect_lazy_with(options);
+                crate::checkpoint::spawn(checkpointer, Arc::downgrade(&alive));
+            }
             Ok(Store {
                 backend: Backend::Sqlite(pool),
                 sqlite_readers,
                 keys: None,
                 group_commit: Arc::new(GroupCommit::new(SqliteSync::default(), memory)),
+                _alive: alive,
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
@@ -175,6 +199,7 @@ impl Store {
             sqlite_readers: None,
             keys: None,
             group_commit: Arc::new(GroupCommit::new(SqliteSync::default(), false)),
+            _alive: Arc::new(()),
         })
     }
 

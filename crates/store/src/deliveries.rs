@@ -105,6 +105,22 @@ impl Store {
         Ok(())
     }
 
+    /// Gives up `owner`'s lease on an unprocessed delivery, so the next
+    /// claim takes it at once (a lease written with the delivery, see
+    /// [`crate::NewDelivery::leased`], whose holder could not process it).
+    pub async fn release_delivery(&self, delivery_id: &str, owner: &str) -> Result<()> {
+        on_pool!(self, p => sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL
+             WHERE delivery_id = $1 AND lease_owner = $2 AND processed_at IS NULL",
+        )
+        .bind(delivery_id)
+        .bind(owner)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
     /// [`Store::mark_delivery_processed`] for several deliveries (id,
     /// outcome) in one statement: the processor marks a claimed batch at
     /// once rather than spending a write per delivery. Unknown ids are

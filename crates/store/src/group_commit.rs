@@ -13,9 +13,10 @@
 //! On SQLite the batch holds the one writer connection for one transaction,
 //! so a burst of deliveries is a single entry in the writer's queue rather
 //! than one entry per delivery interleaved with the scheduler's writes. With
-//! [`SqliteSync::Full`] that transaction's commit is fsynced
-//! (`synchronous=FULL` for the batch only), so a 200 survives a power cut;
-//! the other writes keep `NORMAL`. On PostgreSQL a batch is one statement
+//! [`SqliteSync::Full`] the batch's callers are answered only once the
+//! write-ahead log holding its commit is fsynced, so a 200 survives a power
+//! cut; the fsync runs on a thread of its own while the writer commits the
+//! next batch (see [`Syncer`]). On PostgreSQL a batch is one statement
 //! (`INSERT … SELECT FROM UNNEST … ON CONFLICT DO NOTHING RETURNING`), one
 //! round trip.
 //!
@@ -140,9 +141,16 @@ impl GroupCommit {
             return tx.clone();
         }
         let (tx, rx) = mpsc::channel(QUEUE);
+        let syncer = match backend {
+            Backend::Sqlite(pool) if self.sync == SqliteSync::Full && !self.memory => {
+                let db = pool.connect_options().get_filename().to_path_buf();
+                Some(Syncer::start(wal_of(&db)))
+            }
+            _ => None,
+        };
         let writer = Writer {
             backend: backend.clone(),
-            fsync: self.sync == SqliteSync::Full && !self.memory,
+            syncer,
         };
         tokio::spawn(writer.run(rx));
         *slot = Some(tx.clone());
@@ -152,8 +160,67 @@ impl GroupCommit {
 
 struct Writer {
     backend: Backend,
-    /// SQLite: switch to `synchronous=FULL` for each batch's commit.
-    fsync: bool,
+    /// SQLite with [`SqliteSync::Full`]: makes each committed batch durable
+    /// before its callers are answered.
+    syncer: Option<Syncer>,
+}
+
+/// The write-ahead log beside a SQLite database file.
+fn wal_of(db: &std::path::Path) -> std::path::PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    wal.into()
+}
+
+/// Answers of a committed batch, waiting for the log to reach the disk.
+type Committed = Vec<(oneshot::Sender<Answer>, Answer)>;
+
+/// Makes committed batches durable on a thread of its own, so that the
+/// writer commits the next batch while the disk flushes the last one.
+///
+/// A batch commits with `synchronous=NORMAL`: its frames, commit marker
+/// included, are in the write-ahead log but perhaps not yet on the disk.
+/// This thread then fsyncs the log file and only after that answers the
+/// batch's callers, so every 200 stands for a commit that is on the disk,
+/// which is what `synchronous=FULL` would give, but without holding the
+/// writer through the fsync. One fsync covers every batch committed before
+/// it began. Anything SQLite itself writes keeps NORMAL's guarantees: a
+/// power cut loses at most commits not yet answered, never one answered,
+/// and never leaves the database inconsistent; the log is only rewritten
+/// from its start once a checkpoint has copied it into the database file
+/// and synced that.
+struct Syncer {
+    queue: std::sync::mpsc::Sender<Committed>,
+}
+
+impl Syncer {
+    fn start(wal: std::path::PathBuf) -> Syncer {
+        let (queue, committed) = std::sync::mpsc::channel::<Committed>();
+        std::thread::Builder::new()
+            .name("cyrus-wal-sync".into())
+            .spawn(move || {
+                // Ends when the writer (the only sender) is gone.
+                while let Ok(first) = committed.recv() {
+                    let ready: Vec<Committed> =
+                        std::iter::once(first).chain(committed.try_iter()).collect();
+                    let synced = std::fs::File::open(&wal).and_then(|f| f.sync_data());
+                    if let Err(err) = &synced {
+                        tracing::error!(error = %err, wal = %wal.display(), "store: syncing the write-ahead log failed; the batch is answered as failed");
+                    }
+                    for (answer, result) in ready.into_iter().flatten() {
+                        let result = match &synced {
+                            Ok(()) => result,
+                            Err(err) => Err(Failure(Arc::new(format!(
+                                "syncing the write-ahead log: {err}"
+                            )))),
+                        };
+                        let _ = answer.send(result);
+                    }
+                }
+            })
+            .expect("starting the write-ahead log syncer thread");
+        Syncer { queue }
+    }
 }
 
 impl Writer {
@@ -215,9 +282,28 @@ impl Writer {
             .collect();
         drop(unique);
         drop(first);
-        for (job, answer) in jobs.into_iter().zip(answers) {
+        let answers: Committed = jobs
+            .into_iter()
+            .map(|job| job.answer)
+            .zip(answers)
+            .collect();
+        let answers = match (&self.syncer, &outcome) {
+            // Answered once the log is on the disk.
+            (Some(syncer), Ok(_)) => match syncer.queue.send(answers) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(answers)) => answers
+                    .into_iter()
+                    .map(|(answer, _)| {
+                        let stopped = Failure(Arc::new("the log syncer has stopped".into()));
+                        (answer, Err(stopped))
+                    })
+                    .collect(),
+            },
+            _ => answers,
+        };
+        for (answer, result) in answers {
             // A caller that went away needs no answer; its rows stand.
-            let _ = job.answer.send(answer);
+            let _ = answer.send(result);
         }
     }
 
@@ -225,29 +311,29 @@ impl Writer {
     /// ids that were new.
     async fn write_sqlite(&self, pool: &SqlitePool, rows: &[&Row]) -> Result<HashSet<String>> {
         let mut conn = pool.acquire().await?;
-        if self.fsync {
-            // The level cannot change inside a transaction, so it is set
-            // around it; the connection is ours until it is released.
-            sqlx::query("PRAGMA synchronous = FULL")
-                .execute(&mut *conn)
-                .await?;
-        }
+        // NORMAL, as every write on this connection: the syncer, if any,
+        // makes the commit durable (see [`Syncer`]).
         let result = async {
-            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+            sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
             let mut inserted = HashSet::with_capacity(rows.len());
             for chunk in rows.chunks(SQLITE_CHUNK) {
                 let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                    "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at) ",
+                    "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at, \
+                     lease_owner, lease_expires_at, attempts) ",
                 );
                 q.push_values(chunk, |mut b, r| {
+                    let lease = r.leased.as_ref();
                     b.push_bind(r.delivery_id.as_str())
                         .push_bind(r.organization_id.as_str())
                         .push_bind(r.event_type.as_str())
                         .push_bind(r.action.as_deref())
-                        .push_bind(r.received_at);
+                        .push_bind(r.received_at)
+                        .push_bind(lease.map(|l| l.owner.as_str()))
+                        .push_bind(lease.map(|l| l.expires_at))
+                        .push_bind(i64::from(lease.is_some()));
                 });
                 q.push(" ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id");
-                let ids: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                let ids: Vec<(String,)> = q.build_query_as().fetch_all(&mut *conn).await?;
                 let new: HashSet<String> = ids.into_iter().map(|(id,)| id).collect();
                 // Bodies of the new rows only: a duplicate keeps the first.
                 let bodies: Vec<&&Row> = chunk
@@ -261,22 +347,20 @@ impl Writer {
                         b.push_bind(r.delivery_id.as_str())
                             .push_bind(r.body.as_str());
                     });
-                    q.build().execute(&mut *tx).await?;
+                    q.build().execute(&mut *conn).await?;
                 }
                 inserted.extend(new);
             }
-            tx.commit().await?;
+            sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
             Ok::<_, StoreError>(inserted)
         }
         .await;
-        if self.fsync {
-            // Back to the level every other write uses; if this fails the
-            // connection merely stays more careful than it needs to be.
-            if let Err(err) = sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut *conn)
-                .await
-            {
-                tracing::warn!(error = %err, "store: restoring synchronous=NORMAL failed");
+        if result.is_err() {
+            // Whatever is open is rolled back (an error from ROLLBACK means
+            // nothing was); the callers are told the batch failed and answer
+            // 503, so Linear sends it again.
+            if let Err(err) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
+                tracing::debug!(error = %err, "store: rolling back a failed batch");
             }
         }
         result
@@ -293,13 +377,23 @@ async fn write_postgres(pool: &PgPool, rows: &[&Row]) -> Result<HashSet<String>>
     let actions: Vec<Option<&str>> = rows.iter().map(|r| r.action.as_deref()).collect();
     let payloads: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
     let received: Vec<i64> = rows.iter().map(|r| r.received_at).collect();
+    let owners: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.leased.as_ref().map(|l| l.owner.as_str()))
+        .collect();
+    let expiries: Vec<Option<i64>> = rows
+        .iter()
+        .map(|r| r.leased.as_ref().map(|l| l.expires_at))
+        .collect();
     let inserted: Vec<(String,)> = sqlx::query_as(
         "WITH b AS (
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
-                 AS b(d, o, e, a, p, r)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
+                                  $7::text[], $8::int8[])
+                 AS b(d, o, e, a, p, r, lo, le)
          ), new AS (
-             INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at)
-             SELECT d, o, e, a, r FROM b
+             INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at,
+                                     lease_owner, lease_expires_at, attempts)
+             SELECT d, o, e, a, r, lo, le, CASE WHEN lo IS NULL THEN 0 ELSE 1 END FROM b
              ON CONFLICT (delivery_id) DO NOTHING
              RETURNING delivery_id
          ), bodies AS (
@@ -314,6 +408,8 @@ async fn write_postgres(pool: &PgPool, rows: &[&Row]) -> Result<HashSet<String>>
     .bind(&actions)
     .bind(&payloads)
     .bind(&received)
+    .bind(&owners)
+    .bind(&expiries)
     .fetch_all(pool)
     .await?;
     Ok(inserted.into_iter().map(|(id,)| id).collect())

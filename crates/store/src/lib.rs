@@ -12,6 +12,7 @@
 
 mod activities;
 mod audit;
+mod checkpoint;
 mod connect;
 mod costs;
 mod deliveries;

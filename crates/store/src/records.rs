@@ -47,6 +47,17 @@ pub struct NewDelivery {
     /// verifier has checked it). Stored as is, not re-serialised.
     pub body: String,
     pub received_at: UnixMillis,
+    /// Stored already leased (its first claim): the receiving process
+    /// processes it from memory, and other claimers leave it alone until
+    /// the lease expires (a crash before it is processed).
+    pub leased: Option<DeliveryLease>,
+}
+
+/// A lease written with a new delivery (see [`NewDelivery::leased`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryLease {
+    pub owner: String,
+    pub expires_at: UnixMillis,
 }
 
 /// A stored delivery.

@@ -13,29 +13,43 @@ use axum::routing::{get, post};
 use cyrus_linear::WebhookSecrets;
 use std::sync::Arc;
 
-/// Shared by the handlers.
+/// Shared by the handlers; one allocation, so the per-request clone axum
+/// makes of its state is one reference count.
 #[derive(Clone)]
-pub struct HttpState {
+pub struct HttpState(Arc<Shared>);
+
+pub struct Shared {
     pub ctx: Ctx,
     pub secrets: Arc<WebhookSecrets>,
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
     /// Bounds the new sessions accepted straight from the webhook handler
     /// (see `webhook::INLINE_ACCEPTS`).
     pub(crate) inline: Arc<tokio::sync::Semaphore>,
+    /// Stored deliveries go to this process's delivery processor in memory.
+    pub(crate) handoff: crate::intake::Handoff,
 }
 
 impl HttpState {
-    pub fn new(
+    pub(crate) fn new(
         ctx: Ctx,
         secrets: Arc<WebhookSecrets>,
         prometheus: metrics_exporter_prometheus::PrometheusHandle,
+        handoff: crate::intake::Handoff,
     ) -> HttpState {
-        HttpState {
+        HttpState(Arc::new(Shared {
             ctx,
             secrets,
             prometheus,
             inline: Arc::new(tokio::sync::Semaphore::new(webhook::INLINE_ACCEPTS)),
-        }
+            handoff,
+        }))
+    }
+}
+
+impl std::ops::Deref for HttpState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 

@@ -68,14 +68,25 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     } else {
         None
     };
+    // Anything else goes to this process's processor in memory once stored,
+    // if it has room; the delivery is then stored leased to this process,
+    // as is a new session accepted from here, so no other claim takes it.
+    let slot = if inline.is_none() {
+        state.handoff.reserve()
+    } else {
+        None
+    };
+    let received_at = now.timestamp_millis();
     let new = NewDelivery {
         delivery_id: verified.delivery_id,
         organization_id: verified.organization_id,
         event_type: verified.event_type,
         action: Some(verified.action).filter(|a| !a.is_empty()),
         body: verified.body,
-        received_at: now.timestamp_millis(),
+        received_at,
+        leased: (inline.is_some() || slot.is_some()).then(|| state.handoff.lease(received_at)),
     };
+    let handover = slot.map(|slot| (slot, new.clone()));
     match ctx.store.insert_delivery(new).await {
         Ok(Insert::Inserted) => {
             metrics::counter!("cyrus_webhook_deliveries_total", "outcome" => "accepted")
@@ -96,7 +107,10 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
                 }
                 None => {}
             }
-            ctx.wake.intake.notify_one();
+            match handover {
+                Some((slot, delivery)) => slot.send(delivery),
+                None => ctx.wake.intake.notify_one(),
+            }
             status_answer(r#"{"status":"accepted"}"#)
         }
         Ok(Insert::Duplicate) => {

@@ -17,6 +17,7 @@ fn delivery(id: &str, n: i64) -> NewDelivery {
         // As received: the text is stored as is, not re-serialised.
         body: format!("{{ \"text\": \"é ✓ \\\"quoted\\\"\" ,\"n\":{n} }}"),
         received_at: 1_000 + n,
+        leased: None,
     }
 }
 
@@ -152,4 +153,50 @@ pub async fn a_claimed_batch_is_marked_processed_at_once(db: TestDb) {
             .unwrap()
             .is_empty()
     );
+}
+
+pub async fn a_delivery_stored_leased_is_left_to_its_receiver(db: TestDb) {
+    let s = &db.store;
+    let lease = std::time::Duration::from_secs(30);
+    let mut mine = delivery("l1", 1);
+    mine.leased = Some(DeliveryLease {
+        owner: "receiver".into(),
+        expires_at: 5_000,
+    });
+    let mut freed = delivery("l2", 2);
+    freed.leased = mine.leased.clone();
+    let answers = s
+        .insert_deliveries(vec![mine, freed, delivery("l3", 3)])
+        .await
+        .unwrap();
+    assert_eq!(answers, vec![Insert::Inserted; 3]);
+    let stored = s.get_delivery("l1").await.unwrap().unwrap();
+    assert_eq!(
+        stored.attempts, 1,
+        "the lease written with it is its first claim"
+    );
+    // Before the lease expires only the unleased one is claimable; a
+    // release by someone else changes nothing, the receiver's frees it.
+    s.release_delivery("l2", "someone else").await.unwrap();
+    let ids = |ds: Vec<Delivery>| ds.into_iter().map(|d| d.delivery_id).collect::<Vec<_>>();
+    let claimed = s
+        .claim_unprocessed_deliveries("other", lease, 4_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(claimed), vec!["l3"]);
+    s.release_delivery("l2", "receiver").await.unwrap();
+    let claimed = s
+        .claim_unprocessed_deliveries("other", lease, 4_001, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(claimed), vec!["l2"]);
+    // The receiver died without processing l1: once its lease has expired
+    // another claimer takes it.
+    let claimed = s
+        .claim_unprocessed_deliveries("other", lease, 5_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(claimed.clone()), vec!["l1"]);
+    assert_eq!(claimed[0].attempts, 2);
+    assert_eq!(claimed[0].payload["n"], 1, "its body is stored");
 }
