@@ -24,10 +24,10 @@ use sqlx::SqlitePool;
 
 /// Pages of log after which the writer checkpoints itself (64 MiB of
 /// 4 KiB pages): the log's bound when the background passes fall behind.
-pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 4_096;
 
 /// How often the background connection copies the log into the database.
-const INTERVAL: Duration = Duration::from_millis(200);
+const INTERVAL: Duration = Duration::from_millis(100);
 
 /// Checkpoints on `pool` (a connection apart from the writer) until every
 /// handle of the store is gone (`alive` no longer upgrades) or the runtime
