@@ -67,13 +67,17 @@ pub(crate) struct Handover {
 pub(crate) struct HandoffSlot<'a>(tokio::sync::mpsc::Permit<'a, Handover>);
 
 pub(crate) fn handoff(ctx: &Ctx) -> (Handoff, Handed) {
-    let (tx, rx) = tokio::sync::mpsc::channel(HANDOFF);
+    handoff_of(ctx.intake_owner(), HANDOFF)
+}
+
+fn handoff_of(owner: String, room: usize) -> (Handoff, Handed) {
+    let (tx, rx) = tokio::sync::mpsc::channel(room);
     let overflowed = std::sync::Arc::default();
     (
         Handoff {
             tx,
             overflowed: std::sync::Arc::clone(&overflowed),
-            owner: ctx.intake_owner().into(),
+            owner: owner.into(),
         },
         Handed { rx, overflowed },
     )
@@ -924,7 +928,46 @@ pub fn is_stop_message(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_stop_message;
+    use super::{handoff_of, is_stop_message};
+    use std::sync::atomic::Ordering;
+
+    fn delivery(id: &str) -> cyrus_store::NewDelivery {
+        cyrus_store::NewDelivery {
+            delivery_id: id.into(),
+            organization_id: "org".into(),
+            event_type: "Issue".into(),
+            action: Some("update".into()),
+            body: r#"{"type":"Issue","n":1}"#.into(),
+            received_at: 7,
+            leased: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_hand_off_sends_the_processor_to_the_store() {
+        let (handoff, mut handed) = handoff_of("me-intake".into(), 1);
+        let lease = handoff.lease(1_000);
+        assert_eq!(
+            (lease.owner.as_str(), lease.expires_at),
+            ("me-intake", 31_000)
+        );
+        let slot = handoff.reserve().expect("room for one");
+        assert!(handoff.reserve().is_none(), "no room for a second");
+        assert!(
+            handed.overflowed.load(Ordering::Relaxed),
+            "the processor is told to claim from the store"
+        );
+        slot.send(delivery("d1"));
+        let got = handed.rx.recv().await.unwrap().into_delivery();
+        assert_eq!(
+            (got.delivery_id.as_str(), got.attempts, got.received_at),
+            ("d1", 1, 7)
+        );
+        assert_eq!(got.payload["n"], 1);
+        // A slot given back (the delivery was a duplicate) frees the room.
+        drop(handoff.reserve().expect("room again"));
+        assert!(handoff.reserve().is_some());
+    }
 
     #[test]
     fn recognises_stop_messages_only() {

@@ -227,8 +227,9 @@ impl Store {
                 let ids = serde_json::to_string(&ids)
                     .map_err(|e| StoreError::Corrupt(format!("delivery ids: {e}")))?;
                 sqlx::query_as(
-                    "SELECT delivery_id, payload FROM delivery_payloads
-                     WHERE delivery_id IN (SELECT value FROM json_each($1))",
+                    "SELECT d.delivery_id, b.payload FROM deliveries d
+                     JOIN delivery_bodies b ON b.seq = d.seq
+                     WHERE d.delivery_id IN (SELECT value FROM json_each($1))",
                 )
                 .bind(ids)
                 .fetch_all(readers.as_ref().unwrap_or(writer))

@@ -332,23 +332,24 @@ impl Writer {
                         .push_bind(lease.map(|l| l.expires_at))
                         .push_bind(i64::from(lease.is_some()));
                 });
-                q.push(" ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id");
-                let ids: Vec<(String,)> = q.build_query_as().fetch_all(&mut *conn).await?;
-                let new: HashSet<String> = ids.into_iter().map(|(id,)| id).collect();
-                // Bodies of the new rows only: a duplicate keeps the first.
-                let bodies: Vec<&&Row> = chunk
-                    .iter()
-                    .filter(|r| new.contains(&r.delivery_id))
-                    .collect();
-                if !bodies.is_empty() {
+                q.push(" ON CONFLICT (delivery_id) DO NOTHING RETURNING seq, delivery_id");
+                let new: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+                // Bodies of the new rows only (a duplicate keeps the
+                // first), under the row's sequence number.
+                if !new.is_empty() {
+                    let body: HashMap<&str, &str> = chunk
+                        .iter()
+                        .map(|r| (r.delivery_id.as_str(), r.body.as_str()))
+                        .collect();
                     let mut q: QueryBuilder<Sqlite> =
-                        QueryBuilder::new("INSERT INTO delivery_payloads (delivery_id, payload) ");
-                    q.push_values(bodies, |mut b, r| {
-                        b.push_bind(r.delivery_id.as_str())
-                            .push_bind(r.body.as_str());
+                        QueryBuilder::new("INSERT INTO delivery_bodies (seq, payload) ");
+                    q.push_values(&new, |mut b, (seq, id)| {
+                        b.push_bind(*seq)
+                            .push_bind(body.get(id.as_str()).copied().unwrap_or_default());
                     });
                     q.build().execute(&mut *conn).await?;
                 }
+                let new = new.into_iter().map(|(_, id)| id);
                 inserted.extend(new);
             }
             sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;

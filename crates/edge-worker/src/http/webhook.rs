@@ -8,9 +8,11 @@
 //!
 //! A new session is accepted (acknowledged while its delivery commits, its
 //! task created once it has) straight from here for latency, at most
-//! [`INLINE_ACCEPTS`] at a time; past that the delivery processor takes it
-//! from the store. That keeps a burst of delegations from spawning work,
-//! and memory, without bound.
+//! [`INLINE_ACCEPTS`] at a time; past that the delivery processor takes it.
+//! That keeps a burst of delegations from spawning work, and memory,
+//! without bound. Everything else goes to this process's processor in
+//! memory once committed (see `intake::Handoff`); either way the delivery
+//! is stored leased to this process, so no other claim takes it meanwhile.
 
 use super::HttpState;
 use axum::Json;

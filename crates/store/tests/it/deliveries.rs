@@ -200,3 +200,79 @@ pub async fn a_delivery_stored_leased_is_left_to_its_receiver(db: TestDb) {
     assert_eq!(claimed[0].attempts, 2);
     assert_eq!(claimed[0].payload["n"], 1, "its body is stored");
 }
+
+/// SQLite's migration 0009 (deliveries keyed in arrival order, bodies by
+/// that key) keeps every stored delivery, its state and its body.
+#[tokio::test]
+async fn sqlite_migration_to_delivery_sequence_keeps_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let all = sqlx::migrate::Migrator::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
+    )
+    .await
+    .unwrap();
+    let mut before = sqlx::migrate::Migrator::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
+    )
+    .await
+    .unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 9)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&pool).await.unwrap();
+    for (id, received, processed) in [("b", 2, Some(5)), ("a", 1, None), ("c", 3, None)] {
+        sqlx::query(
+            "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at, processed_at, outcome)
+             VALUES ($1, 'org', 'Issue', 'update', $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(received)
+        .bind(processed)
+        .bind(processed.map(|_| "ok"))
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO delivery_payloads (delivery_id, payload) VALUES ($1, $2)")
+            .bind(id)
+            .bind(format!(r#"{{"id": "{id}"}}"#))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    all.run(&pool).await.unwrap();
+    pool.close().await;
+    let store = Store::connect(&url).await.unwrap();
+    for id in ["a", "b", "c"] {
+        let d = store.get_delivery(id).await.unwrap().unwrap();
+        assert_eq!(d.payload["id"], id, "{d:?}");
+    }
+    assert_eq!(
+        store.get_delivery("b").await.unwrap().unwrap().outcome,
+        Some("ok".into())
+    );
+    let claimed = store
+        .claim_unprocessed_deliveries("w", std::time::Duration::from_secs(30), 10, 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = claimed.iter().map(|d| d.delivery_id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    // New deliveries after the migrated ones, and still deduplicated.
+    assert_eq!(
+        store.insert_delivery(delivery("a", 9)).await.unwrap(),
+        Insert::Duplicate
+    );
+    assert_eq!(
+        store.insert_delivery(delivery("d", 4)).await.unwrap(),
+        Insert::Inserted
+    );
+    assert_eq!(
+        store.get_delivery("d").await.unwrap().unwrap().payload["n"],
+        4
+    );
+}
