@@ -104,7 +104,8 @@ pub(crate) fn tasks(rows: Vec<TaskRow>) -> Result<Vec<Task>> {
     rows.into_iter().map(Task::try_from).collect()
 }
 
-/// A delivery's row; its body is in `delivery_payloads`.
+/// A delivery's row; its body is in `delivery_bodies` (SQLite, by `seq`)
+/// or `delivery_payloads` (PostgreSQL, by id).
 #[derive(sqlx::FromRow)]
 pub(crate) struct DeliveryRow {
     pub(crate) delivery_id: String,
