@@ -73,6 +73,9 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     // Anything else goes to this process's processor in memory once stored,
     // if it has room; the delivery is then stored leased to this process,
     // as is a new session accepted from here, so no other claim takes it.
+    // (If the sender hangs up while its delivery commits, this handler is
+    // dropped before it hands the delivery over; the stored lease then
+    // expires and the delivery is claimed from the store 30 s later.)
     let slot = if inline.is_none() {
         state.handoff.reserve()
     } else {
