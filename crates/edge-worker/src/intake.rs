@@ -40,16 +40,16 @@ const HANDOFF: usize = 1024;
 #[derive(Clone)]
 pub(crate) struct Handoff {
     tx: tokio::sync::mpsc::Sender<Handover>,
-    /// Set when a delivery was stored unleased for want of room (the
-    /// processor then claims from the store as well).
-    overflowed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set once a delivery stored unleased (for want of room) has
+    /// committed: the processor then reads the store on its next pass.
+    stored_unleased: std::sync::Arc<std::sync::atomic::AtomicBool>,
     owner: std::sync::Arc<str>,
 }
 
 /// The processor's side of the hand-off.
 pub(crate) struct Handed {
     rx: tokio::sync::mpsc::Receiver<Handover>,
-    overflowed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stored_unleased: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A committed delivery leased to this process, as received.
@@ -59,6 +59,7 @@ pub(crate) struct Handover {
     event_type: String,
     action: Option<String>,
     received_at: i64,
+    lease_expires_at: i64,
     body: String,
 }
 
@@ -72,29 +73,32 @@ pub(crate) fn handoff(ctx: &Ctx) -> (Handoff, Handed) {
 
 fn handoff_of(owner: String, room: usize) -> (Handoff, Handed) {
     let (tx, rx) = tokio::sync::mpsc::channel(room);
-    let overflowed = std::sync::Arc::default();
+    let stored_unleased = std::sync::Arc::default();
     (
         Handoff {
             tx,
-            overflowed: std::sync::Arc::clone(&overflowed),
+            stored_unleased: std::sync::Arc::clone(&stored_unleased),
             owner: owner.into(),
         },
-        Handed { rx, overflowed },
+        Handed {
+            rx,
+            stored_unleased,
+        },
     )
 }
 
 impl Handoff {
-    /// A room for one delivery, or `None` (noted, so the processor claims
-    /// from the store too) when the processor is that far behind.
+    /// A room for one delivery, or `None` when the processor is that far
+    /// behind (the delivery is then stored unleased).
     pub(crate) fn reserve(&self) -> Option<HandoffSlot<'_>> {
-        match self.tx.try_reserve() {
-            Ok(permit) => Some(HandoffSlot(permit)),
-            Err(_) => {
-                self.overflowed
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                None
-            }
-        }
+        self.tx.try_reserve().ok().map(HandoffSlot)
+    }
+
+    /// A delivery stored unleased has committed: the processor reads the
+    /// store on its next pass.
+    pub(crate) fn stored_unleased(&self) {
+        self.stored_unleased
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The lease a delivery handled by this process is stored with.
@@ -115,6 +119,9 @@ impl HandoffSlot<'_> {
             event_type: d.event_type,
             action: d.action,
             received_at: d.received_at,
+            // Always leased when handed over; a missing lease reads as
+            // expired, leaving the delivery to the store.
+            lease_expires_at: d.leased.map_or(0, |l| l.expires_at),
             body: d.body,
         });
     }
@@ -148,6 +155,11 @@ impl Handover {
 pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
     let owner = ctx.intake_owner();
     let mut waiting: Vec<Handover> = Vec::with_capacity(CLAIM_BATCH as usize);
+    // The store is read at least every STORE_PASS whatever is handed over:
+    // it holds what nobody handed over (stored unleased, released, left
+    // for a retry, a handover whose lease ran out, another replica's).
+    let mut store_read_at: Option<std::time::Instant> = None;
+    let mut store_behind = false;
     loop {
         if ctx.shutdown.is_cancelled() {
             return;
@@ -158,23 +170,34 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
                 Err(_) => break,
             }
         }
-        // The store is read when nothing was handed over, and whenever a
-        // delivery could not be (those are older than what is waiting).
-        let overflowed = handed
-            .overflowed
+        // A handover that waited so long its lease is nearly over is left
+        // to the store, where the claim that follows its expiry takes it;
+        // processing it now could overlap another replica's claim.
+        let now = ctx.now_ms();
+        let before = waiting.len();
+        waiting.retain(|h| h.lease_expires_at - now > LEASE_MARGIN.as_millis() as i64);
+        store_behind |= waiting.len() < before;
+        let flagged = handed
+            .stored_unleased
             .swap(false, std::sync::atomic::Ordering::Relaxed);
-        let mut batch = if waiting.is_empty() || overflowed {
-            let now = ctx.now_ms();
-            ctx.store
+        let due = store_read_at.is_none_or(|at| at.elapsed() >= STORE_PASS);
+        let mut batch = if waiting.is_empty() || flagged || store_behind || due {
+            store_read_at = Some(std::time::Instant::now());
+            let claimed = ctx
+                .store
                 .claim_unprocessed_deliveries(&owner, DELIVERY_LEASE, now, CLAIM_BATCH)
                 .await
                 .unwrap_or_else(|err| {
                     tracing::error!(error = %err, "intake: claiming deliveries failed");
                     Vec::new()
-                })
+                });
+            // A full claim means there is more: read the store again next.
+            store_behind = claimed.len() as i64 >= CLAIM_BATCH;
+            claimed
         } else {
             Vec::new()
         };
+        // Older first: what the store holds was stored before what waits.
         batch.extend(waiting.drain(..).map(Handover::into_delivery));
         let busy = !batch.is_empty();
         if busy {
@@ -247,6 +270,10 @@ async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>) -> Vec<(String, String)>
 
 /// Deliveries claimed at once.
 const CLAIM_BATCH: i64 = 64;
+/// The longest the processor goes without reading the store.
+const STORE_PASS: Duration = Duration::from_secs(1);
+/// A handover with less of its lease left than this is left to the store.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// How long a busy processor lets deliveries gather between claims.
 const GATHER: Duration = Duration::from_millis(5);
 
@@ -953,12 +980,18 @@ mod tests {
         );
         let slot = handoff.reserve().expect("room for one");
         assert!(handoff.reserve().is_none(), "no room for a second");
-        assert!(
-            handed.overflowed.load(Ordering::Relaxed),
-            "the processor is told to claim from the store"
-        );
-        slot.send(delivery("d1"));
-        let got = handed.rx.recv().await.unwrap().into_delivery();
+        // Only a committed unleased delivery sends the processor to the
+        // store (a flag set before the commit could be cleared by a claim
+        // that ran before the row existed).
+        assert!(!handed.stored_unleased.load(Ordering::Relaxed));
+        handoff.stored_unleased();
+        assert!(handed.stored_unleased.load(Ordering::Relaxed));
+        let mut leased = delivery("d1");
+        leased.leased = Some(lease.clone());
+        slot.send(leased);
+        let got = handed.rx.recv().await.unwrap();
+        assert_eq!(got.lease_expires_at, 31_000);
+        let got = got.into_delivery();
         assert_eq!(
             (got.delivery_id.as_str(), got.attempts, got.received_at),
             ("d1", 1, 7)

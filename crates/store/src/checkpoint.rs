@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use sqlx::SqlitePool;
 
-/// Pages of log after which the writer checkpoints itself (64 MiB of
+/// Pages of log after which the writer checkpoints itself (16 MiB of
 /// 4 KiB pages): the log's bound when the background passes fall behind.
 pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 4_096;
 

@@ -141,16 +141,12 @@ impl GroupCommit {
             return tx.clone();
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        let syncer = match backend {
-            Backend::Sqlite(pool) if self.sync == SqliteSync::Full && !self.memory => {
-                let db = pool.connect_options().get_filename().to_path_buf();
-                Some(Syncer::start(wal_of(&db)))
-            }
-            _ => None,
-        };
         let writer = Writer {
             backend: backend.clone(),
-            syncer,
+            fsync: matches!(backend, Backend::Sqlite(_))
+                && self.sync == SqliteSync::Full
+                && !self.memory,
+            syncer: None,
         };
         tokio::spawn(writer.run(rx));
         *slot = Some(tx.clone());
@@ -160,14 +156,30 @@ impl GroupCommit {
 
 struct Writer {
     backend: Backend,
-    /// SQLite with [`SqliteSync::Full`]: makes each committed batch durable
-    /// before its callers are answered.
+    /// SQLite with [`SqliteSync::Full`] on a file.
+    fsync: bool,
+    /// Makes each committed batch durable before its callers are answered
+    /// (started with the writer when `fsync`).
     syncer: Option<Syncer>,
 }
 
-/// The write-ahead log beside a SQLite database file.
-fn wal_of(db: &std::path::Path) -> std::path::PathBuf {
-    let mut wal = db.as_os_str().to_owned();
+/// The write-ahead log of the database `pool` has open, as SQLite names it
+/// (the main database's full path, symbolic links resolved, plus `-wal`):
+/// the file its commits go to, whatever path the store was given.
+async fn wal_of(pool: &SqlitePool) -> std::path::PathBuf {
+    let named: std::result::Result<(String,), sqlx::Error> =
+        sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(pool)
+            .await;
+    let db = match named {
+        Ok((file,)) if !file.is_empty() => std::path::PathBuf::from(file),
+        other => {
+            let given = pool.connect_options().get_filename().to_path_buf();
+            tracing::warn!(result = ?other.map(|(f,)| f), path = %given.display(), "store: SQLite did not name its database file; syncing the log beside the path given");
+            given
+        }
+    };
+    let mut wal = db.into_os_string();
     wal.push("-wal");
     wal.into()
 }
@@ -199,20 +211,29 @@ impl Syncer {
         std::thread::Builder::new()
             .name("cyrus-wal-sync".into())
             .spawn(move || {
+                // After a failed fsync the kernel may have dropped the
+                // pages it could not write and report the next fsync as a
+                // success, so nothing committed since can be vouched for:
+                // every later batch is answered as failed (503, Linear
+                // retries) until the worker is restarted and SQLite reads
+                // the log back from the disk.
+                let mut failed: Option<String> = None;
                 // Ends when the writer (the only sender) is gone.
                 while let Ok(first) = committed.recv() {
                     let ready: Vec<Committed> =
                         std::iter::once(first).chain(committed.try_iter()).collect();
-                    let synced = std::fs::File::open(&wal).and_then(|f| f.sync_data());
-                    if let Err(err) = &synced {
-                        tracing::error!(error = %err, wal = %wal.display(), "store: syncing the write-ahead log failed; the batch is answered as failed");
+                    if failed.is_none()
+                        && let Err(err) = std::fs::File::open(&wal).and_then(|f| f.sync_data())
+                    {
+                        tracing::error!(error = %err, wal = %wal.display(), "store: syncing the write-ahead log failed; webhooks are answered 503 until the worker is restarted");
+                        failed = Some(format!(
+                            "syncing the write-ahead log failed ({err}); restart the worker"
+                        ));
                     }
                     for (answer, result) in ready.into_iter().flatten() {
-                        let result = match &synced {
-                            Ok(()) => result,
-                            Err(err) => Err(Failure(Arc::new(format!(
-                                "syncing the write-ahead log: {err}"
-                            )))),
+                        let result = match &failed {
+                            None => result,
+                            Some(why) => Err(Failure(Arc::new(why.clone()))),
                         };
                         let _ = answer.send(result);
                     }
@@ -224,7 +245,10 @@ impl Syncer {
 }
 
 impl Writer {
-    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        if let (true, Backend::Sqlite(pool)) = (self.fsync, &self.backend) {
+            self.syncer = Some(Syncer::start(wal_of(pool).await));
+        }
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         // Ends when every store handle (and so every sender) is gone.
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -342,7 +366,10 @@ impl Writer {
                         .map(|r| (r.delivery_id.as_str(), r.body.as_str()))
                         .collect();
                     let mut q: QueryBuilder<Sqlite> =
-                        QueryBuilder::new("INSERT INTO delivery_bodies (seq, payload) ");
+                        // OR REPLACE: a body left by a deleted delivery
+                        // whose `seq` SQLite hands out again is not this
+                        // one's.
+                        QueryBuilder::new("INSERT OR REPLACE INTO delivery_bodies (seq, payload) ");
                     q.push_values(&new, |mut b, (seq, id)| {
                         b.push_bind(*seq)
                             .push_bind(body.get(id.as_str()).copied().unwrap_or_default());

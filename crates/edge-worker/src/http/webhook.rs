@@ -11,8 +11,10 @@
 //! [`INLINE_ACCEPTS`] at a time; past that the delivery processor takes it.
 //! That keeps a burst of delegations from spawning work, and memory,
 //! without bound. Everything else goes to this process's processor in
-//! memory once committed (see `intake::Handoff`); either way the delivery
-//! is stored leased to this process, so no other claim takes it meanwhile.
+//! memory once committed (see `intake::Handoff`). A delivery accepted
+//! inline or handed over is stored leased to this process, so no other
+//! claim takes it meanwhile; one the hand-off has no room for is stored
+//! unleased and claimed from the store.
 
 use super::HttpState;
 use axum::Json;
@@ -75,13 +77,14 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     // as is a new session accepted from here, so no other claim takes it.
     // (If the sender hangs up while its delivery commits, this handler is
     // dropped before it hands the delivery over; the stored lease then
-    // expires and the delivery is claimed from the store 30 s later.)
+    // expires and the delivery is claimed from the store about 30 s later.)
     let slot = if inline.is_none() {
         state.handoff.reserve()
     } else {
         None
     };
     let received_at = now.timestamp_millis();
+    let leased = inline.is_some() || slot.is_some();
     let new = NewDelivery {
         delivery_id: verified.delivery_id,
         organization_id: verified.organization_id,
@@ -89,7 +92,7 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
         action: Some(verified.action).filter(|a| !a.is_empty()),
         body: verified.body,
         received_at,
-        leased: (inline.is_some() || slot.is_some()).then(|| state.handoff.lease(received_at)),
+        leased: leased.then(|| state.handoff.lease(received_at)),
     };
     let handover = slot.map(|slot| (slot, new.clone()));
     match ctx.store.insert_delivery(new).await {
@@ -114,7 +117,12 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
             }
             match handover {
                 Some((slot, delivery)) => slot.send(delivery),
-                None => ctx.wake.intake.notify_one(),
+                None => {
+                    if !leased {
+                        state.handoff.stored_unleased();
+                    }
+                    ctx.wake.intake.notify_one();
+                }
             }
             status_answer(r#"{"status":"accepted"}"#)
         }
