@@ -276,3 +276,29 @@ async fn sqlite_migration_to_delivery_sequence_keeps_deliveries() {
         4
     );
 }
+
+/// With `full`, a delivery is answered after the log SQLite writes to is
+/// fsynced; reached through a symbolic link, that log is beside the real
+/// file, not beside the link (a log synced beside the link would not exist,
+/// and every delivery would be answered as failed).
+#[tokio::test]
+async fn a_database_reached_through_a_symbolic_link_syncs_its_real_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.db");
+    let link = dir.path().join("cyrus.db");
+    std::fs::File::create(&real).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let store = Store::connect(&format!("sqlite://{}", link.display()))
+        .await
+        .unwrap();
+    assert_eq!(store.sqlite_sync(), SqliteSync::Full);
+    assert_eq!(
+        store.insert_delivery(delivery("s1", 1)).await.unwrap(),
+        Insert::Inserted
+    );
+    assert!(
+        dir.path().join("real.db-wal").exists(),
+        "SQLite's log is beside the real file"
+    );
+    assert!(!dir.path().join("cyrus.db-wal").exists());
+}
