@@ -52,16 +52,8 @@ pub(crate) struct Handed {
     stored_unleased: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// A committed delivery leased to this process, as received.
-pub(crate) struct Handover {
-    delivery_id: String,
-    organization_id: String,
-    event_type: String,
-    action: Option<String>,
-    received_at: i64,
-    lease_expires_at: i64,
-    body: String,
-}
+/// A committed delivery leased to this process, as it was stored.
+type Handover = cyrus_store::NewDelivery;
 
 /// A room reserved in the hand-off before a delivery is stored (so a
 /// delivery stored leased always finds its way to the processor).
@@ -112,40 +104,34 @@ impl Handoff {
 
 impl HandoffSlot<'_> {
     /// Hands over a delivery that has committed leased to this process.
-    pub(crate) fn send(self, d: cyrus_store::NewDelivery) {
-        self.0.send(Handover {
-            delivery_id: d.delivery_id,
-            organization_id: d.organization_id,
-            event_type: d.event_type,
-            action: d.action,
-            received_at: d.received_at,
-            // Always leased when handed over; a missing lease reads as
-            // expired, leaving the delivery to the store.
-            lease_expires_at: d.leased.map_or(0, |l| l.expires_at),
-            body: d.body,
-        });
+    pub(crate) fn send(self, d: Handover) {
+        self.0.send(d);
     }
 }
 
-impl Handover {
-    /// As the store would answer a claim of it (its first).
-    fn into_delivery(self) -> Delivery {
-        let payload = serde_json::from_str(&self.body).unwrap_or_else(|err| {
-            // The verifier parsed this body before it was stored.
-            tracing::error!(delivery = %self.delivery_id, error = %err, "intake: a handed delivery's body does not parse");
-            serde_json::Value::Null
-        });
-        Delivery {
-            delivery_id: self.delivery_id,
-            organization_id: self.organization_id,
-            event_type: self.event_type,
-            action: self.action,
-            payload,
-            received_at: self.received_at,
-            attempts: 1,
-            processed_at: None,
-            outcome: None,
-        }
+/// When a handover's lease expires; one without a lease (never handed so)
+/// reads as expired, leaving it to the store.
+fn lease_expires_at(h: &Handover) -> i64 {
+    h.leased.as_ref().map_or(0, |l| l.expires_at)
+}
+
+/// A handover as the store would answer a claim of it (its first).
+fn into_delivery(h: Handover) -> Delivery {
+    let payload = serde_json::from_str(&h.body).unwrap_or_else(|err| {
+        // The verifier parsed this body before it was stored.
+        tracing::error!(delivery = %h.delivery_id, error = %err, "intake: a handed delivery's body does not parse");
+        serde_json::Value::Null
+    });
+    Delivery {
+        delivery_id: h.delivery_id,
+        organization_id: h.organization_id,
+        event_type: h.event_type,
+        action: h.action,
+        payload,
+        received_at: h.received_at,
+        attempts: 1,
+        processed_at: None,
+        outcome: None,
     }
 }
 
@@ -175,7 +161,7 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
         // processing it now could overlap another replica's claim.
         let now = ctx.now_ms();
         let before = waiting.len();
-        waiting.retain(|h| h.lease_expires_at - now > LEASE_MARGIN.as_millis() as i64);
+        waiting.retain(|h| lease_expires_at(h) - now > LEASE_MARGIN.as_millis() as i64);
         store_behind |= waiting.len() < before;
         let flagged = handed
             .stored_unleased
@@ -198,7 +184,7 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
             Vec::new()
         };
         // Older first: what the store holds was stored before what waits.
-        batch.extend(waiting.drain(..).map(Handover::into_delivery));
+        batch.extend(waiting.drain(..).map(into_delivery));
         let busy = !batch.is_empty();
         if busy {
             metrics::histogram!("cyrus_intake_claimed_deliveries").record(batch.len() as f64);
@@ -955,7 +941,7 @@ pub fn is_stop_message(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{handoff_of, is_stop_message};
+    use super::{handoff_of, into_delivery, is_stop_message, lease_expires_at};
     use std::sync::atomic::Ordering;
 
     fn delivery(id: &str) -> cyrus_store::NewDelivery {
@@ -990,8 +976,8 @@ mod tests {
         leased.leased = Some(lease.clone());
         slot.send(leased);
         let got = handed.rx.recv().await.unwrap();
-        assert_eq!(got.lease_expires_at, 31_000);
-        let got = got.into_delivery();
+        assert_eq!(lease_expires_at(&got), 31_000);
+        let got = into_delivery(got);
         assert_eq!(
             (got.delivery_id.as_str(), got.attempts, got.received_at),
             ("d1", 1, 7)

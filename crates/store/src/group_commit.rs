@@ -141,14 +141,8 @@ impl GroupCommit {
             return tx.clone();
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        let writer = Writer {
-            backend: backend.clone(),
-            fsync: matches!(backend, Backend::Sqlite(_))
-                && self.sync == SqliteSync::Full
-                && !self.memory,
-            syncer: None,
-        };
-        tokio::spawn(writer.run(rx));
+        let fsync = self.sync == SqliteSync::Full && !self.memory;
+        tokio::spawn(Writer::run(backend.clone(), fsync, rx));
         *slot = Some(tx.clone());
         tx
     }
@@ -156,10 +150,8 @@ impl GroupCommit {
 
 struct Writer {
     backend: Backend,
-    /// SQLite with [`SqliteSync::Full`] on a file.
-    fsync: bool,
-    /// Makes each committed batch durable before its callers are answered
-    /// (started with the writer when `fsync`).
+    /// SQLite with [`SqliteSync::Full`] on a file: makes each committed
+    /// batch durable before its callers are answered.
     syncer: Option<Syncer>,
 }
 
@@ -245,10 +237,14 @@ impl Syncer {
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        if let (true, Backend::Sqlite(pool)) = (self.fsync, &self.backend) {
-            self.syncer = Some(Syncer::start(wal_of(pool).await));
-        }
+    /// Writes what `rx` brings until every sender is gone; `fsync`: SQLite
+    /// batches are answered only once the log is on the disk.
+    async fn run(backend: Backend, fsync: bool, mut rx: mpsc::Receiver<Job>) {
+        let syncer = match &backend {
+            Backend::Sqlite(pool) if fsync => Some(Syncer::start(wal_of(pool).await)),
+            _ => None,
+        };
+        let writer = Writer { backend, syncer };
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         // Ends when every store handle (and so every sender) is gone.
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -258,7 +254,7 @@ impl Writer {
                 rows = batch.len(),
                 "store: committing a batch of deliveries"
             );
-            self.commit(batch).await;
+            writer.commit(batch).await;
         }
     }
 
@@ -334,64 +330,53 @@ impl Writer {
     /// One `BEGIN IMMEDIATE … COMMIT` on the writer connection; returns the
     /// ids that were new.
     async fn write_sqlite(&self, pool: &SqlitePool, rows: &[&Row]) -> Result<HashSet<String>> {
-        let mut conn = pool.acquire().await?;
         // NORMAL, as every write on this connection: the syncer, if any,
-        // makes the commit durable (see [`Syncer`]).
-        let result = async {
-            sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-            let mut inserted = HashSet::with_capacity(rows.len());
-            for chunk in rows.chunks(SQLITE_CHUNK) {
-                let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                    "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at, \
-                     lease_owner, lease_expires_at, attempts) ",
-                );
-                q.push_values(chunk, |mut b, r| {
-                    let lease = r.leased.as_ref();
-                    b.push_bind(r.delivery_id.as_str())
-                        .push_bind(r.organization_id.as_str())
-                        .push_bind(r.event_type.as_str())
-                        .push_bind(r.action.as_deref())
-                        .push_bind(r.received_at)
-                        .push_bind(lease.map(|l| l.owner.as_str()))
-                        .push_bind(lease.map(|l| l.expires_at))
-                        .push_bind(i64::from(lease.is_some()));
+        // makes the commit durable (see [`Syncer`]). A transaction dropped
+        // on an error is rolled back; the callers are told the batch failed
+        // and answer 503, so Linear sends it again.
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut inserted = HashSet::with_capacity(rows.len());
+        for chunk in rows.chunks(SQLITE_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at, \
+                 lease_owner, lease_expires_at, attempts) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                let lease = r.leased.as_ref();
+                b.push_bind(r.delivery_id.as_str())
+                    .push_bind(r.organization_id.as_str())
+                    .push_bind(r.event_type.as_str())
+                    .push_bind(r.action.as_deref())
+                    .push_bind(r.received_at)
+                    .push_bind(lease.map(|l| l.owner.as_str()))
+                    .push_bind(lease.map(|l| l.expires_at))
+                    .push_bind(i64::from(lease.is_some()));
+            });
+            q.push(" ON CONFLICT (delivery_id) DO NOTHING RETURNING seq, delivery_id");
+            let new: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
+            // Bodies of the new rows only (a duplicate keeps the
+            // first), under the row's sequence number.
+            if !new.is_empty() {
+                let body: HashMap<&str, &str> = chunk
+                    .iter()
+                    .map(|r| (r.delivery_id.as_str(), r.body.as_str()))
+                    .collect();
+                let mut q: QueryBuilder<Sqlite> =
+                    // OR REPLACE: a body left by a deleted delivery
+                    // whose `seq` SQLite hands out again is not this
+                    // one's.
+                    QueryBuilder::new("INSERT OR REPLACE INTO delivery_bodies (seq, payload) ");
+                q.push_values(&new, |mut b, (seq, id)| {
+                    b.push_bind(*seq)
+                        .push_bind(body.get(id.as_str()).copied().unwrap_or_default());
                 });
-                q.push(" ON CONFLICT (delivery_id) DO NOTHING RETURNING seq, delivery_id");
-                let new: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
-                // Bodies of the new rows only (a duplicate keeps the
-                // first), under the row's sequence number.
-                if !new.is_empty() {
-                    let body: HashMap<&str, &str> = chunk
-                        .iter()
-                        .map(|r| (r.delivery_id.as_str(), r.body.as_str()))
-                        .collect();
-                    let mut q: QueryBuilder<Sqlite> =
-                        // OR REPLACE: a body left by a deleted delivery
-                        // whose `seq` SQLite hands out again is not this
-                        // one's.
-                        QueryBuilder::new("INSERT OR REPLACE INTO delivery_bodies (seq, payload) ");
-                    q.push_values(&new, |mut b, (seq, id)| {
-                        b.push_bind(*seq)
-                            .push_bind(body.get(id.as_str()).copied().unwrap_or_default());
-                    });
-                    q.build().execute(&mut *conn).await?;
-                }
-                let new = new.into_iter().map(|(_, id)| id);
-                inserted.extend(new);
+                q.build().execute(&mut *tx).await?;
             }
-            sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
-            Ok::<_, StoreError>(inserted)
+            let new = new.into_iter().map(|(_, id)| id);
+            inserted.extend(new);
         }
-        .await;
-        if result.is_err() {
-            // Whatever is open is rolled back (an error from ROLLBACK means
-            // nothing was); the callers are told the batch failed and answer
-            // 503, so Linear sends it again.
-            if let Err(err) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
-                tracing::debug!(error = %err, "store: rolling back a failed batch");
-            }
-        }
-        result
+        tx.commit().await?;
+        Ok(inserted)
     }
 }
 
