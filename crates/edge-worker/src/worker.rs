@@ -82,7 +82,10 @@ impl Worker {
         tasks.spawn(crate::http::serve::serve(
             listener,
             app,
-            Duration::from_secs(config.server.idle_timeout_secs),
+            crate::http::serve::Limits {
+                idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
+                max_connections: config.server.max_connections,
+            },
             shutdown,
         ));
         tasks.spawn(crate::intake::run_processor(ctx.clone(), handed));

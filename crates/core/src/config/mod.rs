@@ -61,6 +61,10 @@ pub mod defaults {
     /// pooled connections, so the sender, not the server, closes an idle
     /// connection and never reuses one the server is closing.
     pub const IDLE_TIMEOUT_SECS: u64 = 75;
+    /// `server.maxConnections`: each open connection costs a task and its
+    /// buffers (tens of KiB), so memory stays bounded however many
+    /// connections senders keep in their pools.
+    pub const MAX_CONNECTIONS: u64 = 1024;
     /// `~` is expanded by the CLI.
     pub const STORE_URL: &str = "sqlite://~/.cyrus/cyrus.db";
     /// About 48 000 characters of prompt (see `prompt` for the chars/4 rule).
@@ -333,6 +337,9 @@ pub struct ServerConfig {
     /// Seconds a connection may go without a complete request head
     /// (idle keep-alive time included) before it is closed.
     pub idle_timeout_secs: u64,
+    /// Open connections at most; at the cap the least recently used one is
+    /// closed to make room.
+    pub max_connections: usize,
 }
 
 /// Where state is kept. The URL can hold a database password, so `Debug`

@@ -987,6 +987,7 @@ fn read_server(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<ServerConfig> 
             public_url: None,
             dashboard_token: None,
             idle_timeout_secs: defaults::IDLE_TIMEOUT_SECS,
+            max_connections: defaults::MAX_CONNECTIONS as usize,
         });
     };
     let listen_text = o
@@ -1013,12 +1014,14 @@ fn read_server(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<ServerConfig> 
     }
     let dashboard_token = secret(&mut o, "dashboardToken", d);
     let idle_timeout_secs = positive_u64(&mut o, "idleTimeoutSecs", defaults::IDLE_TIMEOUT_SECS, d);
+    let max_connections = positive_u64(&mut o, "maxConnections", defaults::MAX_CONNECTIONS, d);
     o.finish(d);
     Some(ServerConfig {
         listen: listen?,
         public_url,
         dashboard_token,
         idle_timeout_secs: idle_timeout_secs?,
+        max_connections: usize::try_from(max_connections?).unwrap_or(usize::MAX),
     })
 }
 

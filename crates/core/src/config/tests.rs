@@ -83,6 +83,7 @@ fn full_example_parses_with_money_in_micros() {
     assert_eq!(ws.agent_user_id.as_deref(), Some("agent-1"));
     assert_eq!(c.server.public_url, None);
     assert_eq!(c.server.idle_timeout_secs, 75);
+    assert_eq!(c.server.max_connections, 1024);
     assert_eq!(c.store.sqlite_synchronous, SqliteSynchronous::Full);
     assert_eq!(c.prompt.token_budget, defaults::PROMPT_TOKEN_BUDGET);
     assert_eq!(c.codegen.rate_limits, RateLimits::default());

@@ -312,3 +312,77 @@ async fn idle_and_silent_connections_are_closed() {
     assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
     stack.shutdown().await;
 }
+
+/// At the connection cap a new connection is served, not left waiting for
+/// an idle one to time out (75 s by default; a webhook sender gives up
+/// long before): the least recently used connection is closed instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_the_least_recently_used_connection_makes_room() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CAP: usize = 4;
+    let stack = spawn(StackOptions {
+        config_patch: Some(serde_json::json!({"server": {"maxConnections": CAP}})),
+        ..StackOptions::default()
+    })
+    .await;
+    let addr = stack.worker.addr();
+    // One keep-alive request on `conn`; its answer's head and body.
+    async fn health(conn: &mut tokio::net::TcpStream) -> String {
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        let answer = async {
+            loop {
+                let text = String::from_utf8_lossy(&seen).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(|n| n.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        return text;
+                    }
+                }
+                let n = conn.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed before answering: {text:?}");
+                seen.extend_from_slice(&buf[..n]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), answer)
+            .await
+            .expect("no answer within 10 s (the idle timeout is 75 s)")
+    }
+    let mut open = Vec::new();
+    for _ in 0..CAP {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let seen = health(&mut conn).await;
+        assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+        open.push(conn);
+        // Distinct request times, so "least recently used" is the first.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut newest = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let seen = health(&mut newest).await;
+    assert!(
+        seen.starts_with("HTTP/1.1 200"),
+        "the connection past the cap: {seen}"
+    );
+    // The first connection (idle longest) was closed to make room.
+    let mut first = open.remove(0);
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), first.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "the least recently used connection was not closed: {read:?}"
+    );
+    // The most recently used of the others still answers.
+    let seen = health(open.last_mut().unwrap()).await;
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    stack.shutdown().await;
+}
