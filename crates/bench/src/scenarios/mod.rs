@@ -5,6 +5,7 @@
 
 pub mod ack;
 pub mod creation;
+mod disk_floor;
 pub mod faults;
 pub mod intake;
 pub mod linear_requests;
