@@ -95,7 +95,8 @@ struct Args {
     /// `load`: the SQLite `store.sqliteSynchronous` settings to measure.
     #[arg(long, value_delimiter = ',', default_values_t = ["full".to_string(), "normal".to_string()])]
     load_sync: Vec<String>,
-    /// `load`: closed-loop concurrency and seconds.
+    /// `load`: closed-loop concurrency and seconds (0: no closed loop, the
+    /// paced loop alone on a fresh store).
     #[arg(long, default_value_t = 64)]
     load_concurrency: usize,
     #[arg(long, default_value_t = 20)]
