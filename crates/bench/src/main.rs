@@ -95,10 +95,11 @@ struct Args {
     /// `load`: the SQLite `store.sqliteSynchronous` settings to measure.
     #[arg(long, value_delimiter = ',', default_values_t = ["full".to_string(), "normal".to_string()])]
     load_sync: Vec<String>,
-    /// `load`: closed-loop concurrency and seconds (0: no closed loop, the
-    /// paced loop alone on a fresh store).
+    /// `load`: closed-loop concurrency.
     #[arg(long, default_value_t = 64)]
     load_concurrency: usize,
+    /// `load`: closed-loop seconds (0: no closed loop, the paced loop alone
+    /// on a fresh store).
     #[arg(long, default_value_t = 20)]
     load_closed_secs: u64,
     /// `load`: the open-loop rate (req/s) and seconds.

@@ -20,7 +20,7 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Page cache of each read-only connection, in KiB (`cache_size` takes a
 /// negative number as KiB). SQLite's default is 2 MiB per connection; with
 /// four readers that was most of SQLite's share of the worker's memory
-/// (heaptrack, 1 000 active runs: 12 MiB of page caches), while the
+/// (heaptrack, 1 000 active runs: 14 MiB of page caches), while the
 /// database such a worker reads is a few MiB that the kernel's page cache
 /// keeps anyway. The writer keeps the default: it holds the pages every
 /// commit touches.

@@ -214,6 +214,9 @@ impl Syncer {
                 while let Ok(first) = committed.recv() {
                     let ready: Vec<Committed> =
                         std::iter::once(first).chain(committed.try_iter()).collect();
+                    // Opened for each sync rather than held: a descriptor
+                    // kept across a log SQLite deleted and made again would
+                    // sync the old file and vouch for nothing.
                     if failed.is_none()
                         && let Err(err) = std::fs::File::open(&wal).and_then(|f| f.sync_data())
                     {
