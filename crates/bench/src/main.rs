@@ -49,6 +49,10 @@ enum LoadKind {
     Created,
     /// Webhook → acknowledgement at a steady rate (`--ack-rate`).
     Ack,
+    /// The `Issue` loops against another server (`--load-peer-cmd`),
+    /// pinned to the worker's core; list it beside `issue` (for example
+    /// `peer,issue,peer,issue`) for ratios read in one run.
+    Peer,
 }
 
 #[derive(Debug, Parser)]
@@ -118,6 +122,15 @@ struct Args {
     /// in-process `reqwest` generator, which saturates its core first.
     #[arg(long, value_enum, default_value_t = LoadGenerator::Auto)]
     load_generator: LoadGenerator,
+    /// `load` kind `peer`: a shell command starting the server to compare
+    /// with, fresh for each round; it gets `PORT` and `SECRET` (the
+    /// webhook signing secret) in its environment and must listen on
+    /// 127.0.0.1:$PORT.
+    #[arg(long, value_name = "COMMAND")]
+    load_peer_cmd: Option<String>,
+    /// `load` kind `peer`: the webhook path the peer serves.
+    #[arg(long, default_value = "/linear-webhook")]
+    load_peer_path: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -273,15 +286,26 @@ async fn run_load(args: &Args) -> anyhow::Result<Vec<Figure>> {
     if let Some(url) = &args.postgres {
         stores.push((Some(url.clone()), "full"));
     }
+    let peer = args.load_peer_cmd.clone().map(|command| load::PeerCommand {
+        command,
+        path: args.load_peer_path.clone(),
+    });
     let mut out = Vec::new();
     for kind in &args.load_kinds {
-        for (postgres, sync) in &stores {
+        // The peer has no store: one round wherever it is listed.
+        let stores = if *kind == LoadKind::Peer {
+            &stores[..1.min(stores.len())]
+        } else {
+            &stores[..]
+        };
+        for (postgres, sync) in stores {
             let opts = load::LoadOptions {
                 cyrus_bin: bin.clone(),
                 kind: match kind {
                     LoadKind::Issue => load::Kind::Issue,
                     LoadKind::Created => load::Kind::Created,
                     LoadKind::Ack => load::Kind::Ack,
+                    LoadKind::Peer => load::Kind::Peer,
                 },
                 postgres: postgres.clone(),
                 sync,
@@ -299,12 +323,15 @@ async fn run_load(args: &Args) -> anyhow::Result<Vec<Figure>> {
                 },
                 worker_cpu: 0,
                 other_cpu: 1,
+                peer: peer.clone(),
             };
             eprintln!(
                 "  load {kind:?}, {}",
-                postgres
-                    .as_deref()
-                    .map_or(format!("SQLite sync={sync}"), |_| "PostgreSQL".into())
+                match (kind, postgres) {
+                    (LoadKind::Peer, _) => "peer".to_string(),
+                    (_, Some(_)) => "PostgreSQL".to_string(),
+                    (_, None) => format!("SQLite sync={sync}"),
+                }
             );
             match load::run(opts).await {
                 Ok(f) => out.extend(f),

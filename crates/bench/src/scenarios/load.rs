@@ -39,6 +39,19 @@ pub enum Kind {
     Created,
     /// Webhook → acknowledgement at a steady rate of new sessions.
     Ack,
+    /// The `Issue` loops against another webhook server
+    /// ([`LoadOptions::peer`]), for a ratio read in one run.
+    Peer,
+}
+
+/// How to start the other server for [`Kind::Peer`].
+#[derive(Clone, Debug)]
+pub struct PeerCommand {
+    /// A shell command; it gets `PORT` and `SECRET` (the webhook signing
+    /// secret) in its environment and must listen on 127.0.0.1:`PORT`.
+    pub command: String,
+    /// The webhook path it serves.
+    pub path: String,
 }
 
 pub struct LoadOptions {
@@ -64,6 +77,8 @@ pub struct LoadOptions {
     /// Core for the worker; the simulators and the generator get `other_cpu`.
     pub worker_cpu: usize,
     pub other_cpu: usize,
+    /// [`Kind::Peer`]: the server to measure instead of `cyrus start`.
+    pub peer: Option<PeerCommand>,
 }
 
 /// Whether `wrk` is installed (to drive the closed loop).
@@ -81,9 +96,18 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<Vec<Figure>> {
         Kind::Issue => "Issue updates",
         Kind::Created => "created sessions",
         Kind::Ack => "acknowledgement lane",
+        Kind::Peer => "Issue updates",
     };
-    let scenario = format!("load {kind}, {backend}");
     pin_self(opts.other_cpu)?;
+    if opts.kind == Kind::Peer {
+        let peer = opts
+            .peer
+            .as_ref()
+            .context("the peer kind needs --load-peer-cmd")?;
+        let scenario = format!("load {kind}, peer `{}`", peer.command);
+        return peer_intake(&opts, peer, &scenario).await;
+    }
+    let scenario = format!("load {kind}, {backend}");
     let dir = tempfile::tempdir()?;
     // What the paced loop's latency is read against (SQLite `full`: each
     // answer waits for an fsync).
@@ -98,10 +122,11 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<Vec<Figure>> {
             Kind::Issue => issue_updates(&opts, &sandbox, &worker, &scenario).await,
             Kind::Created => created_sessions(&opts, &sandbox, &worker, &scenario).await,
             Kind::Ack => ack_lane(&opts, &sandbox, &worker, &scenario).await,
+            Kind::Peer => unreachable!("the peer was measured above"),
         };
-        let peak = worker.peak_rss_mib();
-        let log = worker.log_tail();
-        let exited = worker.stop();
+        let peak = worker.server.peak_rss_mib();
+        let log = worker.server.log_tail();
+        let exited = worker.server.stop();
         let mut out = out.with_context(|| format!("worker log tail:\n{log}"))?;
         if let Some(status) = exited {
             anyhow::bail!("the worker exited during the run ({status}):\n{log}");
@@ -126,87 +151,9 @@ async fn issue_updates(
     let target = Target::new(worker, sandbox);
     let org = sandbox.info["linear_organization_id"]
         .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let counter = Arc::new(AtomicU64::new(0));
-    let body_at = {
-        let counter = counter.clone();
-        let org = org.clone();
-        move |timestamp_ms: i64| {
-            let i = counter.fetch_add(1, Ordering::Relaxed);
-            issue_update(&org, i, timestamp_ms)
-        }
-    };
-    let body = {
-        let counter = counter.clone();
-        move || {
-            let i = counter.fetch_add(1, Ordering::Relaxed);
-            issue_update(&org, i, chrono::Utc::now().timestamp_millis())
-        }
-    };
-    let (closed_ok, mut out) = if opts.closed_secs == 0 {
-        // The paced loop alone: its latency on a store that has no closed
-        // loop's backlog to checkpoint or process.
-        (0, Vec::new())
-    } else if opts.wrk {
-        // Bodies for the whole run, signed now; every request still gets
-        // its own delivery id.
-        let bodies: Vec<Vec<u8>> = (0..WRK_BODIES).map(|_| body()).collect();
-        let dir = tempfile::tempdir()?;
-        let run = super::wrk::ClosedLoop {
-            url: &target.url,
-            secret: &target.secret,
-            event: "Issue",
-            bodies: &bodies,
-            connections: opts.concurrency,
-            duration: Duration::from_secs(opts.closed_secs),
-            cpu: opts.other_cpu,
-        }
-        .run(dir.path())?;
-        let c = opts.concurrency;
-        let secs = run.elapsed.as_secs_f64().max(1e-9);
-        let note = format!(
-            "wrk -t1 -c{c}: {} answered, {} not 2xx, {} socket errors in {secs:.1} s",
-            run.requests, run.bad_status, run.socket_errors
-        );
-        (
-            run.ok(),
-            vec![
-                Figure::new(
-                    s,
-                    &format!("throughput at c={c} (200s, wrk)"),
-                    Some(run.ok() as f64 / secs),
-                    "req/s",
-                )
-                .goal(Goal::AtLeast(21_000.0))
-                .note(note),
-                Figure::new(s, &format!("p50 at c={c} (wrk)"), Some(ms(run.p50)), "ms"),
-                Figure::new(s, &format!("p99 at c={c} (wrk)"), Some(ms(run.p99)), "ms"),
-                Figure::new(
-                    s,
-                    &format!("p99.9 at c={c} (wrk)"),
-                    Some(ms(run.p999)),
-                    "ms",
-                ),
-                Figure::new(
-                    s,
-                    &format!("failed at c={c} (not 2xx, or a socket error)"),
-                    Some((run.bad_status + run.socket_errors) as f64),
-                    "requests",
-                )
-                .goal(Goal::AtMost(0.0)),
-            ],
-        )
-    } else {
-        let closed = closed_loop(
-            &target,
-            opts.concurrency,
-            Duration::from_secs(opts.closed_secs),
-            &body,
-        )
-        .await;
-        (closed.ok, closed.figures(s, opts.concurrency))
-    };
+        .unwrap_or_default();
+    let loops = IssueLoops::new(org);
+    let (closed_ok, mut out) = loops.closed(opts, &target, s, Some(21_000.0)).await?;
     // Intake alone can look fast by leaving the processing behind (the
     // store is the buffer): what was still unprocessed when the closed loop
     // ended says whether the figure above is sustainable.
@@ -220,13 +167,7 @@ async fn issue_updates(
         )
         .note(format!("of {closed_ok} accepted in the loop")),
     );
-    let paced = open_loop(
-        &target,
-        opts.paced_rate,
-        Duration::from_secs(opts.paced_secs),
-        &body_at,
-    )
-    .await;
+    let paced = loops.paced(opts, &target).await;
     let batching = worker.batching().await;
     let rows = worker.delivery_count().await?;
     let accepted = closed_ok + paced.ok;
@@ -257,6 +198,149 @@ async fn issue_updates(
         .note(format!("{rows} rows, {accepted} answered 200")),
     );
     Ok(out)
+}
+
+/// The same two `Issue` loops against another webhook server (the peer
+/// the issue compares with), started fresh by `peer.command`, pinned to
+/// the worker's core: a ratio read from one run compares the two servers,
+/// not two days of this machine.
+async fn peer_intake(
+    opts: &LoadOptions,
+    peer: &PeerCommand,
+    s: &str,
+) -> anyhow::Result<Vec<Figure>> {
+    let dir = tempfile::tempdir()?;
+    let PeerServer { server, target } =
+        PeerServer::start(peer, opts.worker_cpu, dir.path()).await?;
+    let result: anyhow::Result<Vec<Figure>> = async {
+        let loops = IssueLoops::new("bench-organization");
+        let (_, mut out) = loops.closed(opts, &target, s, None).await?;
+        let paced = loops.paced(opts, &target).await;
+        out.extend(paced.paced_figures(s, opts.paced_rate));
+        out.push(Figure::new(
+            s,
+            "peak RSS (VmHWM)",
+            server.peak_rss_mib(),
+            "MiB",
+        ));
+        Ok(out)
+    }
+    .await;
+    let log = server.log_tail();
+    if let Some(status) = server.stop() {
+        anyhow::bail!("the peer exited during the run ({status}):\n{log}");
+    }
+    result.with_context(|| format!("peer log tail:\n{log}"))
+}
+
+/// Distinct `Issue` updates for the closed loop (`wrk` or the in-process
+/// generator) and the paced loop.
+struct IssueLoops {
+    org: String,
+    counter: AtomicU64,
+}
+
+impl IssueLoops {
+    fn new(org: &str) -> IssueLoops {
+        IssueLoops {
+            org: org.to_string(),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn body_at(&self, timestamp_ms: i64) -> Vec<u8> {
+        let i = self.counter.fetch_add(1, Ordering::Relaxed);
+        issue_update(&self.org, i, timestamp_ms)
+    }
+
+    fn body(&self) -> Vec<u8> {
+        self.body_at(chrono::Utc::now().timestamp_millis())
+    }
+
+    /// The closed loop at `opts.concurrency`: requests answered 200 and the
+    /// figures (`goal`: the throughput's).
+    async fn closed(
+        &self,
+        opts: &LoadOptions,
+        target: &Target,
+        s: &str,
+        goal: Option<f64>,
+    ) -> anyhow::Result<(u64, Vec<Figure>)> {
+        let c = opts.concurrency;
+        if opts.closed_secs == 0 {
+            // The paced loop alone: its latency on a store that has no
+            // closed loop's backlog to checkpoint or process.
+            return Ok((0, Vec::new()));
+        }
+        if !opts.wrk {
+            let closed = closed_loop(target, c, Duration::from_secs(opts.closed_secs), &|| {
+                self.body()
+            })
+            .await;
+            return Ok((closed.ok, closed.figures(s, c)));
+        }
+        // Bodies for the whole run, signed now; every request still gets
+        // its own delivery id.
+        let bodies: Vec<Vec<u8>> = (0..WRK_BODIES).map(|_| self.body()).collect();
+        let dir = tempfile::tempdir()?;
+        let run = super::wrk::ClosedLoop {
+            url: &target.url,
+            secret: &target.secret,
+            event: "Issue",
+            bodies: &bodies,
+            connections: c,
+            duration: Duration::from_secs(opts.closed_secs),
+            cpu: opts.other_cpu,
+        }
+        .run(dir.path())?;
+        let secs = run.elapsed.as_secs_f64().max(1e-9);
+        let note = format!(
+            "wrk -t1 -c{c}: {} answered, {} not 2xx, {} socket errors in {secs:.1} s",
+            run.requests, run.bad_status, run.socket_errors
+        );
+        let mut throughput = Figure::new(
+            s,
+            &format!("throughput at c={c} (200s, wrk)"),
+            Some(run.ok() as f64 / secs),
+            "req/s",
+        )
+        .note(note);
+        if let Some(goal) = goal {
+            throughput = throughput.goal(Goal::AtLeast(goal));
+        }
+        Ok((
+            run.ok(),
+            vec![
+                throughput,
+                Figure::new(s, &format!("p50 at c={c} (wrk)"), Some(ms(run.p50)), "ms"),
+                Figure::new(s, &format!("p99 at c={c} (wrk)"), Some(ms(run.p99)), "ms"),
+                Figure::new(
+                    s,
+                    &format!("p99.9 at c={c} (wrk)"),
+                    Some(ms(run.p999)),
+                    "ms",
+                ),
+                Figure::new(
+                    s,
+                    &format!("failed at c={c} (not 2xx, or a socket error)"),
+                    Some((run.bad_status + run.socket_errors) as f64),
+                    "requests",
+                )
+                .goal(Goal::AtMost(0.0)),
+            ],
+        ))
+    }
+
+    /// The open loop at `opts.paced_rate`.
+    async fn paced(&self, opts: &LoadOptions, target: &Target) -> Tally {
+        open_loop(
+            target,
+            opts.paced_rate,
+            Duration::from_secs(opts.paced_secs),
+            &|t| self.body_at(t),
+        )
+        .await
+    }
 }
 
 async fn created_sessions(
@@ -754,12 +838,46 @@ impl Sandbox {
     }
 }
 
+/// A measured server process and the file its output goes to.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(3000);
+        text.get(start..).unwrap_or_default().to_string()
+    }
+
+    /// Its peak resident set (`VmHWM`), in MiB.
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some((kib / 1024.0 * 10.0).round() / 10.0)
+    }
+
+    /// Stops it; `Some(status)` if it had already exited.
+    fn stop(mut self) -> Option<std::process::ExitStatus> {
+        let exited = self.child.try_wait().ok().flatten();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        exited
+    }
+}
+
 /// `cyrus start`, pinned, on a free port.
 struct Worker {
-    child: Child,
+    server: Server,
     addr: std::net::SocketAddr,
     store_url: String,
-    log: PathBuf,
 }
 
 async fn start_worker(opts: &LoadOptions, sandbox: &Sandbox, dir: &Path) -> anyhow::Result<Worker> {
@@ -816,32 +934,19 @@ async fn start_worker(opts: &LoadOptions, sandbox: &Sandbox, dir: &Path) -> anyh
         .spawn()
         .context("starting `taskset … cyrus start`")?;
     let worker = Worker {
-        child,
+        server: Server { child, log },
         addr,
         store_url,
-        log,
     };
     if !crate::rig::wait_healthy(addr, Duration::from_secs(30)).await {
-        let tail = worker.log_tail();
-        worker.stop();
+        let tail = worker.server.log_tail();
+        worker.server.stop();
         anyhow::bail!("cyrus start did not become healthy:\n{tail}");
     }
     Ok(worker)
 }
 
 impl Worker {
-    fn peak_rss_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kib: f64 = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some((kib / 1024.0 * 10.0).round() / 10.0)
-    }
-
     /// Means of the worker's `cyrus_store_delivery_batch_callers` and
     /// `cyrus_intake_claimed_deliveries` histograms, from `/metrics`.
     async fn batching(&self) -> (Option<f64>, Option<f64>) {
@@ -882,23 +987,58 @@ impl Worker {
         store.close().await;
         Ok(n)
     }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = text.len().saturating_sub(3000);
-        text.get(start..).unwrap_or_default().to_string()
-    }
-
-    /// Stops the worker; `Some(status)` if it had already exited.
-    fn stop(mut self) -> Option<std::process::ExitStatus> {
-        let exited = self.child.try_wait().ok().flatten();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        exited
-    }
 }
 
 /// The PostgreSQL database must start empty so rows can be counted.
+/// The peer's server, pinned, on a free port.
+struct PeerServer {
+    server: Server,
+    target: Target,
+}
+
+impl PeerServer {
+    async fn start(peer: &PeerCommand, cpu: usize, dir: &Path) -> anyhow::Result<PeerServer> {
+        let addr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.local_addr()?
+        };
+        let secret = uuid::Uuid::new_v4().simple().to_string();
+        let log = dir.join("peer.log");
+        let out = std::fs::File::create(&log)?;
+        // `exec`, so the pinned process whose memory is read is the
+        // server, not a shell.
+        let child = Command::new("taskset")
+            .arg("-c")
+            .arg(cpu.to_string())
+            .arg("sh")
+            .arg("-c")
+            .arg(format!("exec {}", peer.command))
+            .env("PORT", addr.port().to_string())
+            .env("SECRET", &secret)
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("starting `taskset … sh -c <peer command>`")?;
+        let peer = PeerServer {
+            server: Server { child, log },
+            target: Target {
+                url: format!("http://{addr}{}", peer.path),
+                secret: SecretString::from(secret),
+            },
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if Instant::now() > deadline {
+                let tail = peer.server.log_tail();
+                peer.server.stop();
+                anyhow::bail!("the peer did not listen on {addr} within 30 s:\n{tail}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(peer)
+    }
+}
+
 async fn reset_postgres(url: &str) -> anyhow::Result<()> {
     let store = cyrus_store::Store::connect(url).await?;
     let n = store.delivery_count().await?;

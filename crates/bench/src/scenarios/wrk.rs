@@ -61,7 +61,7 @@ local prefix = os.getenv("CYRUS_WRK_PREFIX")
 request = function()
   i = i + 1
   local k = (i % n) + 1
-  return wrk.format("POST", "/webhooks/linear", {
+  return wrk.format("POST", os.getenv("CYRUS_WRK_PATH"), {
     ["Content-Type"] = "application/json",
     ["Linear-Signature"] = sigs[k],
     ["Linear-Delivery"] = prefix .. "-" .. i,
@@ -117,7 +117,14 @@ impl ClosedLoop<'_> {
         std::fs::write(&bodies_path, tsv)?;
         let script = dir.join("wrk-cyrus.lua");
         std::fs::write(&script, SCRIPT)?;
-        let base = url.trim_end_matches("/webhooks/linear");
+        // `wrk` takes the origin; the script names the path.
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let (base, path) = url.split_at(
+            url[after_scheme..]
+                .find('/')
+                .map_or(url.len(), |i| after_scheme + i),
+        );
+        let path = if path.is_empty() { "/" } else { path };
         let out = Command::new("taskset")
             .arg("-c")
             .arg(cpu.to_string())
@@ -132,6 +139,7 @@ impl ClosedLoop<'_> {
             .env("CYRUS_WRK_BODIES", &bodies_path)
             .env("CYRUS_WRK_PREFIX", uuid::Uuid::new_v4().to_string())
             .env("CYRUS_WRK_EVENT", event)
+            .env("CYRUS_WRK_PATH", path)
             .output()
             .context("running `taskset … wrk` (install the distribution's wrk package)")?;
         let stdout = String::from_utf8_lossy(&out.stdout);
