@@ -8,6 +8,9 @@
 //! stays inside the worker's 60 s replay window for a short run), and the
 //! Lua script cycles through them giving every request its own
 //! `Linear-Delivery` (the dedupe key; the signature covers only the body),
+//! a random UUID v4 as Linear sends (a sequential id would land every
+//! insert on the last page of the store's unique index, which Linear's ids
+//! do not),
 //! so every request is a distinct delivery the worker must commit.
 
 use anyhow::Context as _;
@@ -57,15 +60,23 @@ for line in io.lines(file) do
   sigs[n] = string.sub(line, 1, tab - 1)
   bodies[n] = string.sub(line, tab + 1)
 end
-local prefix = os.getenv("CYRUS_WRK_PREFIX")
+local random, format = math.random, string.format
+math.randomseed(tonumber(os.getenv("CYRUS_WRK_SEED")))
+-- A UUID v4 from 16-bit draws (LuaJIT formats 32-bit values as signed).
+local function uuid4()
+  return format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x",
+    random(0, 65535), random(0, 65535), random(0, 65535), random(0, 4095),
+    random(32768, 49151), random(0, 65535), random(0, 65535), random(0, 65535))
+end
+local path, event = os.getenv("CYRUS_WRK_PATH"), os.getenv("CYRUS_WRK_EVENT")
 request = function()
   i = i + 1
   local k = (i % n) + 1
-  return wrk.format("POST", os.getenv("CYRUS_WRK_PATH"), {
+  return wrk.format("POST", path, {
     ["Content-Type"] = "application/json",
     ["Linear-Signature"] = sigs[k],
-    ["Linear-Delivery"] = prefix .. "-" .. i,
-    ["Linear-Event"] = os.getenv("CYRUS_WRK_EVENT"),
+    ["Linear-Delivery"] = uuid4(),
+    ["Linear-Event"] = event,
   }, bodies[k])
 end
 done = function(summary, latency, requests)
@@ -137,7 +148,7 @@ impl ClosedLoop<'_> {
             .arg(&script)
             .arg(base)
             .env("CYRUS_WRK_BODIES", &bodies_path)
-            .env("CYRUS_WRK_PREFIX", uuid::Uuid::new_v4().to_string())
+            .env("CYRUS_WRK_SEED", (uuid::Uuid::new_v4().as_u128() as u32).to_string())
             .env("CYRUS_WRK_EVENT", event)
             .env("CYRUS_WRK_PATH", path)
             .output()

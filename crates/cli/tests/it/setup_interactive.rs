@@ -5,6 +5,13 @@ use crate::support::write;
 use expectrl::Expect;
 use std::time::Duration;
 
+/// The prompts that read without echo.
+const HIDDEN: [&str; 3] = [
+    "Codegen API token",
+    "Linear OAuth app client secret",
+    "webhook signing secret",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_setup_asks_checks_and_maps_repositories() {
     let sim = sim().await;
@@ -35,6 +42,20 @@ async fn interactive_setup_asks_checks_and_maps_repositories() {
                 .unwrap_or_else(|e| panic!("waiting for {wait:?}: {e}\nso far:\n{seen}"));
             seen.push_str(&String::from_utf8_lossy(found.before()));
             seen.push_str(wait);
+            if HIDDEN.contains(&wait) {
+                // A hidden prompt prints its text, then turns echo off with
+                // TCSAFLUSH, which discards input already waiting: an
+                // answer sent before that is lost and the wizard waits
+                // for ever. Answer once echo is off.
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while p.get_process().get_echo().unwrap() {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "echo never went off at {wait:?}\nso far:\n{seen}"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
             p.send_line(answer).unwrap();
         };
         step(&mut p, "Codegen organization id", "42");
