@@ -109,6 +109,42 @@ impl HandoffSlot<'_> {
     }
 }
 
+/// Processed deliveries deleted per statement when pruning: small enough
+/// that the SQLite writer, which intake shares, is held only briefly.
+const PRUNE_CHUNK: i64 = 1_000;
+/// Statements per pruning pass at most (100 000 deliveries), so that a
+/// first pass over a large backlog leaves the rest to later passes rather
+/// than holding up the loop it runs in.
+const PRUNE_CHUNKS_PER_PASS: usize = 100;
+
+/// Deletes processed deliveries past `store.deliveryRetentionDays` (the
+/// table and its unique index of ids would otherwise grow for as long as
+/// the worker runs); returns how many.
+pub(crate) async fn prune(ctx: &Ctx) -> Result<u64, cyrus_store::StoreError> {
+    let days = i64::from(ctx.config.store.delivery_retention_days);
+    let before = ctx.now_ms() - days * 86_400_000;
+    prune_in_chunks(&ctx.store, before, PRUNE_CHUNK, PRUNE_CHUNKS_PER_PASS).await
+}
+
+/// Prunes `chunk` deliveries a statement until fewer are left or
+/// `max_chunks` statements have run.
+async fn prune_in_chunks(
+    store: &cyrus_store::Store,
+    before: i64,
+    chunk: i64,
+    max_chunks: usize,
+) -> Result<u64, cyrus_store::StoreError> {
+    let mut pruned = 0;
+    for _ in 0..max_chunks {
+        let n = store.prune_deliveries(before, chunk).await?;
+        pruned += n;
+        if n < chunk as u64 {
+            break;
+        }
+    }
+    Ok(pruned)
+}
+
 /// When a handover's lease expires; one without a lease (never handed so)
 /// reads as expired, leaving it to the store.
 fn lease_expires_at(h: &Handover) -> i64 {
@@ -941,7 +977,7 @@ pub fn is_stop_message(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{handoff_of, into_delivery, is_stop_message, lease_expires_at};
+    use super::{handoff_of, into_delivery, is_stop_message, lease_expires_at, prune_in_chunks};
     use std::sync::atomic::Ordering;
 
     fn delivery(id: &str) -> cyrus_store::NewDelivery {
@@ -954,6 +990,23 @@ mod tests {
             received_at: 7,
             leased: None,
         }
+    }
+
+    #[tokio::test]
+    async fn pruning_runs_chunk_by_chunk_up_to_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cyrus.db").display());
+        let store = cyrus_store::Store::connect(&url).await.unwrap();
+        let ids: Vec<String> = (0..7).map(|i| format!("d{i}")).collect();
+        let rows = ids.iter().map(|id| delivery(id)).collect();
+        store.insert_deliveries(rows).await.unwrap();
+        let done: Vec<(String, String)> = ids.iter().map(|id| (id.clone(), "ok".into())).collect();
+        store.mark_deliveries_processed(&done, 10).await.unwrap();
+        // Chunks of 2, at most 3 a pass: 6 of the 7, then the last one.
+        assert_eq!(prune_in_chunks(&store, 8, 2, 3).await.unwrap(), 6);
+        assert_eq!(prune_in_chunks(&store, 8, 2, 3).await.unwrap(), 1);
+        assert_eq!(prune_in_chunks(&store, 8, 2, 3).await.unwrap(), 0);
+        assert_eq!(store.delivery_count().await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -7,7 +7,8 @@
 //! with a query of plain fields (`IssueStatus`, a few complexity points):
 //! the full `IssueForAgent` costs hundreds, which over 1 000 live tasks and
 //! six passes an hour would be Linear's whole hourly complexity budget.
-//! The same loop prunes the audit log and runs triage's catch-up.
+//! The same loop prunes the audit log and processed deliveries, and runs
+//! triage's catch-up.
 
 use crate::context::Ctx;
 use cyrus_core::lifecycle::TaskState;
@@ -33,6 +34,14 @@ pub async fn run(ctx: Ctx, interval: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "audit log: pruned rows past the retention"),
             Err(err) => tracing::warn!(error = %err, "audit log: pruning failed"),
+        }
+        match crate::intake::prune(&ctx).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                rows = n,
+                "deliveries: pruned processed ones past the retention"
+            ),
+            Err(err) => tracing::warn!(error = %err, "deliveries: pruning failed"),
         }
     }
 }

@@ -174,6 +174,72 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes up to `limit` processed deliveries received before
+    /// `before`, their bodies with them; returns how many. A delivery not
+    /// yet processed is kept whatever its age: the processor still owes it.
+    /// Once a delivery is gone its id no longer deduplicates, so `before`
+    /// must lie well behind the sender's last retry.
+    pub async fn prune_deliveries(&self, before: UnixMillis, limit: i64) -> Result<u64> {
+        let pruned = match &self.backend {
+            Backend::Sqlite(p) => {
+                // `seq` follows arrival: the candidates lie before the first
+                // delivery received at or after `before`, so the scan stops
+                // there instead of reading every row of a large table.
+                macro_rules! doomed {
+                    () => {
+                        "SELECT seq FROM deliveries
+                         WHERE processed_at IS NOT NULL AND received_at < $1
+                           AND seq < COALESCE(
+                               (SELECT seq FROM deliveries WHERE received_at >= $1 ORDER BY seq LIMIT 1),
+                               (SELECT MAX(seq) + 1 FROM deliveries))
+                         ORDER BY seq LIMIT $2"
+                    };
+                }
+                // One transaction: the two statements see the same rows.
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query(concat!(
+                    "DELETE FROM delivery_bodies WHERE seq IN (",
+                    doomed!(),
+                    ")"
+                ))
+                .bind(before)
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?;
+                let n = sqlx::query(concat!(
+                    "DELETE FROM deliveries WHERE seq IN (",
+                    doomed!(),
+                    ")"
+                ))
+                    .bind(before)
+                    .bind(limit)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                n
+            }
+            // Replicas pruning at once skip each other's rows.
+            Backend::Postgres(p) => sqlx::query(
+                "WITH doomed AS (
+                     SELECT delivery_id FROM deliveries
+                     WHERE processed_at IS NOT NULL AND received_at < $1
+                     ORDER BY received_at LIMIT $2
+                     FOR UPDATE SKIP LOCKED
+                 ), bodies AS (
+                     DELETE FROM delivery_payloads WHERE delivery_id IN (SELECT delivery_id FROM doomed)
+                 )
+                 DELETE FROM deliveries WHERE delivery_id IN (SELECT delivery_id FROM doomed)",
+            )
+            .bind(before)
+            .bind(limit)
+            .execute(p)
+            .await?
+            .rows_affected(),
+        };
+        Ok(pruned)
+    }
+
     /// How many deliveries are waiting to be processed (benchmarks).
     pub async fn unprocessed_delivery_count(&self) -> Result<i64> {
         let (n,): (i64,) = on_read_pool!(self, p => sqlx::query_as(

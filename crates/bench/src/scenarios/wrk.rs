@@ -148,7 +148,10 @@ impl ClosedLoop<'_> {
             .arg(&script)
             .arg(base)
             .env("CYRUS_WRK_BODIES", &bodies_path)
-            .env("CYRUS_WRK_SEED", (uuid::Uuid::new_v4().as_u128() as u32).to_string())
+            .env(
+                "CYRUS_WRK_SEED",
+                (uuid::Uuid::new_v4().as_u128() as u32).to_string(),
+            )
             .env("CYRUS_WRK_EVENT", event)
             .env("CYRUS_WRK_PATH", path)
             .output()

@@ -83,6 +83,10 @@ pub mod defaults {
     pub const TRIAGE_MAX_PER_DAY: u32 = 10;
     /// Days the audit log keeps a decision.
     pub const AUDIT_RETENTION_DAYS: u32 = 90;
+    /// Days a processed webhook delivery is kept (its id for deduplication,
+    /// its body for inspection). Linear retries a delivery after about
+    /// 1 min, 1 h and 6 h, so a day already covers every retry.
+    pub const DELIVERY_RETENTION_DAYS: u32 = 7;
     /// Sub-issues of one orchestration in flight at once.
     pub const ORCHESTRATION_MAX_PARALLEL_CHILDREN: u32 = 3;
     /// Above this, `maxParallelChildren` is refused: Linear and Codegen
@@ -351,6 +355,9 @@ pub struct StoreConfig {
     /// `store.sqliteSynchronous`: what the commit behind a webhook's 200
     /// guarantees on SQLite.
     pub sqlite_synchronous: SqliteSynchronous,
+    /// `store.deliveryRetentionDays`: processed deliveries older than this
+    /// are deleted.
+    pub delivery_retention_days: u32,
 }
 
 /// `store.sqliteSynchronous`.
@@ -377,6 +384,7 @@ impl fmt::Debug for StoreConfig {
         f.debug_struct("StoreConfig")
             .field("url", &self.redacted_url())
             .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("delivery_retention_days", &self.delivery_retention_days)
             .finish()
     }
 }

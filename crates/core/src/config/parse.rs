@@ -1030,6 +1030,7 @@ fn read_store(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<StoreConfig> {
         return Some(StoreConfig {
             url: defaults::STORE_URL.to_owned(),
             sqlite_synchronous: SqliteSynchronous::default(),
+            delivery_retention_days: defaults::DELIVERY_RETENTION_DAYS,
         });
     };
     let url = o
@@ -1047,12 +1048,19 @@ fn read_store(o: Option<Obj<'_>>, d: &mut Diagnostics) -> Option<StoreConfig> {
             None
         }
     };
+    let delivery_retention_days = positive_u32(
+        &mut o,
+        "deliveryRetentionDays",
+        defaults::DELIVERY_RETENTION_DAYS,
+        d,
+    );
     o.finish(d);
     let supported = ["sqlite:", "postgres://", "postgresql://"];
     if supported.iter().any(|s| url.starts_with(s)) {
         Some(StoreConfig {
             url,
             sqlite_synchronous: sqlite_synchronous?,
+            delivery_retention_days: delivery_retention_days?,
         })
     } else {
         d.problem(

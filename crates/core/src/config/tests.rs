@@ -85,6 +85,7 @@ fn full_example_parses_with_money_in_micros() {
     assert_eq!(c.server.idle_timeout_secs, 75);
     assert_eq!(c.server.max_connections, 1024);
     assert_eq!(c.store.sqlite_synchronous, SqliteSynchronous::Full);
+    assert_eq!(c.store.delivery_retention_days, 7);
     assert_eq!(c.prompt.token_budget, defaults::PROMPT_TOKEN_BUDGET);
     assert_eq!(c.codegen.rate_limits, RateLimits::default());
     assert_eq!(c.codegen.budget_alert_percent, 80);
@@ -561,6 +562,25 @@ fn sqlite_synchronous_can_be_normal() {
     let text = with(|v| v["store"]["sqliteSynchronous"] = "normal".into());
     let c = loaded(&text, &no_env()).config;
     assert_eq!(c.store.sqlite_synchronous, SqliteSynchronous::Normal);
+}
+
+#[test]
+fn delivery_retention_is_read_and_must_be_at_least_a_day() {
+    let text = with(|v| v["store"]["deliveryRetentionDays"] = 30.into());
+    assert_eq!(
+        loaded(&text, &no_env())
+            .config
+            .store
+            .delivery_retention_days,
+        30
+    );
+    let text = with(|v| v["store"]["deliveryRetentionDays"] = 0.into());
+    let p = problems(&text, &no_env());
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("store.deliveryRetentionDays: must be between 1")),
+        "{p:?}"
+    );
 }
 
 #[test]

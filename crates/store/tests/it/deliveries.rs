@@ -302,3 +302,59 @@ async fn a_database_reached_through_a_symbolic_link_syncs_its_real_log() {
     );
     assert!(!dir.path().join("cyrus.db-wal").exists());
 }
+
+pub async fn processed_deliveries_past_the_retention_are_pruned_with_their_bodies(db: TestDb) {
+    let s = &db.store;
+    // Received at 1 000 + n.
+    for (id, n) in [("done-1", 0), ("open", 1), ("done-2", 2), ("recent", 100)] {
+        s.insert_delivery(delivery(id, n)).await.unwrap();
+    }
+    let done: Vec<(String, String)> = ["done-1", "done-2", "recent"]
+        .iter()
+        .map(|id| (id.to_string(), "ok".to_string()))
+        .collect();
+    s.mark_deliveries_processed(&done, 2_000).await.unwrap();
+    let bodies = || async {
+        let sql = if db.sqlite_file().is_some() {
+            "SELECT CAST(COUNT(*) AS TEXT) FROM delivery_bodies"
+        } else {
+            "SELECT COUNT(*)::text FROM delivery_payloads"
+        };
+        db.raw_strings(sql).await[0].parse::<u32>().unwrap()
+    };
+    assert_eq!(bodies().await, 4);
+    // At most `limit` a call; received before 1 050 and processed only.
+    assert_eq!(s.prune_deliveries(1_050, 1).await.unwrap(), 1);
+    assert_eq!(s.prune_deliveries(1_050, 10).await.unwrap(), 1);
+    assert_eq!(s.prune_deliveries(1_050, 10).await.unwrap(), 0);
+    for (id, kept) in [
+        ("done-1", false),
+        ("done-2", false),
+        ("open", true),
+        ("recent", true),
+    ] {
+        assert_eq!(
+            s.get_delivery(id).await.unwrap().is_some(),
+            kept,
+            "{id} kept"
+        );
+    }
+    assert_eq!(bodies().await, 2, "the bodies went with their rows");
+    // The unprocessed one is still owed, body and all.
+    let claimed = s
+        .claim_unprocessed_deliveries("w", std::time::Duration::from_secs(30), 3_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0].delivery_id, "open");
+    assert_eq!(claimed[0].payload["n"], 1);
+    // With every delivery past the retention, the processed ones go.
+    assert_eq!(s.prune_deliveries(10_000, 10).await.unwrap(), 1);
+    assert!(s.get_delivery("recent").await.unwrap().is_none());
+    // A pruned id no longer deduplicates: that is what the retention
+    // trades, hence its floor of a day against Linear's last retry at 6 h.
+    assert_eq!(
+        s.insert_delivery(delivery("done-1", 5)).await.unwrap(),
+        Insert::Inserted
+    );
+}

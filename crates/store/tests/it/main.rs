@@ -16,6 +16,7 @@ harness::both!(
     deliveries::sqlite_sync_defaults_to_full,
     deliveries::a_claimed_batch_is_marked_processed_at_once,
     deliveries::a_delivery_stored_leased_is_left_to_its_receiver,
+    deliveries::processed_deliveries_past_the_retention_are_pruned_with_their_bodies,
     scheduling::task_unique_per_session,
     scheduling::claim_order_priority_then_fifo,
     scheduling::expired_lease_is_claimable_again,
