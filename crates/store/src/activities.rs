@@ -9,10 +9,13 @@ use crate::connect::on_pool;
 use crate::rows::{ActivityRow, lease_ms};
 use crate::{Activity, ActivityCounts, Insert, NewActivity, Result, Store, StoreError, UnixMillis};
 
+// `INDEXED BY`: the scan follows the index of pending ids whatever the
+// planner's statistics say; the table itself, in id order, holds every
+// activity ever delivered before the pending ones (migration 0010).
 const CLAIM_SQLITE: &str = "UPDATE activities
     SET lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
     WHERE id IN (
-        SELECT id FROM activities a
+        SELECT id FROM activities a INDEXED BY activities_pending
         WHERE status = 'pending' AND not_before <= $3
           AND (lease_owner IS NULL OR lease_expires_at <= $3)
           AND NOT EXISTS (SELECT 1 FROM activities e
@@ -177,5 +180,46 @@ impl Store {
                 a.status
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CLAIM_SQLITE;
+    use crate::Store;
+    use crate::connect::Backend;
+
+    /// The claim reads pending activities through their index, never the
+    /// table: the table holds every activity ever delivered, so a scan of
+    /// it made each claim slower as the outbox's history grew.
+    #[tokio::test]
+    async fn the_sqlite_claim_never_scans_delivered_activities() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cyrus.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let Backend::Sqlite(pool) = &store.backend else {
+            panic!("a SQLite store has a SQLite writer");
+        };
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {CLAIM_SQLITE}"
+        )))
+        .bind("owner")
+        .bind(1_i64)
+        .bind(1_i64)
+        .bind(10_i64)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+        assert!(
+            steps.contains(&"SCAN a USING INDEX activities_pending"),
+            "{steps:?}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| *s == "SCAN a" || s.starts_with("SCAN activities")),
+            "{steps:?}"
+        );
     }
 }

@@ -928,7 +928,12 @@ async fn start_worker(opts: &LoadOptions, sandbox: &Sandbox, dir: &Path) -> anyh
         .arg("start")
         .arg("--config")
         .arg(&path)
-        .env("RUST_LOG", "error")
+        // The worker's log filter: errors only, unless a diagnosis asks
+        // for more (its log is kept in the run's directory).
+        .env(
+            "RUST_LOG",
+            std::env::var("CYRUS_BENCH_WORKER_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
         .spawn()
