@@ -186,20 +186,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::CLAIM_SQLITE;
-    use crate::Store;
-    use crate::connect::Backend;
 
     /// The claim reads pending activities through their index, never the
     /// table: the table holds every activity ever delivered, so a scan of
     /// it made each claim slower as the outbox's history grew.
     #[tokio::test]
     async fn the_sqlite_claim_never_scans_delivered_activities() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("cyrus.db").display());
-        let store = Store::connect(&url).await.unwrap();
-        let Backend::Sqlite(pool) = &store.backend else {
-            panic!("a SQLite store has a SQLite writer");
-        };
+        let (_dir, _store, writer) = crate::test_support::sqlite_store().await;
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "EXPLAIN QUERY PLAN {CLAIM_SQLITE}"
         )))
@@ -207,7 +200,7 @@ mod tests {
         .bind(1_i64)
         .bind(1_i64)
         .bind(10_i64)
-        .fetch_all(pool)
+        .fetch_all(&writer)
         .await
         .unwrap();
         let steps: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();

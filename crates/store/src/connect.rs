@@ -320,16 +320,14 @@ fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{READER_CACHE_KIB, Store};
+    use super::READER_CACHE_KIB;
 
     /// The readers' page cache is the small one; the writer's is SQLite's
     /// default (a pragma given to the wrong pool would pass unnoticed, as
     /// both work either way).
     #[tokio::test]
     async fn sqlite_readers_keep_a_small_page_cache_and_the_writer_the_default() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("cyrus.db").display());
-        let store = Store::connect(&url).await.unwrap();
+        let (_dir, store, writer) = crate::test_support::sqlite_store().await;
         let cache_size = |pool: &sqlx::SqlitePool| {
             let pool = pool.clone();
             async move {
@@ -342,9 +340,6 @@ mod tests {
         };
         let readers = store.sqlite_readers.as_ref().expect("a file has readers");
         assert_eq!(cache_size(readers).await, -i64::from(READER_CACHE_KIB));
-        let super::Backend::Sqlite(writer) = &store.backend else {
-            panic!("a SQLite store has a SQLite writer");
-        };
-        assert_eq!(cache_size(writer).await, -2000, "SQLite's default");
+        assert_eq!(cache_size(&writer).await, -2000, "SQLite's default");
     }
 }

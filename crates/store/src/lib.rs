@@ -40,3 +40,23 @@ pub use runs::INTENT_STATUS;
 pub use secret_key::{
     KeySource, Keyring, PREVIOUS_SECRET_KEY_ENV, SECRET_KEY_ENV, SecretError, SecretKey,
 };
+
+/// What the crate's unit tests share.
+#[cfg(test)]
+mod test_support {
+    use crate::Store;
+    use crate::connect::Backend;
+
+    /// A migrated store on a SQLite file of its own (kept while the
+    /// directory lives) and its writer pool.
+    pub(crate) async fn sqlite_store() -> (tempfile::TempDir, Store, sqlx::SqlitePool) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cyrus.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let Backend::Sqlite(writer) = &store.backend else {
+            panic!("a SQLite store has a SQLite writer");
+        };
+        let writer = writer.clone();
+        (dir, store, writer)
+    }
+}
