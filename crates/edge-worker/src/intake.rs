@@ -994,9 +994,9 @@ mod tests {
 
     #[tokio::test]
     async fn pruning_runs_chunk_by_chunk_up_to_its_cap() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("cyrus.db").display());
-        let store = cyrus_store::Store::connect(&url).await.unwrap();
+        let store = cyrus_store::Store::connect("sqlite::memory:")
+            .await
+            .unwrap();
         let ids: Vec<String> = (0..7).map(|i| format!("d{i}")).collect();
         let rows = ids.iter().map(|id| delivery(id)).collect();
         store.insert_deliveries(rows).await.unwrap();
