@@ -165,7 +165,8 @@ impl ChildWorker {
     }
 }
 
-fn proc_status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
+/// A `/proc/<pid>/status` figure given in KiB (`VmRSS:`, `VmHWM:`).
+pub(crate) fn proc_status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     status

@@ -853,15 +853,8 @@ impl Server {
 
     /// Its peak resident set (`VmHWM`), in MiB.
     fn peak_rss_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kib: f64 = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some((kib / 1024.0 * 10.0).round() / 10.0)
+        let kib = crate::rig::proc_status_kib(self.child.id(), "VmHWM:").ok()?;
+        Some((kib as f64 / 1024.0 * 10.0).round() / 10.0)
     }
 
     /// Stops it; `Some(status)` if it had already exited.
