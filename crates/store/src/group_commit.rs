@@ -156,22 +156,10 @@ struct Writer {
 }
 
 /// The write-ahead log of the database `pool` has open, as SQLite names it
-/// (the main database's full path, symbolic links resolved, plus `-wal`):
-/// the file its commits go to, whatever path the store was given.
+/// (see [`crate::connect::sqlite_file`], plus `-wal`): the file its commits
+/// go to, whatever path the store was given.
 async fn wal_of(pool: &SqlitePool) -> std::path::PathBuf {
-    let named: std::result::Result<(String,), sqlx::Error> =
-        sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
-            .fetch_one(pool)
-            .await;
-    let db = match named {
-        Ok((file,)) if !file.is_empty() => std::path::PathBuf::from(file),
-        other => {
-            let given = pool.connect_options().get_filename().to_path_buf();
-            tracing::warn!(result = ?other.map(|(f,)| f), path = %given.display(), "store: SQLite did not name its database file; syncing the log beside the path given");
-            given
-        }
-    };
-    let mut wal = db.into_os_string();
+    let mut wal = crate::connect::sqlite_file(pool).await.into_os_string();
     wal.push("-wal");
     wal.into()
 }
@@ -429,4 +417,42 @@ async fn write_postgres(pool: &PgPool, rows: &[&Row]) -> Result<HashSet<String>>
     .fetch_all(pool)
     .await?;
     Ok(inserted.into_iter().map(|(id,)| id).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends one committed batch of one caller through `syncer`; answers
+    /// what that caller is told.
+    async fn through(syncer: &Syncer) -> Answer {
+        let (answer, answered) = oneshot::channel();
+        let committed: Committed = vec![(answer, Ok(vec![Insert::Inserted]))];
+        syncer.queue.send(committed).unwrap();
+        answered.await.unwrap()
+    }
+
+    /// A log that cannot be synced (here: it is not there) fails the
+    /// batch, and every batch after it even once syncing would succeed
+    /// again: after a failed fsync the kernel may have dropped the pages
+    /// it could not write, so a later success vouches for nothing.
+    #[tokio::test]
+    async fn a_failed_sync_fails_its_batch_and_every_later_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("cyrus.db-wal");
+        std::fs::write(&wal, b"log").unwrap();
+        let syncer = Syncer::start(wal.clone());
+        assert_eq!(through(&syncer).await.unwrap(), vec![Insert::Inserted]);
+
+        std::fs::remove_file(&wal).unwrap();
+        let failed = through(&syncer).await.unwrap_err();
+        assert!(
+            failed.0.contains("syncing the write-ahead log failed"),
+            "{failed:?}"
+        );
+
+        std::fs::write(&wal, b"log again").unwrap();
+        let later = through(&syncer).await.unwrap_err();
+        assert!(later.0.contains("restart the worker"), "{later:?}");
+    }
 }
