@@ -291,6 +291,7 @@ impl IssueLoops {
             connections: c,
             duration: Duration::from_secs(opts.closed_secs),
             cpu: opts.other_cpu,
+            once: false,
         }
         .run(dir.path())?;
         let secs = run.elapsed.as_secs_f64().max(1e-9);
@@ -372,17 +373,26 @@ async fn created_sessions(
         .filter_map(|b| b["agentSession"]["id"].as_str().map(str::to_string))
         .collect();
     let target = Target::new(worker, sandbox);
-    let queue = Arc::new(std::sync::Mutex::new(prepared.into_iter()));
-    let body = {
-        let queue = queue.clone();
-        move || {
-            let mut body = queue.lock().ok()?.next()?;
-            body["webhookTimestamp"] = json!(chrono::Utc::now().timestamp_millis());
-            Some(serde_json::to_vec(&body).unwrap_or_default())
+    let started = chrono::Utc::now();
+    let closed = if opts.wrk {
+        created_by_wrk(opts, &target, s, prepared)?
+    } else {
+        let queue = Arc::new(std::sync::Mutex::new(prepared.into_iter()));
+        let body = {
+            let queue = queue.clone();
+            move || {
+                let mut body = queue.lock().ok()?.next()?;
+                body["webhookTimestamp"] = json!(chrono::Utc::now().timestamp_millis());
+                Some(serde_json::to_vec(&body).unwrap_or_default())
+            }
+        };
+        let tally = closed_loop_until_empty(&target, opts.concurrency, &body).await;
+        CreatedBurst {
+            ok: tally.ok,
+            elapsed: tally.elapsed,
+            figures: tally.figures(s, opts.concurrency),
         }
     };
-    let started = chrono::Utc::now();
-    let closed = closed_loop_until_empty(&target, opts.concurrency, &body).await;
     // Every acknowledgement within Linear's 10 s of its webhook.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut acked = Samples::default();
@@ -409,7 +419,7 @@ async fn created_sessions(
             None => missing += 1,
         }
     }
-    let mut out = closed.figures(s, opts.concurrency);
+    let mut out = closed.figures;
     out.push(
         Figure::new(
             s,
@@ -442,6 +452,91 @@ async fn created_sessions(
         .note(format!("{rows} rows, {} answered 200", closed.ok)),
     );
     Ok(out)
+}
+
+/// What the burst of `created` webhooks answered.
+struct CreatedBurst {
+    /// Sessions answered 200.
+    ok: u64,
+    /// From the first send to the last session's answer.
+    elapsed: Duration,
+    figures: Vec<Figure>,
+}
+
+/// The burst driven by `wrk`, every session once: the in-process generator
+/// shares its core with the Linear simulator, which takes every
+/// acknowledgement, and the two together saturated that core before the
+/// worker's (read from `/proc/stat`).
+fn created_by_wrk(
+    opts: &LoadOptions,
+    target: &Target,
+    s: &str,
+    prepared: Vec<Value>,
+) -> anyhow::Result<CreatedBurst> {
+    let c = opts.concurrency;
+    let now = chrono::Utc::now().timestamp_millis();
+    let bodies: Vec<Vec<u8>> = prepared
+        .into_iter()
+        .map(|mut body| {
+            body["webhookTimestamp"] = json!(now);
+            serde_json::to_vec(&body).unwrap_or_default()
+        })
+        .collect();
+    let dir = tempfile::tempdir()?;
+    let sessions = bodies.len();
+    let run = super::wrk::ClosedLoop {
+        url: &target.url,
+        secret: &target.secret,
+        event: "AgentSessionEvent",
+        bodies: &bodies,
+        connections: c,
+        // `wrk` runs for its whole duration even once its thread has
+        // stopped: long enough for 1 000 sessions a second, and short
+        // enough that the last is sent inside the worker's 60 s replay
+        // window of the time the bodies were signed.
+        duration: Duration::from_secs((sessions as u64 / 1_000 + 5).min(50)),
+        cpu: opts.other_cpu,
+        once: true,
+    }
+    .run(dir.path())?;
+    let elapsed = run.once.unwrap_or(run.elapsed);
+    let ok = (sessions as u64).saturating_sub(run.bad_status + run.socket_errors);
+    let note = format!(
+        "wrk -t1 -c{c}: {sessions} sessions sent once, the last answered after {:.2} s; {} not 2xx, {} socket errors{}",
+        elapsed.as_secs_f64(),
+        run.bad_status,
+        run.socket_errors,
+        if run.once.is_none() {
+            " (not every session was answered)"
+        } else {
+            ""
+        }
+    );
+    Ok(CreatedBurst {
+        ok,
+        elapsed,
+        figures: vec![
+            Figure::new(
+                s,
+                &format!("accepted per second at c={c} (wrk)"),
+                Some(ok as f64 / elapsed.as_secs_f64().max(1e-9)),
+                "sessions/s",
+            )
+            .goal(Goal::AtLeast(5_000.0))
+            .note(note),
+            Figure::new(s, &format!("p50 at c={c} (wrk)"), Some(ms(run.p50)), "ms"),
+            Figure::new(s, &format!("p99 at c={c} (wrk)"), Some(ms(run.p99)), "ms"),
+            Figure::new(
+                s,
+                &format!(
+                    "failed at c={c} (a socket error or a timeout; 503s are in the note above)"
+                ),
+                Some(run.socket_errors as f64),
+                "requests",
+            )
+            .goal(Goal::AtMost(0.0)),
+        ],
+    })
 }
 
 /// The acknowledgement lane, on a fresh worker and simulator (after the

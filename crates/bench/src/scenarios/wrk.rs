@@ -32,6 +32,9 @@ pub struct WrkRun {
     pub p50: Duration,
     pub p99: Duration,
     pub p999: Duration,
+    /// [`ClosedLoop::once`]: from the first send to the answer of the last
+    /// body (none if not every body was answered).
+    pub once: Option<Duration>,
 }
 
 impl WrkRun {
@@ -69,22 +72,67 @@ local function uuid4()
     random(32768, 49151), random(0, 65535), random(0, 65535), random(0, 65535))
 end
 local path, event = os.getenv("CYRUS_WRK_PATH"), os.getenv("CYRUS_WRK_EVENT")
+-- Once: every body is sent once, in order; then the last body again under
+-- the delivery id it was first sent with (answered "duplicate", not
+-- counted) until the last first send is answered, when the thread stops.
+-- The span from the first send to that answer is measured with the
+-- monotonic clock (Lua has none finer than a second).
+local once = os.getenv("CYRUS_WRK_ONCE") == "1"
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } cyrus_timespec;
+int clock_gettime(int clock, cyrus_timespec *at);
+]]
+local at = ffi.new("cyrus_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, at)
+  return tonumber(at.tv_sec) * 1000000 + math.floor(tonumber(at.tv_nsec) / 1000)
+end
+first_us, last_us, answered = 0, 0, 0
+local last_id, checked = nil, false
 request = function()
+  -- wrk calls this once before the run to check what it builds, and
+  -- sends nothing of that call: it must not use up a body.
+  if not checked then
+    checked = true
+    return wrk.format("POST", path, {["Linear-Event"] = event}, bodies[1])
+  end
   i = i + 1
-  local k = (i % n) + 1
+  if i == 1 then first_us = now_us() end
+  local k, id
+  if once and i > n then
+    k, id = n, last_id
+  else
+    k, id = once and i or (i % n) + 1, uuid4()
+    if k == n then last_id = id end
+  end
   return wrk.format("POST", path, {
     ["Content-Type"] = "application/json",
     ["Linear-Signature"] = sigs[k],
-    ["Linear-Delivery"] = uuid4(),
+    ["Linear-Delivery"] = id,
     ["Linear-Event"] = event,
   }, bodies[k])
 end
+if once then
+  response = function(status, headers, body)
+    if not string.find(body, "duplicate", 1, true) then
+      answered = answered + 1
+      if answered == n then
+        last_us = now_us()
+        wrk.thread:stop()
+      end
+    end
+  end
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("CYRUS-WRK %d %d %d %d %d %d %d\n",
+  local t = threads[1]
+  io.write(string.format("CYRUS-WRK %d %d %d %d %d %d %d %d %d\n",
     summary.requests, e.status, e.connect + e.read + e.write + e.timeout,
     summary.duration, latency:percentile(50), latency:percentile(99),
-    latency:percentile(99.9)))
+    latency:percentile(99.9), t:get("answered"), t:get("last_us") - t:get("first_us")))
 end
 "#;
 
@@ -99,6 +147,9 @@ pub struct ClosedLoop<'a> {
     pub connections: usize,
     pub duration: Duration,
     pub cpu: usize,
+    /// Every body sent once (see the script); the run ends when the last
+    /// is answered, or at `duration`.
+    pub once: bool,
 }
 
 impl ClosedLoop<'_> {
@@ -112,6 +163,7 @@ impl ClosedLoop<'_> {
             connections,
             duration,
             cpu,
+            once,
         } = *self;
         let mut tsv = Vec::with_capacity(bodies.iter().map(|b| b.len() + 80).sum());
         for body in bodies {
@@ -154,6 +206,7 @@ impl ClosedLoop<'_> {
             )
             .env("CYRUS_WRK_EVENT", event)
             .env("CYRUS_WRK_PATH", path)
+            .env("CYRUS_WRK_ONCE", if once { "1" } else { "0" })
             .output()
             .context("running `taskset … wrk` (install the distribution's wrk package)")?;
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -172,7 +225,7 @@ impl ClosedLoop<'_> {
             .skip(1)
             .map(|v| v.parse().unwrap_or_default())
             .collect();
-        anyhow::ensure!(n.len() == 7, "unexpected wrk summary {line:?}");
+        anyhow::ensure!(n.len() == 9, "unexpected wrk summary {line:?}");
         Ok(WrkRun {
             requests: n[0],
             bad_status: n[1],
@@ -181,6 +234,7 @@ impl ClosedLoop<'_> {
             p50: Duration::from_micros(n[4]),
             p99: Duration::from_micros(n[5]),
             p999: Duration::from_micros(n[6]),
+            once: (once && n[7] as usize == bodies.len()).then(|| Duration::from_micros(n[8])),
         })
     }
 }
