@@ -30,6 +30,9 @@ const DELIVERY_LEASE: Duration = Duration::from_secs(30);
 /// holds its body (about 3 KiB); past this a delivery is stored unleased
 /// and the processor claims it from the store instead.
 const HANDOFF: usize = 1024;
+/// Marks of deliveries accepted inline waiting for the processor's write,
+/// at most (past it, the acceptance marks its delivery itself).
+const MARKS: usize = 4096;
 
 /// The webhook handler's side of the hand-off: a delivery this process
 /// stores already leased to itself goes to its processor in memory, so the
@@ -44,12 +47,19 @@ pub(crate) struct Handoff {
     /// committed: the processor then reads the store on its next pass.
     stored_unleased: std::sync::Arc<std::sync::atomic::AtomicBool>,
     owner: std::sync::Arc<str>,
+    /// Deliveries accepted inline, to be marked processed in the
+    /// processor's next write (see [`Handoff::processed`]).
+    marks: tokio::sync::mpsc::Sender<Mark>,
 }
+
+/// A delivery to mark processed, with its outcome.
+type Mark = (String, String);
 
 /// The processor's side of the hand-off.
 pub(crate) struct Handed {
     rx: tokio::sync::mpsc::Receiver<Handover>,
     stored_unleased: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    marks: tokio::sync::mpsc::Receiver<Mark>,
 }
 
 /// A committed delivery leased to this process, as it was stored.
@@ -65,16 +75,19 @@ pub(crate) fn handoff(ctx: &Ctx) -> (Handoff, Handed) {
 
 fn handoff_of(owner: String, room: usize) -> (Handoff, Handed) {
     let (tx, rx) = tokio::sync::mpsc::channel(room);
+    let (marks, marked) = tokio::sync::mpsc::channel(MARKS);
     let stored_unleased = std::sync::Arc::default();
     (
         Handoff {
             tx,
             stored_unleased: std::sync::Arc::clone(&stored_unleased),
             owner: owner.into(),
+            marks,
         },
         Handed {
             rx,
             stored_unleased,
+            marks: marked,
         },
     )
 }
@@ -91,6 +104,19 @@ impl Handoff {
     pub(crate) fn stored_unleased(&self) {
         self.stored_unleased
             .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Leaves marking a delivery accepted inline to the processor, whose
+    /// next write marks it with everything else it processed: one
+    /// statement for many instead of one (a transaction of its own on
+    /// SQLite's one writer) per new session. Answers the mark back when
+    /// the processor has no room for it (the caller marks it itself). If
+    /// the process dies first, the delivery is processed again once its
+    /// lease expires, which changes nothing (the task exists).
+    pub(crate) fn processed(&self, id: String, outcome: String) -> Result<(), Mark> {
+        self.marks
+            .try_send((id, outcome))
+            .map_err(|e| e.into_inner())
     }
 
     /// The lease a delivery handled by this process is stored with.
@@ -182,9 +208,10 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
     // for a retry, a handover whose lease ran out, another replica's).
     let mut store_read_at: Option<std::time::Instant> = None;
     let mut store_behind = false;
+    let mut marks: Vec<Mark> = Vec::new();
     loop {
         if ctx.shutdown.is_cancelled() {
-            return;
+            break;
         }
         while waiting.len() < CLAIM_BATCH as usize {
             match handed.rx.try_recv() {
@@ -226,23 +253,29 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
             metrics::histogram!("cyrus_intake_claimed_deliveries").record(batch.len() as f64);
         }
         let full = batch.len() >= CLAIM_BATCH as usize;
-        let done = process_batch(&ctx, batch).await;
+        let mut done = process_batch(&ctx, batch).await;
+        // With the deliveries accepted inline since the last pass.
+        while let Ok(mark) = handed.marks.try_recv() {
+            marks.push(mark);
+        }
+        done.append(&mut marks);
         // One write for the whole batch. A crash before it leaves these
         // deliveries to be processed again, which changes nothing (see the
         // module's comment).
-        if let Err(err) = ctx
-            .store
-            .mark_deliveries_processed(&done, ctx.now_ms())
-            .await
-        {
-            tracing::error!(error = %err, deliveries = done.len(), "intake: marking processed failed");
-        }
+        mark_processed(&ctx, &done).await;
         if !busy {
             tokio::select! {
                 _ = handed.rx.recv_many(&mut waiting, CLAIM_BATCH as usize) => {}
+                // Marks gather for a moment, as deliveries do below.
+                _ = handed.marks.recv_many(&mut marks, MARKS) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(GATHER) => {}
+                        _ = ctx.shutdown.cancelled() => break,
+                    }
+                }
                 _ = ctx.wake.intake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = ctx.shutdown.cancelled() => return,
+                _ = ctx.shutdown.cancelled() => break,
             }
         } else if !full {
             // Deliveries are arriving one by one: let a few gather before
@@ -252,9 +285,25 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
             // first delivery at once.
             tokio::select! {
                 _ = tokio::time::sleep(GATHER) => {}
-                _ = ctx.shutdown.cancelled() => return,
+                _ = ctx.shutdown.cancelled() => break,
             }
         }
+    }
+    // Stopping: what was accepted inline is marked now rather than
+    // processed again by whoever claims it next.
+    while let Ok(mark) = handed.marks.try_recv() {
+        marks.push(mark);
+    }
+    mark_processed(&ctx, &marks).await;
+}
+
+async fn mark_processed(ctx: &Ctx, done: &[Mark]) {
+    if let Err(err) = ctx
+        .store
+        .mark_deliveries_processed(done, ctx.now_ms())
+        .await
+    {
+        tracing::error!(error = %err, deliveries = done.len(), "intake: marking processed failed");
     }
 }
 
@@ -627,14 +676,17 @@ impl InlineAccept {
     /// The delivery has committed: creates the task and marks the delivery
     /// processed (the processor need not repeat it; if it already holds
     /// the delivery, its pass changes nothing).
-    pub(crate) async fn finish(self, ctx: &Ctx) {
+    pub(crate) async fn finish(self, ctx: &Ctx, handoff: &Handoff) {
         let acked_at = self.ack.await.ok().flatten();
         let id = &self.delivery_id;
         match accept_created(ctx, &self.created, &self.payload, acked_at).await {
             Ok(outcome) => {
+                let Err((id, outcome)) = handoff.processed(id.clone(), outcome) else {
+                    return;
+                };
                 if let Err(err) = ctx
                     .store
-                    .mark_delivery_processed(id, &outcome, ctx.now_ms())
+                    .mark_delivery_processed(&id, &outcome, ctx.now_ms())
                     .await
                 {
                     tracing::warn!(delivery = %id, error = %err, "intake: marking an accepted delivery failed; the processor will repeat it");

@@ -104,9 +104,9 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
             // acknowledgement goes out within milliseconds).
             match inline {
                 Some((permit, accept)) => {
-                    let early = ctx.clone();
+                    let (early, handoff) = (ctx.clone(), state.handoff.clone());
                     tokio::spawn(async move {
-                        accept.finish(&early).await;
+                        accept.finish(&early, &handoff).await;
                         drop(permit);
                     });
                 }

@@ -273,6 +273,21 @@ async fn copies_of_a_new_session_are_acknowledged_once() {
         "{tasks:#?}"
     );
     assert_eq!(stack.codegen.control().runs().len(), 1, "one run");
+    // Every copy ends marked processed, whether it was accepted from the
+    // webhook handler (marked in the processor's next write) or by the
+    // processor.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = store.unprocessed_delivery_count().await.unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} deliveries still unprocessed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stack.shutdown().await;
 }
 
