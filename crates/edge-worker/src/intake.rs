@@ -209,6 +209,8 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
     let mut store_read_at: Option<std::time::Instant> = None;
     let mut store_behind = false;
     let mut marks: Vec<Mark> = Vec::new();
+    // Woken by marks alone: nothing new is waiting in the store either.
+    let mut marks_only = false;
     loop {
         if ctx.shutdown.is_cancelled() {
             break;
@@ -230,7 +232,9 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
             .stored_unleased
             .swap(false, std::sync::atomic::Ordering::Relaxed);
         let due = store_read_at.is_none_or(|at| at.elapsed() >= STORE_PASS);
-        let mut batch = if waiting.is_empty() || flagged || store_behind || due {
+        let marks_wake = std::mem::take(&mut marks_only);
+        let idle_wake = waiting.is_empty() && !marks_wake;
+        let mut batch = if idle_wake || flagged || store_behind || due {
             store_read_at = Some(std::time::Instant::now());
             let claimed = ctx
                 .store
@@ -268,6 +272,7 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
                 _ = handed.rx.recv_many(&mut waiting, CLAIM_BATCH as usize) => {}
                 // Marks gather for a moment, as deliveries do below.
                 _ = handed.marks.recv_many(&mut marks, MARKS) => {
+                    marks_only = true;
                     tokio::select! {
                         _ = tokio::time::sleep(GATHER) => {}
                         _ = ctx.shutdown.cancelled() => break,
@@ -290,7 +295,9 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
         }
     }
     // Stopping: what was accepted inline is marked now rather than
-    // processed again by whoever claims it next.
+    // processed again by whoever claims it next. Closed first, so that an
+    // acceptance finishing later marks its delivery itself.
+    handed.marks.close();
     while let Ok(mark) = handed.marks.try_recv() {
         marks.push(mark);
     }
@@ -673,9 +680,11 @@ impl InlineAccept {
         })
     }
 
-    /// The delivery has committed: creates the task and marks the delivery
-    /// processed (the processor need not repeat it; if it already holds
-    /// the delivery, its pass changes nothing).
+    /// The delivery has committed: creates the task and has the delivery
+    /// marked processed, by the processor's next write (see
+    /// [`Handoff::processed`]) or by itself when the processor has no room
+    /// (the processor need not repeat it; if it already holds the
+    /// delivery, its pass changes nothing).
     pub(crate) async fn finish(self, ctx: &Ctx, handoff: &Handoff) {
         let acked_at = self.ack.await.ok().flatten();
         let id = &self.delivery_id;
