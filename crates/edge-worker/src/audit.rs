@@ -43,7 +43,6 @@ pub(crate) async fn record(ctx: &Ctx, entry: &AuditEntry) -> Result<(), StoreErr
 
 /// Deletes rows past the retention; returns how many.
 pub(crate) async fn prune(ctx: &Ctx) -> Result<u64, StoreError> {
-    let days = i64::from(ctx.config.audit.retention_days);
-    let before = ctx.now_ms() - days * 86_400_000;
+    let before = ctx.retention_cutoff_ms(ctx.config.audit.retention_days);
     ctx.store.prune_audit(before).await
 }

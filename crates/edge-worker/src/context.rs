@@ -164,6 +164,11 @@ impl Ctx {
         chrono::Utc::now().timestamp_millis()
     }
 
+    /// The time (Unix ms) before which rows kept `days` days are pruned.
+    pub(crate) fn retention_cutoff_ms(&self, days: u32) -> i64 {
+        self.now_ms() - i64::from(days) * 86_400_000
+    }
+
     pub fn today(&self) -> chrono::NaiveDate {
         chrono::Utc::now().date_naive()
     }

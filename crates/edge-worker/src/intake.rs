@@ -147,8 +147,7 @@ const PRUNE_CHUNKS_PER_PASS: usize = 100;
 /// table and its unique index of ids would otherwise grow for as long as
 /// the worker runs); returns how many.
 pub(crate) async fn prune(ctx: &Ctx) -> Result<u64, cyrus_store::StoreError> {
-    let days = i64::from(ctx.config.store.delivery_retention_days);
-    let before = ctx.now_ms() - days * 86_400_000;
+    let before = ctx.retention_cutoff_ms(ctx.config.store.delivery_retention_days);
     prune_in_chunks(&ctx.store, before, PRUNE_CHUNK, PRUNE_CHUNKS_PER_PASS).await
 }
 
