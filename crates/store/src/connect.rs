@@ -29,23 +29,6 @@ const READER_CACHE_KIB: u32 = 512;
 /// log with a buffer of its own), so its page cache only holds the schema.
 const CHECKPOINTER_CACHE_KIB: u32 = 64;
 
-/// The main database file `pool` has open, as SQLite names it (its full
-/// path, symbolic links resolved), whatever path the store was given.
-pub(crate) async fn sqlite_file(pool: &SqlitePool) -> std::path::PathBuf {
-    let named: std::result::Result<(String,), sqlx::Error> =
-        sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
-            .fetch_one(pool)
-            .await;
-    match named {
-        Ok((file,)) if !file.is_empty() => std::path::PathBuf::from(file),
-        other => {
-            let given = pool.connect_options().get_filename().to_path_buf();
-            tracing::warn!(result = ?other.map(|(f,)| f), path = %given.display(), "store: SQLite did not name its database file; using the path given");
-            given
-        }
-    }
-}
-
 /// The two backends. An enum rather than `sqlx::Any` because the atomic
 /// operations differ (`BEGIN IMMEDIATE` versus `FOR UPDATE SKIP LOCKED`).
 #[derive(Clone, Debug)]

@@ -156,10 +156,22 @@ struct Writer {
 }
 
 /// The write-ahead log of the database `pool` has open, as SQLite names it
-/// (see [`crate::connect::sqlite_file`], plus `-wal`): the file its commits
-/// go to, whatever path the store was given.
+/// (the main database's full path, symbolic links resolved, plus `-wal`):
+/// the file its commits go to, whatever path the store was given.
 async fn wal_of(pool: &SqlitePool) -> std::path::PathBuf {
-    let mut wal = crate::connect::sqlite_file(pool).await.into_os_string();
+    let named: std::result::Result<(String,), sqlx::Error> =
+        sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(pool)
+            .await;
+    let db = match named {
+        Ok((file,)) if !file.is_empty() => std::path::PathBuf::from(file),
+        other => {
+            let given = pool.connect_options().get_filename().to_path_buf();
+            tracing::warn!(result = ?other.map(|(f,)| f), path = %given.display(), "store: SQLite did not name its database file; syncing the log beside the path given");
+            given
+        }
+    };
+    let mut wal = db.into_os_string();
     wal.push("-wal");
     wal.into()
 }
