@@ -836,19 +836,23 @@ async fn accept_created(
         max_attempts: MAX_TASK_ATTEMPTS,
         data,
     };
-    // The acknowledgement is stored before the task exists, so nothing the
-    // scheduler enqueues for the task can be ahead of it in the session's
-    // outbox order (the outbox waits briefly for a task it cannot see yet).
-    ctx.record_write(
+    // The acknowledgement is stored with the task (before it, in one
+    // transaction shared with other new sessions), so nothing the scheduler
+    // enqueues for the task can be ahead of it in the session's outbox
+    // order.
+    let ack = crate::outbox::outbox_row(
         &session.id,
         format!("ack:{}", session.id),
-        acknowledgement(created),
+        &acknowledgement(created),
         acked_at,
-    )
-    .await?;
-    let (_, is_new) = ctx.store.create_task_if_absent(&new).await?;
+        now,
+    );
+    let accepted = ctx.store.accept_session(ack, new, now).await?;
+    if acked_at.is_none() {
+        ctx.wake.outbox.notify_one();
+    }
     ctx.wake.scheduler.notify_one();
-    Ok(if is_new {
+    Ok(if accepted.task_created {
         "ok: task created".into()
     } else {
         "ok: task already existed".into()

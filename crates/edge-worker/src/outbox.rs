@@ -175,27 +175,38 @@ impl Ctx {
         op: OutboxOp,
         delivered_at: Option<i64>,
     ) -> Result<Insert, cyrus_store::StoreError> {
-        let now = self.now_ms();
-        let new = cyrus_store::NewActivity {
-            session_id: session_id.to_string(),
-            kind: op.kind_label().to_string(),
-            body: serde_json::to_value(&op).expect("outbox ops serialize"),
-            ephemeral: matches!(
-                op,
-                OutboxOp::Activity {
-                    ephemeral: true,
-                    ..
-                }
-            ),
-            dedupe_key,
-            not_before: now,
-            delivered_at,
-        };
-        let inserted = self.store.enqueue_activity(&new, now).await?;
+        let new = outbox_row(session_id, dedupe_key, &op, delivered_at, self.now_ms());
+        let inserted = self.store.enqueue_activity(&new, new.not_before).await?;
         if delivered_at.is_none() {
             self.wake.outbox.notify_one();
         }
         Ok(inserted)
+    }
+}
+
+/// The outbox row of a write for `session_id`, due at once (`now`); with
+/// `delivered_at` it is stored as already delivered.
+pub(crate) fn outbox_row(
+    session_id: &str,
+    dedupe_key: String,
+    op: &OutboxOp,
+    delivered_at: Option<i64>,
+    now: i64,
+) -> cyrus_store::NewActivity {
+    cyrus_store::NewActivity {
+        session_id: session_id.to_string(),
+        kind: op.kind_label().to_string(),
+        body: serde_json::to_value(op).expect("outbox ops serialize"),
+        ephemeral: matches!(
+            op,
+            OutboxOp::Activity {
+                ephemeral: true,
+                ..
+            }
+        ),
+        dedupe_key,
+        not_before: now,
+        delivered_at,
     }
 }
 

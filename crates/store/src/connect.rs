@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::group_commit::{GroupCommit, SqliteSync};
+use crate::session_accept::SessionAccept;
 use crate::{Keyring, Result, StoreError};
 use std::sync::Arc;
 
@@ -49,6 +50,8 @@ pub struct Store {
     pub(crate) keys: Option<Keyring>,
     /// The delivery writer (group commit), shared by this store's clones.
     pub(crate) group_commit: Arc<GroupCommit>,
+    /// The writer of new sessions' rows, shared by this store's clones.
+    pub(crate) session_accept: Arc<SessionAccept>,
     /// Held by every clone; the background checkpointer (SQLite files)
     /// stops once the last is gone.
     _alive: Arc<()>,
@@ -194,6 +197,7 @@ impl Store {
                 sqlite_readers,
                 keys: None,
                 group_commit: Arc::new(GroupCommit::new(SqliteSync::default(), memory)),
+                session_accept: Arc::new(SessionAccept::new()),
                 _alive: alive,
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -217,6 +221,7 @@ impl Store {
             sqlite_readers: None,
             keys: None,
             group_commit: Arc::new(GroupCommit::new(SqliteSync::default(), false)),
+            session_accept: Arc::new(SessionAccept::new()),
             _alive: Arc::new(()),
         })
     }

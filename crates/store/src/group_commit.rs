@@ -25,20 +25,21 @@
 //! waiting for.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sqlx::{PgPool, QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::batch_queue::{self, BatchQueue, Failure};
 use crate::connect::Backend;
-use crate::{Insert, NewDelivery, Result, StoreError};
+use crate::{Insert, NewDelivery, Result};
 
 /// Most callers in one transaction (a caller usually brings one row).
 const MAX_BATCH: usize = 512;
 /// Rows per SQLite `INSERT` statement: a few statement shapes, all cached.
 const SQLITE_CHUNK: usize = 32;
 /// Deliveries that may wait for the writer; past this the store answers
-/// [`StoreError::Overloaded`] at once (the webhook answers 503 and Linear
+/// [`crate::StoreError::Overloaded`] at once (the webhook answers 503 and Linear
 /// retries) instead of queueing memory without bound.
 const QUEUE: usize = 4096;
 
@@ -60,11 +61,7 @@ pub enum SqliteSync {
 /// the received text, bound without another copy).
 type Row = NewDelivery;
 
-type Answer = std::result::Result<Vec<Insert>, Failure>;
-
-/// Why a batch failed, shared by every caller in it.
-#[derive(Clone, Debug)]
-struct Failure(Arc<String>);
+type Answer = batch_queue::Answer<Vec<Insert>>;
 
 /// One caller's rows, answered together.
 struct Job {
@@ -75,7 +72,7 @@ struct Job {
 /// The queue into the writing task; shared by the clones of one store.
 #[derive(Debug)]
 pub(crate) struct GroupCommit {
-    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    queue: BatchQueue<Job>,
     sync: SqliteSync,
     /// SQLite in memory: no file, nothing to fsync.
     memory: bool,
@@ -84,7 +81,7 @@ pub(crate) struct GroupCommit {
 impl GroupCommit {
     pub(crate) fn new(sync: SqliteSync, memory: bool) -> GroupCommit {
         GroupCommit {
-            queue: Mutex::new(None),
+            queue: BatchQueue::new(QUEUE, "deliveries"),
             sync,
             memory,
         }
@@ -109,42 +106,13 @@ impl GroupCommit {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let (answer, answered) = oneshot::channel();
-        let queue = self.sender(backend);
-        match queue.try_send(Job { rows, answer }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                return Err(StoreError::Overloaded(format!(
-                    "{QUEUE} deliveries are already waiting to be written"
-                )));
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(StoreError::BatchFailed(
-                    "the delivery writer has stopped".into(),
-                ));
-            }
-        }
-        match answered.await {
-            Ok(Ok(inserts)) => Ok(inserts),
-            Ok(Err(Failure(why))) => Err(StoreError::BatchFailed(why.to_string())),
-            Err(_) => Err(StoreError::BatchFailed(
-                "the delivery writer stopped before answering".into(),
-            )),
-        }
-    }
-
-    /// The queue, starting the writing task on first use (or again, if the
-    /// runtime it ran on has gone, as between tests).
-    fn sender(&self, backend: &Backend) -> mpsc::Sender<Job> {
-        let mut slot = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = slot.as_ref().filter(|tx| !tx.is_closed()) {
-            return tx.clone();
-        }
-        let (tx, rx) = mpsc::channel(QUEUE);
         let fsync = self.sync == SqliteSync::Full && !self.memory;
-        tokio::spawn(Writer::run(backend.clone(), fsync, rx));
-        *slot = Some(tx.clone());
-        tx
+        self.queue
+            .submit(
+                |answer| Job { rows, answer },
+                |rx| Writer::run(backend.clone(), fsync, rx),
+            )
+            .await
     }
 }
 

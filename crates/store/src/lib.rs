@@ -12,6 +12,7 @@
 
 mod activities;
 mod audit;
+mod batch_queue;
 mod checkpoint;
 mod connect;
 mod costs;
@@ -28,6 +29,7 @@ mod records;
 mod rows;
 mod runs;
 mod secret_key;
+mod session_accept;
 mod stats;
 mod tasks;
 mod triage;
@@ -40,6 +42,7 @@ pub use runs::INTENT_STATUS;
 pub use secret_key::{
     KeySource, Keyring, PREVIOUS_SECRET_KEY_ENV, SECRET_KEY_ENV, SecretError, SecretKey,
 };
+pub use session_accept::Accepted;
 
 /// What the crate's unit tests share.
 #[cfg(test)]

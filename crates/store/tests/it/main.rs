@@ -18,6 +18,7 @@ harness::both!(
     deliveries::a_delivery_stored_leased_is_left_to_its_receiver,
     deliveries::processed_deliveries_past_the_retention_are_pruned_with_their_bodies,
     scheduling::task_unique_per_session,
+    scheduling::new_sessions_are_accepted_once_in_shared_batches,
     scheduling::claim_order_priority_then_fifo,
     scheduling::expired_lease_is_claimable_again,
     scheduling::stale_owner_cannot_write,

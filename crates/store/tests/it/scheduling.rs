@@ -386,3 +386,112 @@ pub async fn settled_task_reopens_for_a_follow_up(db: TestDb) {
     s.update_task(&stopped, "w").await.unwrap();
     assert!(!s.reopen_task(&task.id, 12).await.unwrap());
 }
+
+/// The acknowledgement row `accept_session` is given for `session`;
+/// `posted`: it already reached Linear.
+fn acknowledgement(session: &str, posted: bool) -> NewActivity {
+    NewActivity {
+        session_id: session.to_string(),
+        kind: "thought".into(),
+        body: json!({"body": format!("on it: {session}")}),
+        ephemeral: false,
+        dedupe_key: format!("ack:{session}"),
+        not_before: 5,
+        delivered_at: posted.then_some(5),
+    }
+}
+
+/// Sessions accepted at the same time share batches; each caller is told
+/// what of its own rows was new: a session accepted twice at once (two
+/// copies of one delivery) or one that already had its rows gets one task
+/// and one acknowledgement, and the rows read back as the one-at-a-time
+/// writes would store them.
+pub async fn new_sessions_are_accepted_once_in_shared_batches(db: TestDb) {
+    let s = &db.store;
+    let (existing, _) = s
+        .create_task_if_absent(&new_task("old", 2, 1))
+        .await
+        .unwrap();
+    s.enqueue_activity(&acknowledgement("old", true), 1)
+        .await
+        .unwrap();
+
+    let sessions: Vec<String> = (0..40)
+        .map(|i| format!("new{i}"))
+        .chain(["twice".into(), "twice".into(), "old".into()])
+        .collect();
+    // Each its own task, so they queue at once (both copies of "twice"
+    // already posted their acknowledgement: either may be written first).
+    let handles: Vec<_> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, session)| {
+            let (store, session) = (s.clone(), session.clone());
+            tokio::spawn(async move {
+                let posted = i % 2 == 0 || session == "twice";
+                let task = new_task(&session, (i % 5) as i64, 10 + i as i64);
+                store
+                    .accept_session(acknowledgement(&session, posted), task, 10)
+                    .await
+            })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for handle in handles {
+        accepted.push(handle.await.unwrap().unwrap());
+    }
+    let of = |session: &str| -> Vec<Accepted> {
+        sessions
+            .iter()
+            .zip(&accepted)
+            .filter(|(s, _)| s.as_str() == session)
+            .map(|(_, a)| *a)
+            .collect()
+    };
+    let written_once = Accepted {
+        acknowledgement: Insert::Inserted,
+        task_created: true,
+    };
+    let written_before = Accepted {
+        acknowledgement: Insert::Duplicate,
+        task_created: false,
+    };
+    for i in 0..40 {
+        assert_eq!(of(&format!("new{i}")), vec![written_once], "new{i}");
+    }
+    let mut twice = of("twice");
+    twice.sort_by_key(|a| !a.task_created);
+    assert_eq!(twice, vec![written_once, written_before]);
+    assert_eq!(of("old"), vec![written_before]);
+    assert_eq!(
+        s.get_task_by_session("old").await.unwrap().unwrap(),
+        existing
+    );
+
+    // A task as `create_task_if_absent` stores it: due, in priority order.
+    let new7 = s.get_task_by_session("new7").await.unwrap().unwrap();
+    let expected = new_task("new7", 2, 17);
+    assert_eq!(
+        (new7.state, new7.priority, new7.created_at, new7.run_at),
+        (expected.state, 2, 17, 17)
+    );
+    assert_eq!(
+        (new7.issue_id, new7.issue_identifier, new7.data),
+        (expected.issue_id, expected.issue_identifier, expected.data)
+    );
+    let claimed = s.claim_due_tasks("w", LEASE, 100, 100).await.unwrap();
+    assert_eq!(claimed.len(), 42, "40 new, one twice, the old one");
+    assert_eq!(claimed[0].priority, 1, "urgent first");
+
+    // Acknowledgements already posted are stored delivered, the others
+    // go out through the outbox, once each.
+    let due = s.claim_due_activities("w", LEASE, 100, 100).await.unwrap();
+    let mut keys: Vec<String> = due.into_iter().map(|a| a.dedupe_key).collect();
+    keys.sort();
+    let mut expected: Vec<String> = (0..40)
+        .filter(|i| i % 2 == 1)
+        .map(|i| format!("ack:new{i}"))
+        .collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+}
