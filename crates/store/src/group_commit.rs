@@ -355,6 +355,11 @@ impl Writer {
 /// bodies of the rows that were new go to `delivery_payloads` in the same
 /// statement.
 async fn write_postgres(pool: &PgPool, rows: &[&Row]) -> Result<HashSet<String>> {
+    // In key order, so that two replicas' batches take their unique-key
+    // locks in the same order and never deadlock (the answers come from
+    // the ids RETURNING gives, whatever the order).
+    let mut rows = rows.to_vec();
+    rows.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
     let ids: Vec<&str> = rows.iter().map(|r| r.delivery_id.as_str()).collect();
     let orgs: Vec<&str> = rows.iter().map(|r| r.organization_id.as_str()).collect();
     let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();

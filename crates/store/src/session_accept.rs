@@ -98,11 +98,27 @@ async fn run(backend: Backend, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch = std::mem::take(&mut jobs);
-        let written = match &backend {
-            Backend::Sqlite(pool) => write(pool.begin_with("BEGIN IMMEDIATE").await, &batch).await,
-            Backend::Postgres(pool) => write(pool.begin().await, &batch).await,
-        };
-        answer(batch, written);
+        match write_on(&backend, &batch).await {
+            Err(err) if batch.len() > 1 => {
+                // One session's rows (or a deadlock with another replica's
+                // batch on PostgreSQL) must not fail everyone it was
+                // batched with: each is written alone and told its own
+                // outcome.
+                tracing::warn!(error = %err, sessions = batch.len(), "store: a batch of new sessions failed; writing them one at a time");
+                for job in batch {
+                    let written = write_on(&backend, std::slice::from_ref(&job)).await;
+                    answer(vec![job], written);
+                }
+            }
+            written => answer(batch, written),
+        }
+    }
+}
+
+async fn write_on(backend: &Backend, batch: &[Job]) -> Result<Written> {
+    match backend {
+        Backend::Sqlite(pool) => write(pool.begin_with("BEGIN IMMEDIATE").await, batch).await,
+        Backend::Postgres(pool) => write(pool.begin().await, batch).await,
     }
 }
 
@@ -178,11 +194,18 @@ where
     usize: sqlx::ColumnIndex<DB::Row>,
 {
     let mut tx = begun?;
+    // Rows in key order, so that two replicas' batches on PostgreSQL take
+    // their unique-key locks in the same order and never deadlock. (The
+    // answers come from the keys RETURNING gives, whatever the order.)
+    let mut acks: Vec<&Job> = batch.iter().collect();
+    acks.sort_by(|a, b| a.ack.dedupe_key.cmp(&b.ack.dedupe_key));
+    let mut tasks: Vec<&Job> = batch.iter().collect();
+    tasks.sort_by(|a, b| a.task.agent_session_id.cmp(&b.task.agent_session_id));
     let mut written = Written {
         acks: HashSet::with_capacity(batch.len()),
         tasks: HashSet::with_capacity(batch.len()),
     };
-    for chunk in batch.chunks(CHUNK) {
+    for chunk in acks.chunks(CHUNK) {
         let mut q: QueryBuilder<DB> = QueryBuilder::new(
             "INSERT INTO activities (session_id, kind, body, ephemeral, dedupe_key, not_before, \
              created_at, status, delivered_at) ",
@@ -207,7 +230,7 @@ where
         let new: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
         written.acks.extend(new.into_iter().map(|(k,)| k));
     }
-    for chunk in batch.chunks(CHUNK) {
+    for chunk in tasks.chunks(CHUNK) {
         let mut q: QueryBuilder<DB> = QueryBuilder::new(
             "INSERT INTO tasks (id, agent_session_id, issue_id, issue_identifier, organization_id, \
              state, priority, priority_rank, created_at, run_at, max_attempts, data) ",
@@ -237,4 +260,73 @@ where
     }
     tx.commit().await?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(session: &str) -> (Job, oneshot::Receiver<Answer<Accepted>>) {
+        let (answer, answered) = oneshot::channel();
+        let job = Job {
+            ack: NewActivity {
+                session_id: session.into(),
+                kind: "thought".into(),
+                body: serde_json::json!({}),
+                ephemeral: false,
+                dedupe_key: format!("ack:{session}"),
+                not_before: 1,
+                delivered_at: None,
+            },
+            task: NewTask {
+                agent_session_id: session.into(),
+                issue_id: "issue".into(),
+                issue_identifier: "ENG-1".into(),
+                organization_id: "org".into(),
+                state: cyrus_core::lifecycle::TaskState::Received,
+                priority: 0,
+                created_at: 1,
+                run_at: 1,
+                max_attempts: 3,
+                data: serde_json::json!({}),
+            },
+            now: 1,
+            answer,
+        };
+        (job, answered)
+    }
+
+    /// Two copies of a session in one batch: the first is told its rows
+    /// were written, the second that they already were; a session whose
+    /// keys the table already held is told so; a failed batch fails each.
+    #[tokio::test]
+    async fn each_caller_is_told_what_of_its_own_rows_was_new() {
+        let (jobs, answered): (Vec<_>, Vec<_>) =
+            ["a", "b", "a", "old"].into_iter().map(job).unzip();
+        let written = Written {
+            acks: ["ack:a", "ack:b"].map(String::from).into(),
+            tasks: ["a", "b"].map(String::from).into(),
+        };
+        answer(jobs, Ok(written));
+        let mut told = Vec::new();
+        for answered in answered {
+            told.push(answered.await.unwrap().unwrap());
+        }
+        let new = Accepted {
+            acknowledgement: Insert::Inserted,
+            task_created: true,
+        };
+        let existed = Accepted {
+            acknowledgement: Insert::Duplicate,
+            task_created: false,
+        };
+        assert_eq!(told, vec![new, new, existed, existed]);
+
+        let (job, answered) = job("c");
+        answer(
+            vec![job],
+            Err(crate::StoreError::BatchFailed("disk".into())),
+        );
+        assert!(answered.await.unwrap().unwrap_err().0.contains("disk"));
+    }
 }
