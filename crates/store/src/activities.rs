@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use sqlx::types::Json;
-
 use crate::connect::on_pool;
+use crate::new_rows;
 use crate::rows::{ActivityRow, lease_ms};
 use crate::{Activity, ActivityCounts, Insert, NewActivity, Result, Store, StoreError, UnixMillis};
 
@@ -40,27 +39,14 @@ impl Store {
     /// (in any status), so a retried step never posts twice. With
     /// `delivered_at` set it is recorded as already delivered.
     pub async fn enqueue_activity(&self, a: &NewActivity, now: UnixMillis) -> Result<Insert> {
-        let n = on_pool!(self, p => sqlx::query(
-            "INSERT INTO activities (session_id, kind, body, ephemeral, dedupe_key, not_before, created_at,
-                                     status, delivered_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(&a.session_id)
-        .bind(&a.kind)
-        .bind(Json(&a.body))
-        .bind(a.ephemeral)
-        .bind(&a.dedupe_key)
-        .bind(a.not_before)
-        .bind(now)
-        .bind(if a.delivered_at.is_some() { "delivered" } else { "pending" })
-        .bind(a.delivered_at)
-        .execute(p)
-        .await?
-        .rows_affected());
-        Ok(if n == 1 {
-            Insert::Inserted
-        } else {
+        let written = on_pool!(self, p => {
+            let mut conn = p.acquire().await?;
+            new_rows::insert(&mut *conn, &[(a, now)], &[]).await?
+        });
+        Ok(if written.activities.is_empty() {
             Insert::Duplicate
+        } else {
+            Insert::Inserted
         })
     }
 
@@ -93,53 +79,50 @@ impl Store {
     /// Marks an activity delivered (terminal). Idempotent; `NotFound` if
     /// unknown, `Conflict` if it was given up.
     pub async fn mark_activity_delivered(&self, id: i64, now: UnixMillis) -> Result<()> {
-        on_pool!(self, p => {
-            sqlx::query(
+        let changed: Option<(i64,)> = on_pool!(self, p =>
+            sqlx::query_as(
                 "UPDATE activities SET status = 'delivered', delivered_at = $2,
                      lease_owner = NULL, lease_expires_at = NULL
-                 WHERE id = $1 AND status = 'pending'",
+                 WHERE id = $1 AND status = 'pending' RETURNING id",
             )
             .bind(id)
             .bind(now)
-            .execute(p)
-            .await?;
-        });
-        self.expect_activity_status(id, "delivered").await
+            .fetch_optional(p)
+            .await?);
+        self.settled(changed, id, "delivered").await
     }
 
     /// Puts a pending activity back for a retry at `at`, recording `error`
     /// and clearing the lease. `Conflict` if it is no longer pending.
     pub async fn reschedule_activity(&self, id: i64, at: UnixMillis, error: &str) -> Result<()> {
-        on_pool!(self, p => {
-            sqlx::query(
+        let changed: Option<(i64,)> = on_pool!(self, p =>
+            sqlx::query_as(
                 "UPDATE activities SET not_before = $2, last_error = $3,
                      lease_owner = NULL, lease_expires_at = NULL
-                 WHERE id = $1 AND status = 'pending'",
+                 WHERE id = $1 AND status = 'pending' RETURNING id",
             )
             .bind(id)
             .bind(at)
             .bind(error)
-            .execute(p)
-            .await?;
-        });
-        self.expect_activity_status(id, "pending").await
+            .fetch_optional(p)
+            .await?);
+        self.settled(changed, id, "pending").await
     }
 
     /// Gives up on an activity (permanent error): terminal, kept for audit.
     /// Idempotent; `Conflict` if it was already delivered.
     pub async fn give_up_activity(&self, id: i64, reason: &str) -> Result<()> {
-        on_pool!(self, p => {
-            sqlx::query(
+        let changed: Option<(i64,)> = on_pool!(self, p =>
+            sqlx::query_as(
                 "UPDATE activities SET status = 'gave_up', last_error = $2,
                      lease_owner = NULL, lease_expires_at = NULL
-                 WHERE id = $1 AND status = 'pending'",
+                 WHERE id = $1 AND status = 'pending' RETURNING id",
             )
             .bind(id)
             .bind(reason)
-            .execute(p)
-            .await?;
-        });
-        self.expect_activity_status(id, "gave_up").await
+            .fetch_optional(p)
+            .await?);
+        self.settled(changed, id, "gave_up").await
     }
 
     /// Reads one activity.
@@ -169,6 +152,15 @@ impl Store {
             }
         }
         Ok(c)
+    }
+
+    /// `Ok` when an update of a pending activity `changed` it; otherwise
+    /// why not, read from the row (one read only off the common path).
+    async fn settled(&self, changed: Option<(i64,)>, id: i64, wanted: &str) -> Result<()> {
+        if changed.is_some() {
+            return Ok(());
+        }
+        self.expect_activity_status(id, wanted).await
     }
 
     async fn expect_activity_status(&self, id: i64, wanted: &str) -> Result<()> {

@@ -25,7 +25,6 @@
 //! waiting for.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use sqlx::{PgPool, QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
@@ -177,7 +176,7 @@ impl Syncer {
                 // every later batch is answered as failed (503, Linear
                 // retries) until the worker is restarted and SQLite reads
                 // the log back from the disk.
-                let mut failed: Option<String> = None;
+                let mut failed: Option<Failure> = None;
                 // Ends when the writer (the only sender) is gone.
                 while let Ok(first) = committed.recv() {
                     let ready: Vec<Committed> =
@@ -189,14 +188,14 @@ impl Syncer {
                         && let Err(err) = std::fs::File::open(&wal).and_then(|f| f.sync_data())
                     {
                         tracing::error!(error = %err, wal = %wal.display(), "store: syncing the write-ahead log failed; webhooks are answered 503 until the worker is restarted");
-                        failed = Some(format!(
+                        failed = Some(Failure::new(format!(
                             "syncing the write-ahead log failed ({err}); restart the worker"
-                        ));
+                        )));
                     }
                     for (answer, result) in ready.into_iter().flatten() {
                         let result = match &failed {
                             None => result,
-                            Some(why) => Err(Failure(Arc::new(why.clone()))),
+                            Some(why) => Err(why.clone()),
                         };
                         let _ = answer.send(result);
                     }
@@ -249,7 +248,7 @@ impl Writer {
         };
         let outcome = written.map_err(|e| {
             tracing::error!(error = %e, rows = unique.len(), "store: a batch of deliveries failed");
-            Failure(Arc::new(e.to_string()))
+            Failure::new(e.to_string())
         });
         let answers: Vec<Answer> = jobs
             .iter()
@@ -285,7 +284,7 @@ impl Writer {
                 Err(std::sync::mpsc::SendError(answers)) => answers
                     .into_iter()
                     .map(|(answer, _)| {
-                        let stopped = Failure(Arc::new("the log syncer has stopped".into()));
+                        let stopped = Failure::new("the log syncer has stopped");
                         (answer, Err(stopped))
                     })
                     .collect(),

@@ -22,6 +22,7 @@ mod experiments;
 mod followups;
 mod group_commit;
 mod installations;
+mod new_rows;
 mod oauth_pending;
 mod permission_changes;
 mod rate_limit;

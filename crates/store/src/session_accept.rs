@@ -15,21 +15,17 @@
 //! answer): the stored delivery, already durable, is what brings a session
 //! back after a crash, and accepting it again changes nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use sqlx::QueryBuilder;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch_queue::{Answer, BatchQueue, Failure};
 use crate::connect::Backend;
-use crate::rows::priority_rank;
+use crate::new_rows::{self, Written};
 use crate::{Insert, NewActivity, NewTask, Result, Store, UnixMillis};
-use sqlx::types::Json;
 
 /// Most sessions in one transaction.
 const MAX_BATCH: usize = 256;
-/// Rows per `INSERT` statement (a few statement shapes, all cached).
-const CHUNK: usize = 32;
 /// Sessions that may wait for the writer.
 const QUEUE: usize = 4096;
 
@@ -115,18 +111,24 @@ async fn run(backend: Backend, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// One transaction for the batch's acknowledgements and tasks.
 async fn write_on(backend: &Backend, batch: &[Job]) -> Result<Written> {
+    let acks: Vec<(&NewActivity, UnixMillis)> = batch.iter().map(|j| (&j.ack, j.now)).collect();
+    let tasks: Vec<&NewTask> = batch.iter().map(|j| &j.task).collect();
     match backend {
-        Backend::Sqlite(pool) => write(pool.begin_with("BEGIN IMMEDIATE").await, batch).await,
-        Backend::Postgres(pool) => write(pool.begin().await, batch).await,
+        Backend::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let written = new_rows::insert(&mut *tx, &acks, &tasks).await?;
+            tx.commit().await?;
+            Ok(written)
+        }
+        Backend::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let written = new_rows::insert(&mut *tx, &acks, &tasks).await?;
+            tx.commit().await?;
+            Ok(written)
+        }
     }
-}
-
-/// Keys of what a batch wrote: acknowledgements' `dedupe_key`s and tasks'
-/// session ids that were new.
-struct Written {
-    acks: HashSet<String>,
-    tasks: HashSet<String>,
 }
 
 /// Each caller learns what of *its* rows was new: a key that two callers
@@ -156,7 +158,7 @@ fn answer(batch: Vec<Job>, written: Result<Written>) {
         .enumerate()
         .map(|(i, job)| {
             let (key, session) = (&job.ack.dedupe_key, &job.task.agent_session_id);
-            let ack_new = first_ack[key.as_str()] == i && written.acks.contains(key);
+            let ack_new = first_ack[key.as_str()] == i && written.activities.contains(key);
             Accepted {
                 acknowledgement: if ack_new {
                     Insert::Inserted
@@ -171,95 +173,6 @@ fn answer(batch: Vec<Job>, written: Result<Written>) {
         // A caller that went away needs no answer; its rows stand.
         let _ = job.answer.send(Ok(accepted));
     }
-}
-
-/// One transaction (`begun`) for the batch: every acknowledgement first,
-/// then every task, so nothing the scheduler enqueues for a task can be
-/// ahead of its acknowledgement in the session's outbox order. The same SQL
-/// on both backends.
-async fn write<DB>(
-    begun: std::result::Result<sqlx::Transaction<'static, DB>, sqlx::Error>,
-    batch: &[Job],
-) -> Result<Written>
-where
-    DB: sqlx::Database,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Json<&'q serde_json::Value>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
-    let mut tx = begun?;
-    // Rows in key order, so that two replicas' batches on PostgreSQL take
-    // their unique-key locks in the same order and never deadlock. (The
-    // answers come from the keys RETURNING gives, whatever the order.)
-    let mut acks: Vec<&Job> = batch.iter().collect();
-    acks.sort_by(|a, b| a.ack.dedupe_key.cmp(&b.ack.dedupe_key));
-    let mut tasks: Vec<&Job> = batch.iter().collect();
-    tasks.sort_by(|a, b| a.task.agent_session_id.cmp(&b.task.agent_session_id));
-    let mut written = Written {
-        acks: HashSet::with_capacity(batch.len()),
-        tasks: HashSet::with_capacity(batch.len()),
-    };
-    for chunk in acks.chunks(CHUNK) {
-        let mut q: QueryBuilder<DB> = QueryBuilder::new(
-            "INSERT INTO activities (session_id, kind, body, ephemeral, dedupe_key, not_before, \
-             created_at, status, delivered_at) ",
-        );
-        q.push_values(chunk, |mut b, job| {
-            let a = &job.ack;
-            b.push_bind(a.session_id.as_str())
-                .push_bind(a.kind.as_str())
-                .push_bind(Json(&a.body))
-                .push_bind(a.ephemeral)
-                .push_bind(a.dedupe_key.as_str())
-                .push_bind(a.not_before)
-                .push_bind(job.now)
-                .push_bind(if a.delivered_at.is_some() {
-                    "delivered"
-                } else {
-                    "pending"
-                })
-                .push_bind(a.delivered_at);
-        });
-        q.push(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key");
-        let new: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
-        written.acks.extend(new.into_iter().map(|(k,)| k));
-    }
-    for chunk in tasks.chunks(CHUNK) {
-        let mut q: QueryBuilder<DB> = QueryBuilder::new(
-            "INSERT INTO tasks (id, agent_session_id, issue_id, issue_identifier, organization_id, \
-             state, priority, priority_rank, created_at, run_at, max_attempts, data) ",
-        );
-        let ids: Vec<String> = chunk
-            .iter()
-            .map(|_| uuid::Uuid::new_v4().to_string())
-            .collect();
-        q.push_values(chunk.iter().zip(&ids), |mut b, (job, id)| {
-            let t = &job.task;
-            b.push_bind(id.as_str())
-                .push_bind(t.agent_session_id.as_str())
-                .push_bind(t.issue_id.as_str())
-                .push_bind(t.issue_identifier.as_str())
-                .push_bind(t.organization_id.as_str())
-                .push_bind(t.state.as_str())
-                .push_bind(t.priority)
-                .push_bind(priority_rank(t.priority))
-                .push_bind(t.created_at)
-                .push_bind(t.run_at)
-                .push_bind(t.max_attempts)
-                .push_bind(Json(&t.data));
-        });
-        q.push(" ON CONFLICT (agent_session_id) DO NOTHING RETURNING agent_session_id");
-        let new: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
-        written.tasks.extend(new.into_iter().map(|(s,)| s));
-    }
-    tx.commit().await?;
-    Ok(written)
 }
 
 #[cfg(test)]
@@ -304,7 +217,7 @@ mod tests {
         let (jobs, answered): (Vec<_>, Vec<_>) =
             ["a", "b", "a", "old"].into_iter().map(job).unzip();
         let written = Written {
-            acks: ["ack:a", "ack:b"].map(String::from).into(),
+            activities: ["ack:a", "ack:b"].map(String::from).into(),
             tasks: ["a", "b"].map(String::from).into(),
         };
         answer(jobs, Ok(written));

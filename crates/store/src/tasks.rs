@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::types::Json;
 
 use crate::connect::{on_pool, on_read_pool};
+use crate::new_rows;
 use crate::rows::{TaskRow, lease_ms, priority_rank, tasks};
 use crate::{DEAD_LETTER_STATE, NewTask, Result, Store, StoreError, Task, TaskFilter, UnixMillis};
 
@@ -31,29 +32,11 @@ impl Store {
     /// Returns the stored task and whether this call created it; a webhook
     /// redelivered or raced by two replicas creates exactly one task.
     pub async fn create_task_if_absent(&self, new: &NewTask) -> Result<(Task, bool)> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let created = on_pool!(self, p => sqlx::query(
-            "INSERT INTO tasks (id, agent_session_id, issue_id, issue_identifier, organization_id,
-                 state, priority, priority_rank, created_at, run_at, max_attempts, data)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (agent_session_id) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(&new.agent_session_id)
-        .bind(&new.issue_id)
-        .bind(&new.issue_identifier)
-        .bind(&new.organization_id)
-        .bind(new.state.as_str())
-        .bind(new.priority)
-        .bind(priority_rank(new.priority))
-        .bind(new.created_at)
-        .bind(new.run_at)
-        .bind(new.max_attempts)
-        .bind(Json(&new.data))
-        .execute(p)
-        .await?
-        .rows_affected())
-            == 1;
+        let written = on_pool!(self, p => {
+            let mut conn = p.acquire().await?;
+            new_rows::insert(&mut *conn, &[], &[new]).await?
+        });
+        let created = !written.tasks.is_empty();
         let task = self
             .get_task_by_session(&new.agent_session_id)
             .await?
