@@ -33,6 +33,8 @@ pub struct Ctx {
     /// Serialises Codegen creates on this replica so runs start in claim
     /// order (priority, then FIFO).
     pub(crate) start_lane: Arc<tokio::sync::Mutex<()>>,
+    /// Accepts new sessions of one issue one at a time (`issue_gate`).
+    pub(crate) issue_gate: Arc<crate::issue_gate::IssueGate>,
     /// This process's identity for leases (unique per start).
     owner: String,
     /// Set once the HTTP listener and loops are up.
@@ -132,6 +134,7 @@ impl Ctx {
             cache: Caches::default(),
             images: parts.images,
             start_lane: Default::default(),
+            issue_gate: Default::default(),
             owner: parts.owner,
             started_at_ms: chrono::Utc::now().timestamp_millis(),
         }

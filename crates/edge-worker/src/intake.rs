@@ -794,10 +794,13 @@ async fn accept_created(
     } else {
         None
     };
-    let now = ctx.now_ms();
     // One active run per issue: a second session on an issue that is
     // already being worked on becomes a follow-up to the live task — once
     // its requester passes the access policy (the new task's first step).
+    // The issue is held from this read until the task is stored, so a
+    // session accepted at the same moment sees this one's task.
+    let issue_held = ctx.issue_gate.enter(&issue_id).await;
+    let now = ctx.now_ms();
     let merged_into = ctx
         .store
         .find_active_task_for_issue(&issue_id)
@@ -848,6 +851,7 @@ async fn accept_created(
         now,
     );
     let accepted = ctx.store.accept_session(ack, new, now).await?;
+    drop(issue_held);
     if acked_at.is_none() {
         ctx.wake.outbox.notify_one();
     }

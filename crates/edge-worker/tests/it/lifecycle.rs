@@ -419,6 +419,37 @@ async fn a_mention_during_a_live_run_becomes_a_follow_up_not_a_second_run() {
     stack.shutdown().await;
 }
 
+/// A delegation and a mention of one issue arriving together: new
+/// sessions are stored in shared batches, so without the issue held from
+/// the "live task?" read to the task's write both would start a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_on_one_issue_at_once_start_one_run() {
+    let stack = spawn(StackOptions::default().time_scale(30.0)).await;
+    let (issue, first) = stack
+        .delegate_issue("Two at once", "[sim duration=60s]", &[])
+        .unwrap();
+    let second = stack
+        .linear
+        .control()
+        .mention(&issue, "@cyrus please also update the changelog", None)
+        .unwrap();
+    let (_, a) = final_activity(&stack, &first, T).await;
+    let (_, b) = final_activity(&stack, &second, T).await;
+    let merged = [&a, &b]
+        .iter()
+        .filter(|body| body.contains("already working"))
+        .count();
+    assert_eq!(
+        merged,
+        1,
+        "one session joins the other's run:\n{}\n{}",
+        describe(&stack, &first),
+        describe(&stack, &second)
+    );
+    assert_eq!(stack.codegen.control().runs().len(), 1, "no second run");
+    stack.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_issue_waits_and_starts_when_its_blocker_is_done() {
     use cyrus_sandbox::linear::NewIssue;
