@@ -267,10 +267,13 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
         // module's comment).
         mark_processed(&ctx, &done).await;
         if !busy {
+            // A closed channel (the HTTP server's side dropped without a
+            // shutdown) would answer at once, every turn: its branch is
+            // off then, and what it still held was taken above.
             tokio::select! {
-                _ = handed.rx.recv_many(&mut waiting, CLAIM_BATCH as usize) => {}
+                _ = handed.rx.recv_many(&mut waiting, CLAIM_BATCH as usize), if !handed.rx.is_closed() => {}
                 // Marks gather for a moment, as deliveries do below.
-                _ = handed.marks.recv_many(&mut marks, MARKS) => {
+                _ = handed.marks.recv_many(&mut marks, MARKS), if !handed.marks.is_closed() => {
                     marks_only = true;
                     tokio::select! {
                         _ = tokio::time::sleep(GATHER) => {}

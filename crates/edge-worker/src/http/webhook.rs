@@ -66,7 +66,7 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
             .try_acquire_owned()
             .ok()
             .and_then(|permit| {
-                let delivery = verified.clone().parse().ok()?;
+                let delivery = verified.parse().ok()?;
                 Some((permit, crate::intake::InlineAccept::begin(ctx, delivery)?))
             })
     } else {

@@ -242,18 +242,22 @@ pub struct VerifiedBody {
 
 impl VerifiedBody {
     /// The delivery with its payload parsed, for a caller that acts on it.
-    pub fn parse(self) -> Result<VerifiedDelivery, WebhookRejection> {
-        let payload = serde_json::from_str(&self.body)
-            .map_err(|e| WebhookRejection::MalformedJson(e.to_string()))?;
+    /// The body stays here (the webhook endpoint stores it as received);
+    /// only the short fields are copied.
+    pub fn parse(&self) -> Result<VerifiedDelivery, WebhookRejection> {
         Ok(VerifiedDelivery {
-            delivery_id: self.delivery_id,
-            organization_id: self.organization_id,
-            event_type: self.event_type,
-            action: self.action,
+            delivery_id: self.delivery_id.clone(),
+            organization_id: self.organization_id.clone(),
+            event_type: self.event_type.clone(),
+            action: self.action.clone(),
             sent_at: self.sent_at,
-            payload,
+            payload: payload_of(&self.body)?,
         })
     }
+}
+
+fn payload_of(body: &str) -> Result<serde_json::Value, WebhookRejection> {
+    serde_json::from_str(body).map_err(|e| WebhookRejection::MalformedJson(e.to_string()))
 }
 
 /// The body fields the checks read. The rest of the body is checked to be
