@@ -159,7 +159,10 @@ pub(crate) async fn consider(
     }
     // Claimed: from here on the issue is never tried again, so a crash or a
     // failure below leaves it to a person rather than risking two sessions.
-    // A person may have delegated in the meantime: look once more.
+    // A person may have delegated in the meantime: look once more, holding
+    // the issue until the task is stored, so a delegation accepted at the
+    // same moment sees one or the other (`issue_gate`).
+    let issue_held = ctx.issue_gate.enter(&issue.id).await;
     if ctx
         .store
         .find_active_task_for_issue(&issue.id)
@@ -185,6 +188,7 @@ pub(crate) async fn consider(
     };
     ctx.store.set_triage_session(&issue.id, &session_id).await?;
     start_task(ctx, organization_id, issue, &identifier, rule, &session_id).await?;
+    drop(issue_held);
     metrics::counter!("cyrus_triage_started_total").increment(1);
     Ok(Some(format!(
         "triage: started a session by rule {}",
