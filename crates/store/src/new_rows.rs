@@ -21,7 +21,7 @@ const CHUNK: usize = 32;
 
 /// Keys of what an insert wrote: activities' `dedupe_key`s and tasks'
 /// agent session ids that were not stored before.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Written {
     pub(crate) activities: HashSet<String>,
     pub(crate) tasks: HashSet<String>,

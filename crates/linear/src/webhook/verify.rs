@@ -251,13 +251,10 @@ impl VerifiedBody {
             event_type: self.event_type.clone(),
             action: self.action.clone(),
             sent_at: self.sent_at,
-            payload: payload_of(&self.body)?,
+            payload: serde_json::from_str(&self.body)
+                .map_err(|e| WebhookRejection::MalformedJson(e.to_string()))?,
         })
     }
-}
-
-fn payload_of(body: &str) -> Result<serde_json::Value, WebhookRejection> {
-    serde_json::from_str(body).map_err(|e| WebhookRejection::MalformedJson(e.to_string()))
 }
 
 /// The body fields the checks read. The rest of the body is checked to be
