@@ -173,7 +173,7 @@ async fn prune_in_chunks(
 /// When a handover's lease expires; one without a lease (never handed so)
 /// reads as expired, leaving it to the store.
 fn lease_expires_at(h: &Handover) -> i64 {
-    h.leased.as_ref().map_or(0, |l| l.expires_at)
+    h.arrival.lease().map_or(0, |l| l.expires_at)
 }
 
 /// A handover as the store would answer a claim of it (its first).
@@ -402,6 +402,39 @@ async fn handle(ctx: &Ctx, delivery: Delivery) -> Option<(String, String)> {
 
 type Outcome = Result<String, IntakeError>;
 
+/// The fields of an `Issue` update the processor acts on: the state (a
+/// stop, an experiment's outcome, unblocked tasks, triage), the delegate
+/// (the agent unassigned), the title and the description (forwarded to a
+/// running task) and the labels (triage). [`process`] looks at an update
+/// only if it changed one of them, so this list is the one place to add a
+/// field to.
+const ISSUE_FIELDS_ACTED_ON: [&str; 5] =
+    ["stateId", "delegateId", "title", "description", "labelIds"];
+
+/// The outcome of an `Issue` update that changes no task.
+const NO_TASK_CHANGE: &str = "ignored: no change that affects a task";
+
+fn acts_on_issue_update<'a>(mut changed: impl Iterator<Item = &'a str>) -> bool {
+    changed.any(|field| ISSUE_FIELDS_ACTED_ON.contains(&field))
+}
+
+/// The outcome of a delivery that is settled by what it is alone, before
+/// it is stored: an `Issue` update that changed none of the fields the
+/// processor acts on. Linear sends one for every edit of every issue the
+/// webhook sees (priority, estimate, sort order, …), and most change no
+/// task; such a delivery is stored already processed (it still answers
+/// its copies as duplicates), and costs the processor nothing.
+pub(crate) fn settled_on_arrival(
+    event_type: &str,
+    action: &str,
+    updated_fields: &[String],
+) -> Option<&'static str> {
+    let settled = event_type == "Issue"
+        && action == "update"
+        && !acts_on_issue_update(updated_fields.iter().map(String::as_str));
+    settled.then_some(NO_TASK_CHANGE)
+}
+
 /// Why processing a delivery must be retried later (its lease expires and
 /// another pass takes it).
 #[derive(Debug, thiserror::Error)]
@@ -483,6 +516,9 @@ async fn process(ctx: &Ctx, delivery: Delivery) -> Outcome {
             Ok("ok: follow-up queued".into())
         }
         WebhookEvent::IssueUpdated(updated) => {
+            if !acts_on_issue_update(updated.updated_from.keys().map(String::as_str)) {
+                return Ok(NO_TASK_CHANGE.into());
+            }
             let app_user = agent_user_id(ctx, &updated.organization_id);
             let reason = if updated.became_terminal() {
                 let name = updated
@@ -539,7 +575,7 @@ async fn process(ctx: &Ctx, delivery: Delivery) -> Outcome {
                     match triaged {
                         Some(outcome) => Ok(outcome),
                         None if woke > 0 => Ok(format!("ok: woke {woke} blocked task(s)")),
-                        None => Ok("ignored: no change that affects a task".into()),
+                        None => Ok(NO_TASK_CHANGE.into()),
                     }
                 }
             }
@@ -1059,7 +1095,7 @@ mod tests {
             action: Some("update".into()),
             body: r#"{"type":"Issue","n":1}"#.into(),
             received_at: 7,
-            leased: None,
+            arrival: cyrus_store::Arrival::Unclaimed,
         }
     }
 
@@ -1097,7 +1133,7 @@ mod tests {
         handoff.stored_unleased();
         assert!(handed.stored_unleased.load(Ordering::Relaxed));
         let mut leased = delivery("d1");
-        leased.leased = Some(lease.clone());
+        leased.arrival = cyrus_store::Arrival::Leased(lease.clone());
         slot.send(leased);
         let got = handed.rx.recv().await.unwrap();
         assert_eq!(lease_expires_at(&got), 31_000);

@@ -136,7 +136,7 @@ mod tests {
                 action: Some("update".into()),
                 body: format!("{{\"n\":{i},\"filler\":\"{body}\"}}"),
                 received_at: i,
-                leased: None,
+                arrival: crate::Arrival::Unclaimed,
             };
             store.insert_deliveries(vec![row]).await.unwrap();
             if i % 20 == 0 {

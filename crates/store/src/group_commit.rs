@@ -309,10 +309,11 @@ impl Writer {
         for chunk in rows.chunks(SQLITE_CHUNK) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at, \
-                 lease_owner, lease_expires_at, attempts) ",
+                 lease_owner, lease_expires_at, attempts, processed_at, outcome) ",
             );
             q.push_values(chunk, |mut b, r| {
-                let lease = r.leased.as_ref();
+                let lease = r.arrival.lease();
+                let outcome = r.arrival.outcome();
                 b.push_bind(r.delivery_id.as_str())
                     .push_bind(r.organization_id.as_str())
                     .push_bind(r.event_type.as_str())
@@ -320,7 +321,9 @@ impl Writer {
                     .push_bind(r.received_at)
                     .push_bind(lease.map(|l| l.owner.as_str()))
                     .push_bind(lease.map(|l| l.expires_at))
-                    .push_bind(i64::from(lease.is_some()));
+                    .push_bind(i64::from(lease.is_some()))
+                    .push_bind(outcome.map(|_| r.received_at))
+                    .push_bind(outcome);
             });
             q.push(" ON CONFLICT (delivery_id) DO NOTHING RETURNING seq, delivery_id");
             let new: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
@@ -367,21 +370,23 @@ async fn write_postgres(pool: &PgPool, rows: &[&Row]) -> Result<HashSet<String>>
     let received: Vec<i64> = rows.iter().map(|r| r.received_at).collect();
     let owners: Vec<Option<&str>> = rows
         .iter()
-        .map(|r| r.leased.as_ref().map(|l| l.owner.as_str()))
+        .map(|r| r.arrival.lease().map(|l| l.owner.as_str()))
         .collect();
     let expiries: Vec<Option<i64>> = rows
         .iter()
-        .map(|r| r.leased.as_ref().map(|l| l.expires_at))
+        .map(|r| r.arrival.lease().map(|l| l.expires_at))
         .collect();
+    let outcomes: Vec<Option<&str>> = rows.iter().map(|r| r.arrival.outcome()).collect();
     let inserted: Vec<(String,)> = sqlx::query_as(
         "WITH b AS (
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
-                                  $7::text[], $8::int8[])
-                 AS b(d, o, e, a, p, r, lo, le)
+                                  $7::text[], $8::int8[], $9::text[])
+                 AS b(d, o, e, a, p, r, lo, le, oc)
          ), new AS (
              INSERT INTO deliveries (delivery_id, organization_id, event_type, action, received_at,
-                                     lease_owner, lease_expires_at, attempts)
-             SELECT d, o, e, a, r, lo, le, CASE WHEN lo IS NULL THEN 0 ELSE 1 END FROM b
+                                     lease_owner, lease_expires_at, attempts, processed_at, outcome)
+             SELECT d, o, e, a, r, lo, le, CASE WHEN lo IS NULL THEN 0 ELSE 1 END,
+                    CASE WHEN oc IS NULL THEN NULL ELSE r END, oc FROM b
              ON CONFLICT (delivery_id) DO NOTHING
              RETURNING delivery_id
          ), bodies AS (
@@ -398,6 +403,7 @@ async fn write_postgres(pool: &PgPool, rows: &[&Row]) -> Result<HashSet<String>>
     .bind(&received)
     .bind(&owners)
     .bind(&expiries)
+    .bind(&outcomes)
     .fetch_all(pool)
     .await?;
     Ok(inserted.into_iter().map(|(id,)| id).collect())

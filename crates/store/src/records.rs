@@ -47,13 +47,44 @@ pub struct NewDelivery {
     /// verifier has checked it). Stored as is, not re-serialised.
     pub body: String,
     pub received_at: UnixMillis,
+    /// Who processes it.
+    pub arrival: Arrival,
+}
+
+/// Who processes a new delivery, as it is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// Any processor claims it from the store.
+    Unclaimed,
     /// Stored already leased (its first claim): the receiving process
     /// processes it from memory, and other claimers leave it alone until
     /// the lease expires (a crash before it is processed).
-    pub leased: Option<DeliveryLease>,
+    Leased(DeliveryLease),
+    /// Stored already processed, with this outcome: the receiver knew from
+    /// the delivery alone that processing it would change nothing. The row
+    /// still answers its copies as duplicates and keeps the body.
+    Settled { outcome: String },
 }
 
-/// A lease written with a new delivery (see [`NewDelivery::leased`]).
+impl Arrival {
+    /// The lease it is stored with, if any.
+    pub fn lease(&self) -> Option<&DeliveryLease> {
+        match self {
+            Arrival::Leased(lease) => Some(lease),
+            Arrival::Unclaimed | Arrival::Settled { .. } => None,
+        }
+    }
+
+    /// The outcome it is stored processed with, if any.
+    pub fn outcome(&self) -> Option<&str> {
+        match self {
+            Arrival::Settled { outcome } => Some(outcome),
+            Arrival::Unclaimed | Arrival::Leased(_) => None,
+        }
+    }
+}
+
+/// A lease written with a new delivery (see [`Arrival::Leased`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryLease {
     pub owner: String,

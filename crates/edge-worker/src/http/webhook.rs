@@ -14,7 +14,8 @@
 //! memory once committed (see `intake::Handoff`). A delivery accepted
 //! inline or handed over is stored leased to this process, so no other
 //! claim takes it meanwhile; one the hand-off has no room for is stored
-//! unleased and claimed from the store.
+//! unleased and claimed from the store. One that is settled by what it is
+//! alone (an `Issue` update that changes no task) is stored processed.
 
 use super::HttpState;
 use axum::Json;
@@ -23,7 +24,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cyrus_linear::WebhookHeaders;
-use cyrus_store::{Insert, NewDelivery};
+use cyrus_store::{Arrival, Insert, NewDelivery};
 use serde_json::json;
 
 /// New sessions being accepted from webhook handlers at once. Each holds
@@ -78,13 +79,27 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     // (If the sender hangs up while its delivery commits, this handler is
     // dropped before it hands the delivery over; the stored lease then
     // expires and the delivery is claimed from the store about 30 s later.)
-    let slot = if inline.is_none() {
+    // A delivery settled by what it is alone is stored processed and
+    // needs neither.
+    let settled = crate::intake::settled_on_arrival(
+        &verified.event_type,
+        &verified.action,
+        &verified.updated_fields,
+    );
+    let slot = if inline.is_none() && settled.is_none() {
         state.handoff.reserve()
     } else {
         None
     };
     let received_at = now.timestamp_millis();
     let leased = inline.is_some() || slot.is_some();
+    let arrival = match settled {
+        Some(outcome) => Arrival::Settled {
+            outcome: outcome.into(),
+        },
+        None if leased => Arrival::Leased(state.handoff.lease(received_at)),
+        None => Arrival::Unclaimed,
+    };
     let new = NewDelivery {
         delivery_id: verified.delivery_id,
         organization_id: verified.organization_id,
@@ -92,7 +107,7 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
         action: Some(verified.action).filter(|a| !a.is_empty()),
         body: verified.body,
         received_at,
-        leased: leased.then(|| state.handoff.lease(received_at)),
+        arrival,
     };
     let handover = slot.map(|slot| (slot, new.clone()));
     match ctx.store.insert_delivery(new).await {
@@ -117,6 +132,7 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
             }
             match handover {
                 Some((slot, delivery)) => slot.send(delivery),
+                None if settled.is_some() => {}
                 None => {
                     if !leased {
                         state.handoff.stored_unleased();

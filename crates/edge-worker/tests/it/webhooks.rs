@@ -291,6 +291,69 @@ async fn copies_of_a_new_session_are_acknowledged_once() {
     stack.shutdown().await;
 }
 
+/// An `Issue` update that changes none of the fields the processor acts
+/// on is stored processed as it arrives (never claimed), and still answers
+/// its copies as duplicates; one that does goes through the processor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_that_changes_no_task_is_settled_as_it_arrives() {
+    let stack = spawn(StackOptions::default()).await;
+    let store = stack.worker.context().store.clone();
+    let update = |updated_from: Value| {
+        let body = json!({
+            "type": "Issue",
+            "action": "update",
+            "organizationId": stack.linear.organization_id(),
+            "webhookTimestamp": now_ms(),
+            "data": {"id": "issue-unknown", "identifier": "ENG-998", "title": "Edited"},
+            "updatedFrom": updated_from,
+        });
+        let body = serde_json::to_vec(&body).unwrap();
+        let sig = sign(&stack, &body);
+        (body, sig)
+    };
+    let (body, sig) = update(json!({"priority": 3, "updatedAt": "2026-12-01T00:00:00Z"}));
+    let (status, json) = post(&stack, body.clone(), Some(sig.clone()), Some("d-prio")).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("accepted")));
+    let stored = store.get_delivery("d-prio").await.unwrap().expect("stored");
+    assert_eq!(
+        (
+            stored.processed_at,
+            stored.outcome.as_deref(),
+            stored.attempts
+        ),
+        (
+            Some(stored.received_at),
+            Some("ignored: no change that affects a task"),
+            0
+        ),
+        "processed as it was stored, by no processor"
+    );
+    let (status, json) = post(&stack, body, Some(sig), Some("d-prio")).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("duplicate")));
+
+    let (body, sig) = update(json!({"title": "Before"}));
+    let (status, _) = post(&stack, body, Some(sig), Some("d-title")).await;
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stored = loop {
+        let stored = store
+            .get_delivery("d-title")
+            .await
+            .unwrap()
+            .expect("stored");
+        if stored.processed_at.is_some() {
+            break stored;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the title edit was never processed: {stored:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(stored.attempts, 1, "claimed by the processor: {stored:?}");
+    stack.shutdown().await;
+}
+
 /// A connection that never sends a request head (or stays idle after one)
 /// is closed, so idle keep-alive pools and slow clients cannot pin memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -238,6 +238,10 @@ pub struct VerifiedBody {
     pub sent_at: DateTime<Utc>,
     /// The body as received: UTF-8 text of a JSON object (both checked).
     pub body: String,
+    /// The names of the fields in the body's `updatedFrom` (which fields
+    /// an update changed), read without parsing their old values; empty
+    /// when there is none.
+    pub updated_fields: Vec<String>,
 }
 
 impl VerifiedBody {
@@ -272,6 +276,57 @@ struct Head {
     action: Option<serde_json::Value>,
     #[serde(rename = "webhookTimestamp", default)]
     webhook_timestamp: Option<serde_json::Value>,
+    #[serde(rename = "updatedFrom", default)]
+    updated_from: Option<FieldNames>,
+}
+
+/// The names of an object's fields, their values skipped unparsed. Anything
+/// but an object (an odd `updatedFrom`) names no fields rather than failing
+/// the delivery: the checks do not depend on it.
+struct FieldNames(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for FieldNames {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Names;
+        impl<'de> Visitor<'de> for Names {
+            type Value = FieldNames;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldNames, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    names.push(name);
+                }
+                Ok(FieldNames(names))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FieldNames, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FieldNames(Vec::new()))
+            }
+            fn visit_unit<E>(self) -> Result<FieldNames, E> {
+                Ok(FieldNames(Vec::new()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<FieldNames, E> {
+                Ok(FieldNames(Vec::new()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<FieldNames, E> {
+                Ok(FieldNames(Vec::new()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<FieldNames, E> {
+                Ok(FieldNames(Vec::new()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<FieldNames, E> {
+                Ok(FieldNames(Vec::new()))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<FieldNames, E> {
+                Ok(FieldNames(Vec::new()))
+            }
+        }
+        d.deserialize_any(Names)
+    }
 }
 
 /// Verifies a delivery, looking the secret up by the body's `organizationId`,
@@ -348,6 +403,7 @@ pub fn verify_body_with(
         organization_id,
         sent_at,
         body: text.to_owned(),
+        updated_fields: head.updated_from.map(|f| f.0).unwrap_or_default(),
     })
 }
 
@@ -576,5 +632,40 @@ mod tests {
         assert_eq!(h.signature.as_deref(), Some("abc"));
         assert_eq!(h.delivery_id.as_deref(), Some("d-1"));
         assert_eq!(h.event, None);
+    }
+
+    #[test]
+    fn names_the_fields_an_update_changed_and_tolerates_odd_ones() {
+        let names = |updated_from: serde_json::Value| {
+            let body = serde_json::to_vec(&json!({
+                "type": "Issue", "action": "update", "organizationId": ORG,
+                "webhookTimestamp": 1_772_460_311_613_i64,
+                "updatedFrom": updated_from,
+            }))
+            .unwrap();
+            let headers = signed_headers(&body, "k");
+            verify_body_with(&headers, &body, now(), |_| Some(secret("k"))).map(|v| {
+                let mut names = v.updated_fields;
+                names.sort();
+                names
+            })
+        };
+        assert_eq!(
+            names(json!({"priority": 3, "description": {"long": ["old", "text"]}})).unwrap(),
+            ["description", "priority"]
+        );
+        for odd in [
+            json!(null),
+            json!([1, 2]),
+            json!("x"),
+            json!(7),
+            json!(true),
+        ] {
+            assert_eq!(names(odd.clone()).unwrap(), Vec::<String>::new(), "{odd}");
+        }
+        let body = body_at(json!(1_772_460_311_613_i64), ORG);
+        let headers = signed_headers(&body, "k");
+        let verified = verify_body_with(&headers, &body, now(), |_| Some(secret("k"))).unwrap();
+        assert!(verified.updated_fields.is_empty());
     }
 }

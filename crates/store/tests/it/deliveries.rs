@@ -17,7 +17,7 @@ fn delivery(id: &str, n: i64) -> NewDelivery {
         // As received: the text is stored as is, not re-serialised.
         body: format!("{{ \"text\": \"é ✓ \\\"quoted\\\"\" ,\"n\":{n} }}"),
         received_at: 1_000 + n,
-        leased: None,
+        arrival: Arrival::Unclaimed,
     }
 }
 
@@ -155,16 +155,58 @@ pub async fn a_claimed_batch_is_marked_processed_at_once(db: TestDb) {
     );
 }
 
+pub async fn a_delivery_stored_settled_is_processed_and_still_deduplicates(db: TestDb) {
+    let s = &db.store;
+    let settled = |id: &str, n: i64| NewDelivery {
+        arrival: Arrival::Settled {
+            outcome: "ignored: nothing to do".into(),
+        },
+        ..delivery(id, n)
+    };
+    // A settled one, a copy of it in the same batch, and an unclaimed one.
+    let answers = s
+        .insert_deliveries(vec![settled("s1", 1), settled("s1", 3), delivery("u1", 2)])
+        .await
+        .unwrap();
+    assert_eq!(
+        answers,
+        vec![Insert::Inserted, Insert::Duplicate, Insert::Inserted]
+    );
+    assert_eq!(
+        s.insert_delivery(delivery("s1", 5)).await.unwrap(),
+        Insert::Duplicate,
+        "a copy arriving later is a duplicate whatever its arrival"
+    );
+    let stored = s.get_delivery("s1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.processed_at,
+            stored.outcome.as_deref(),
+            stored.attempts
+        ),
+        (Some(1_001), Some("ignored: nothing to do"), 0),
+        "processed as it arrived, never claimed"
+    );
+    assert_eq!(stored.payload["n"], 1, "its body is kept");
+    assert_eq!(s.unprocessed_delivery_count().await.unwrap(), 1);
+    let claimed = s
+        .claim_unprocessed_deliveries("w", std::time::Duration::from_secs(30), 9_999, 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = claimed.iter().map(|d| d.delivery_id.as_str()).collect();
+    assert_eq!(ids, ["u1"], "a settled delivery is never claimed");
+}
+
 pub async fn a_delivery_stored_leased_is_left_to_its_receiver(db: TestDb) {
     let s = &db.store;
     let lease = std::time::Duration::from_secs(30);
     let mut mine = delivery("l1", 1);
-    mine.leased = Some(DeliveryLease {
+    mine.arrival = Arrival::Leased(DeliveryLease {
         owner: "receiver".into(),
         expires_at: 5_000,
     });
     let mut freed = delivery("l2", 2);
-    freed.leased = mine.leased.clone();
+    freed.arrival = mine.arrival.clone();
     let answers = s
         .insert_deliveries(vec![mine, freed, delivery("l3", 3)])
         .await

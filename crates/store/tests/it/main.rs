@@ -16,6 +16,7 @@ harness::both!(
     deliveries::sqlite_sync_defaults_to_full,
     deliveries::a_claimed_batch_is_marked_processed_at_once,
     deliveries::a_delivery_stored_leased_is_left_to_its_receiver,
+    deliveries::a_delivery_stored_settled_is_processed_and_still_deduplicates,
     deliveries::processed_deliveries_past_the_retention_are_pruned_with_their_bodies,
     scheduling::task_unique_per_session,
     scheduling::new_sessions_are_accepted_once_in_shared_batches,

@@ -43,7 +43,7 @@ pub async fn deliveries_dedupe_and_lease(db: TestDb) {
         action: None,
         body: r#"{"a": 1}"#.into(),
         received_at: 1_000,
-        leased: None,
+        arrival: Arrival::Unclaimed,
     };
     assert_eq!(
         s.insert_delivery(d.clone()).await.unwrap(),
