@@ -43,8 +43,11 @@ enum Scenario {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LoadKind {
-    /// Durable intake only (`Issue` updates).
+    /// Durable intake only (`Issue` updates of a priority, which change no
+    /// task).
     Issue,
+    /// `Issue` updates the processor acts on (title edits).
+    IssueEdit,
     /// New agent sessions (intake, task, acknowledgement).
     Created,
     /// Webhook → acknowledgement at a steady rate (`--ack-rate`).
@@ -303,6 +306,7 @@ async fn run_load(args: &Args) -> anyhow::Result<Vec<Figure>> {
                 cyrus_bin: bin.clone(),
                 kind: match kind {
                     LoadKind::Issue => load::Kind::Issue,
+                    LoadKind::IssueEdit => load::Kind::IssueEdit,
                     LoadKind::Created => load::Kind::Created,
                     LoadKind::Ack => load::Kind::Ack,
                     LoadKind::Peer => load::Kind::Peer,

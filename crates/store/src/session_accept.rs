@@ -242,4 +242,59 @@ mod tests {
         );
         assert!(answered.await.unwrap().unwrap_err().0.contains("disk"));
     }
+
+    /// A batch with one session whose rows cannot be written (here a
+    /// trigger refuses its task) is written again one session at a time:
+    /// the others are accepted, the one that fails is told so, and nothing
+    /// of it is left half-written.
+    #[tokio::test]
+    async fn a_failed_batch_is_written_one_session_at_a_time() {
+        let (_dir, store, writer) = crate::test_support::sqlite_store().await;
+        sqlx::query(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON tasks \
+             WHEN NEW.agent_session_id = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+        )
+        .execute(&writer)
+        .await
+        .unwrap();
+        let (tx, rx) = mpsc::channel(8);
+        let mut answered = Vec::new();
+        // Queued before the writer starts, so the three form one batch.
+        for session in ["a", "poison", "b"] {
+            let (job, rx) = job(session);
+            tx.send(job).await.unwrap();
+            answered.push(rx);
+        }
+        drop(tx);
+        run(store.backend.clone(), rx).await;
+        let mut told = Vec::new();
+        for answered in answered {
+            told.push(answered.await.unwrap());
+        }
+        let new = Accepted {
+            acknowledgement: Insert::Inserted,
+            task_created: true,
+        };
+        assert_eq!(told[0].as_ref().unwrap(), &new);
+        assert!(
+            told[1].as_ref().unwrap_err().0.contains("poisoned"),
+            "{:?}",
+            told[1]
+        );
+        assert_eq!(told[2].as_ref().unwrap(), &new);
+        let count = |sql: &'static str| {
+            let writer = writer.clone();
+            async move {
+                let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&writer).await.unwrap();
+                n
+            }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM tasks").await, 2);
+        assert_eq!(
+            count("SELECT COUNT(*) FROM activities WHERE dedupe_key = 'ack:poison'").await,
+            0,
+            "the failed session's acknowledgement was rolled back with its task"
+        );
+    }
 }

@@ -35,7 +35,12 @@ use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// `Issue` updates that change no task (a priority edit): the intake
+    /// stores them processed as they arrive.
     Issue,
+    /// `Issue` updates the processor acts on (a title edit, of issues with
+    /// no task): each is also handed to the processor and marked processed.
+    IssueEdit,
     Created,
     /// Webhook → acknowledgement at a steady rate of new sessions.
     Ack,
@@ -94,6 +99,7 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<Vec<Figure>> {
     };
     let kind = match opts.kind {
         Kind::Issue => "Issue updates",
+        Kind::IssueEdit => "Issue title edits",
         Kind::Created => "created sessions",
         Kind::Ack => "acknowledgement lane",
         Kind::Peer => "Issue updates",
@@ -112,14 +118,18 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<Vec<Figure>> {
     // What the paced loop's latency is read against (SQLite `full`: each
     // answer waits for an fsync).
     let floor = match (opts.kind, &opts.postgres) {
-        (Kind::Issue, None) => super::disk_floor::figures(&scenario, dir.path()).await?,
+        (Kind::Issue | Kind::IssueEdit, None) => {
+            super::disk_floor::figures(&scenario, dir.path()).await?
+        }
         _ => Vec::new(),
     };
     let sandbox = Sandbox::start(&opts.cyrus_bin, opts.other_cpu)?;
     let result = async {
         let worker = start_worker(&opts, &sandbox, dir.path()).await?;
         let out = match opts.kind {
-            Kind::Issue => issue_updates(&opts, &sandbox, &worker, &scenario).await,
+            Kind::Issue | Kind::IssueEdit => {
+                issue_updates(&opts, &sandbox, &worker, &scenario).await
+            }
             Kind::Created => created_sessions(&opts, &sandbox, &worker, &scenario).await,
             Kind::Ack => ack_lane(&opts, &sandbox, &worker, &scenario).await,
             Kind::Peer => unreachable!("the peer was measured above"),
@@ -152,7 +162,7 @@ async fn issue_updates(
     let org = sandbox.info["linear_organization_id"]
         .as_str()
         .unwrap_or_default();
-    let loops = IssueLoops::new(org);
+    let loops = IssueLoops::new(org, opts.kind == Kind::IssueEdit);
     let (closed_ok, mut out) = loops.closed(opts, &target, s, Some(21_000.0)).await?;
     // Intake alone can look fast by leaving the processing behind (the
     // store is the buffer): what was still unprocessed when the closed loop
@@ -213,7 +223,7 @@ async fn peer_intake(
     let PeerServer { server, target } =
         PeerServer::start(peer, opts.worker_cpu, dir.path()).await?;
     let result: anyhow::Result<Vec<Figure>> = async {
-        let loops = IssueLoops::new("bench-organization");
+        let loops = IssueLoops::new("bench-organization", false);
         let (_, mut out) = loops.closed(opts, &target, s, None).await?;
         let paced = loops.paced(opts, &target).await;
         out.extend(paced.paced_figures(s, opts.paced_rate));
@@ -238,19 +248,22 @@ async fn peer_intake(
 struct IssueLoops {
     org: String,
     counter: AtomicU64,
+    /// Title edits rather than priority edits.
+    title: bool,
 }
 
 impl IssueLoops {
-    fn new(org: &str) -> IssueLoops {
+    fn new(org: &str, title: bool) -> IssueLoops {
         IssueLoops {
             org: org.to_string(),
             counter: AtomicU64::new(0),
+            title,
         }
     }
 
     fn body_at(&self, timestamp_ms: i64) -> Vec<u8> {
         let i = self.counter.fetch_add(1, Ordering::Relaxed);
-        issue_update(&self.org, i, timestamp_ms)
+        issue_update(&self.org, i, timestamp_ms, self.title)
     }
 
     fn body(&self) -> Vec<u8> {
@@ -870,8 +883,15 @@ async fn open_loop(
 /// id; the body only has to be signed).
 const WRK_BODIES: usize = 20_000;
 
-/// A distinct `Issue` update of about 2.8 KB.
-fn issue_update(org: &str, i: u64, timestamp_ms: i64) -> Vec<u8> {
+/// A distinct `Issue` update of about 2.8 KB: of its priority, or of its
+/// title.
+fn issue_update(org: &str, i: u64, timestamp_ms: i64, title: bool) -> Vec<u8> {
+    let updated_at = chrono::Utc::now().to_rfc3339();
+    let updated_from = if title {
+        json!({"updatedAt": updated_at, "title": format!("Bench issue {i}, before")})
+    } else {
+        json!({"updatedAt": updated_at, "priority": 3})
+    };
     let filler = "The quick brown fox jumps over the lazy dog. ".repeat(50);
     serde_json::to_vec(&json!({
         "type": "Issue", "action": "update", "organizationId": org,
@@ -885,7 +905,7 @@ fn issue_update(org: &str, i: u64, timestamp_ms: i64) -> Vec<u8> {
             "priority": 2, "teamId": "bench-team", "stateId": "bench-state",
             "labelIds": ["l1", "l2"], "updatedAt": chrono::Utc::now().to_rfc3339()
         },
-        "updatedFrom": {"updatedAt": chrono::Utc::now().to_rfc3339(), "priority": 3}
+        "updatedFrom": updated_from
     }))
     .unwrap_or_default()
 }
