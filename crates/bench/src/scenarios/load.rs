@@ -892,7 +892,7 @@ fn issue_update(org: &str, i: u64, timestamp_ms: i64, title: bool) -> Vec<u8> {
     } else {
         json!({"updatedAt": updated_at, "priority": 3})
     };
-    let filler = "The quick brown fox jumps over the lazy dog. ".repeat(50);
+    let filler = prose(i, 2_250);
     serde_json::to_vec(&json!({
         "type": "Issue", "action": "update", "organizationId": org,
         "webhookTimestamp": timestamp_ms,
@@ -908,6 +908,37 @@ fn issue_update(org: &str, i: u64, timestamp_ms: i64, title: bool) -> Vec<u8> {
         "updatedFrom": updated_from
     }))
     .unwrap_or_default()
+}
+
+/// About `len` characters of prose-like text, different for each `seed`:
+/// words of random syllables compress about as English prose of this
+/// length does (a whole body to about half with zstd), where a repeated
+/// sentence would compress to almost nothing and flatter any store or
+/// transport that compresses.
+fn prose(seed: u64, len: usize) -> String {
+    const SYLLABLES: [&str; 32] = [
+        "ka", "ro", "mi", "te", "shi", "no", "va", "lu", "pe", "dor", "an", "is", "um", "bre",
+        "qua", "zel", "fi", "go", "ha", "jo", "ex", "ty", "wen", "sa", "lor", "ic", "ment", "ing",
+        "pro", "con", "der", "tion",
+    ];
+    // xorshift64: enough randomness, no dependency.
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out = String::with_capacity(len + 16);
+    while out.len() < len {
+        if !out.is_empty() {
+            out.push_str(if next() % 10 == 0 { ". " } else { " " });
+        }
+        for _ in 0..1 + next() % 3 {
+            out.push_str(SYLLABLES[(next() % 32) as usize]);
+        }
+    }
+    out
 }
 
 /// `cyrus sandbox`, pinned; its first stdout line describes it.
