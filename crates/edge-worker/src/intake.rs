@@ -423,15 +423,16 @@ fn acts_on_issue_update<'a>(mut changed: impl Iterator<Item = &'a str>) -> bool 
 /// processor acts on. Linear sends one for every edit of every issue the
 /// webhook sees (priority, estimate, sort order, …), and most change no
 /// task; such a delivery is stored already processed (it still answers
-/// its copies as duplicates), and costs the processor nothing.
+/// its copies as duplicates), and costs the processor nothing. An update
+/// whose changed fields are not known (`None`) is left to the processor.
 pub(crate) fn settled_on_arrival(
     event_type: &str,
     action: &str,
-    updated_fields: &[String],
+    updated_fields: Option<&[String]>,
 ) -> Option<&'static str> {
     let settled = event_type == "Issue"
         && action == "update"
-        && !acts_on_issue_update(updated_fields.iter().map(String::as_str));
+        && updated_fields.is_some_and(|f| !acts_on_issue_update(f.iter().map(String::as_str)));
     settled.then_some(NO_TASK_CHANGE)
 }
 
@@ -1084,7 +1085,10 @@ pub fn is_stop_message(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{handoff_of, into_delivery, is_stop_message, lease_expires_at, prune_in_chunks};
+    use super::{
+        ISSUE_FIELDS_ACTED_ON, handoff_of, into_delivery, is_stop_message, lease_expires_at,
+        prune_in_chunks, settled_on_arrival,
+    };
     use std::sync::atomic::Ordering;
 
     fn delivery(id: &str) -> cyrus_store::NewDelivery {
@@ -1155,6 +1159,43 @@ mod tests {
         }
         for no in ["stop the flaky test", "don't stop", "", "stopped"] {
             assert!(!is_stop_message(no), "{no}");
+        }
+    }
+
+    /// Only an `Issue` update is settled on arrival, and only when it
+    /// names its changed fields and none of them is one the processor
+    /// acts on.
+    #[test]
+    fn only_updates_that_change_no_field_acted_on_are_settled_on_arrival() {
+        let fields = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let settled = |event: &str, action: &str, changed: Option<Vec<String>>| {
+            settled_on_arrival(event, action, changed.as_deref()).is_some()
+        };
+        assert!(settled(
+            "Issue",
+            "update",
+            Some(fields(&["priority", "updatedAt"]))
+        ));
+        assert!(
+            settled("Issue", "update", Some(Vec::new())),
+            "no updatedFrom"
+        );
+        for field in ISSUE_FIELDS_ACTED_ON {
+            let changed = Some(fields(&["priority", field]));
+            assert!(!settled("Issue", "update", changed), "{field}");
+        }
+        assert!(!settled("Issue", "update", None), "fields not known");
+        for (event, action) in [
+            ("Issue", "create"),
+            ("Issue", "remove"),
+            ("Comment", "update"),
+            ("AgentSessionEvent", "created"),
+            ("AppUserNotification", "issueUnassignedFromYou"),
+        ] {
+            assert!(
+                !settled(event, action, Some(Vec::new())),
+                "{event}/{action}"
+            );
         }
     }
 }

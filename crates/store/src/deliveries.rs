@@ -107,7 +107,7 @@ impl Store {
 
     /// Gives up `owner`'s lease on an unprocessed delivery, so the next
     /// claim takes it at once (a lease written with the delivery, see
-    /// [`crate::NewDelivery::leased`], whose holder could not process it).
+    /// [`crate::Arrival::Leased`], whose holder could not process it).
     pub async fn release_delivery(&self, delivery_id: &str, owner: &str) -> Result<()> {
         on_pool!(self, p => sqlx::query(
             "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL

@@ -76,7 +76,7 @@ impl Arrival {
     }
 
     /// The outcome it is stored processed with, if any.
-    pub fn outcome(&self) -> Option<&str> {
+    pub(crate) fn outcome(&self) -> Option<&str> {
         match self {
             Arrival::Settled { outcome } => Some(outcome),
             Arrival::Unclaimed | Arrival::Leased(_) => None,

@@ -84,7 +84,7 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     let settled = crate::intake::settled_on_arrival(
         &verified.event_type,
         &verified.action,
-        &verified.updated_fields,
+        verified.updated_fields.as_deref(),
     );
     let slot = if inline.is_none() && settled.is_none() {
         state.handoff.reserve()

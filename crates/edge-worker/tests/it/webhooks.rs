@@ -350,7 +350,10 @@ async fn an_update_that_changes_no_task_is_settled_as_it_arrives() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(stored.attempts, 1, "claimed by the processor: {stored:?}");
+    assert_eq!(
+        stored.attempts, 1,
+        "stored leased and handed to the processor: {stored:?}"
+    );
     stack.shutdown().await;
 }
 

@@ -240,8 +240,10 @@ pub struct VerifiedBody {
     pub body: String,
     /// The names of the fields in the body's `updatedFrom` (which fields
     /// an update changed), read without parsing their old values; empty
-    /// when there is none.
-    pub updated_fields: Vec<String>,
+    /// when there is none. `None` when it names more than
+    /// [`MAX_UPDATED_FIELDS`]: no edit does, and the caller must then
+    /// assume that any field changed.
+    pub updated_fields: Option<Vec<String>>,
 }
 
 impl VerifiedBody {
@@ -280,10 +282,17 @@ struct Head {
     updated_from: Option<FieldNames>,
 }
 
-/// The names of an object's fields, their values skipped unparsed. Anything
-/// but an object (an odd `updatedFrom`) names no fields rather than failing
-/// the delivery: the checks do not depend on it.
-struct FieldNames(Vec<String>);
+/// Most field names kept from a body's `updatedFrom`. They are read before
+/// the signature is checked, so an unauthenticated body of a million tiny
+/// fields must not become a million strings; an edit in Linear changes a
+/// handful.
+pub const MAX_UPDATED_FIELDS: usize = 64;
+
+/// The names of an object's fields, their values skipped unparsed (`None`
+/// past [`MAX_UPDATED_FIELDS`]). Anything but an object (an odd
+/// `updatedFrom`) names no fields rather than failing the delivery: the
+/// checks do not depend on it.
+struct FieldNames(Option<Vec<String>>);
 
 impl<'de> serde::Deserialize<'de> for FieldNames {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -295,34 +304,39 @@ impl<'de> serde::Deserialize<'de> for FieldNames {
                 f.write_str("any JSON value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldNames, A::Error> {
-                let mut names = Vec::new();
-                while let Some(name) = map.next_key::<String>()? {
+                let mut names = Some(Vec::new());
+                while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     map.next_value::<IgnoredAny>()?;
-                    names.push(name);
+                    match &mut names {
+                        Some(kept) if kept.len() < MAX_UPDATED_FIELDS => {
+                            kept.push(name.into_owned())
+                        }
+                        _ => names = None,
+                    }
                 }
                 Ok(FieldNames(names))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FieldNames, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(FieldNames(Vec::new()))
+                Ok(FieldNames(Some(Vec::new())))
             }
             fn visit_unit<E>(self) -> Result<FieldNames, E> {
-                Ok(FieldNames(Vec::new()))
+                Ok(FieldNames(Some(Vec::new())))
             }
             fn visit_bool<E>(self, _: bool) -> Result<FieldNames, E> {
-                Ok(FieldNames(Vec::new()))
+                Ok(FieldNames(Some(Vec::new())))
             }
             fn visit_i64<E>(self, _: i64) -> Result<FieldNames, E> {
-                Ok(FieldNames(Vec::new()))
+                Ok(FieldNames(Some(Vec::new())))
             }
             fn visit_u64<E>(self, _: u64) -> Result<FieldNames, E> {
-                Ok(FieldNames(Vec::new()))
+                Ok(FieldNames(Some(Vec::new())))
             }
             fn visit_f64<E>(self, _: f64) -> Result<FieldNames, E> {
-                Ok(FieldNames(Vec::new()))
+                Ok(FieldNames(Some(Vec::new())))
             }
             fn visit_str<E>(self, _: &str) -> Result<FieldNames, E> {
-                Ok(FieldNames(Vec::new()))
+                Ok(FieldNames(Some(Vec::new())))
             }
         }
         d.deserialize_any(Names)
@@ -403,7 +417,7 @@ pub fn verify_body_with(
         organization_id,
         sent_at,
         body: text.to_owned(),
-        updated_fields: head.updated_from.map(|f| f.0).unwrap_or_default(),
+        updated_fields: head.updated_from.map_or(Some(Vec::new()), |f| f.0),
     })
 }
 
@@ -646,13 +660,15 @@ mod tests {
             let headers = signed_headers(&body, "k");
             verify_body_with(&headers, &body, now(), |_| Some(secret("k"))).map(|v| {
                 let mut names = v.updated_fields;
-                names.sort();
+                if let Some(names) = &mut names {
+                    names.sort();
+                }
                 names
             })
         };
         assert_eq!(
             names(json!({"priority": 3, "description": {"long": ["old", "text"]}})).unwrap(),
-            ["description", "priority"]
+            Some(vec!["description".to_string(), "priority".to_string()])
         );
         for odd in [
             json!(null),
@@ -661,11 +677,19 @@ mod tests {
             json!(7),
             json!(true),
         ] {
-            assert_eq!(names(odd.clone()).unwrap(), Vec::<String>::new(), "{odd}");
+            assert_eq!(names(odd.clone()).unwrap(), Some(Vec::new()), "{odd}");
         }
+        let many: serde_json::Map<String, serde_json::Value> = (0..=MAX_UPDATED_FIELDS)
+            .map(|i| (format!("f{i}"), json!(0)))
+            .collect();
+        assert_eq!(
+            names(serde_json::Value::Object(many)).unwrap(),
+            None,
+            "past the cap no names are kept, so none is wrongly missing"
+        );
         let body = body_at(json!(1_772_460_311_613_i64), ORG);
         let headers = signed_headers(&body, "k");
         let verified = verify_body_with(&headers, &body, now(), |_| Some(secret("k"))).unwrap();
-        assert!(verified.updated_fields.is_empty());
+        assert_eq!(verified.updated_fields, Some(Vec::new()));
     }
 }
