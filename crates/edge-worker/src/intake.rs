@@ -316,36 +316,69 @@ async fn mark_processed(ctx: &Ctx, done: &[Mark]) {
     }
 }
 
-/// Processes a batch in order, except that new sessions on different
-/// issues are independent of each other, so a run of them is accepted
+/// Processes a batch in order, except that deliveries about different
+/// issues are independent of each other, so a run of them is processed
 /// concurrently: a burst of delegations past the inline bound is otherwise
-/// acknowledged one Linear round trip at a time. Two sessions on one issue
-/// are not (the second becomes a follow-up of the first's task). Answers
-/// the deliveries to mark processed, with their outcomes.
+/// acknowledged one Linear round trip at a time, and a burst of issue
+/// edits read one store round trip at a time. Two deliveries about one
+/// issue are not (a second session becomes a follow-up of the first's
+/// task; a state change and an edit keep their order). Answers the
+/// deliveries to mark processed, with their outcomes.
 async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>) -> Vec<(String, String)> {
-    let mut batch = batch.into_iter().peekable();
     let mut done = Vec::new();
-    while let Some(delivery) = batch.next() {
-        if !is_new_session(&delivery) {
-            done.extend(handle(ctx, delivery).await);
+    for run in runs(batch) {
+        if run.len() == 1 {
+            done.extend(handle(ctx, run.into_iter().next().expect("one")).await);
             continue;
-        }
-        let mut issues = std::collections::HashSet::from([session_issue(&delivery)]);
-        let mut run = vec![delivery];
-        while let Some(next) =
-            batch.next_if(|d| is_new_session(d) && !issues.contains(&session_issue(d)))
-        {
-            issues.insert(session_issue(&next));
-            run.push(next);
         }
         let outcomes: Vec<_> = futures::stream::iter(run)
             .map(|d| handle(ctx, d))
-            .buffer_unordered(DEFERRED_ACCEPTS)
+            .buffer_unordered(CONCURRENT_DELIVERIES)
             .collect()
             .await;
         done.extend(outcomes.into_iter().flatten());
     }
     done
+}
+
+/// Splits a batch, in order, into runs that may be processed concurrently:
+/// consecutive deliveries each about one issue (a new session, or an
+/// `Issue` event), no two about the same one. Anything else (a prompt, a
+/// comment, a revocation, a permission change, …) is a run of its own.
+fn runs(batch: Vec<Delivery>) -> Vec<Vec<Delivery>> {
+    let mut runs: Vec<Vec<Delivery>> = Vec::new();
+    let mut issues = std::collections::HashSet::new();
+    for delivery in batch {
+        let issue = issue_of(&delivery);
+        let joins = issue.as_ref().is_some_and(|i| !issues.contains(i))
+            && runs
+                .last()
+                .and_then(|run| run.last())
+                .is_some_and(|last| issue_of(last).is_some());
+        if !joins {
+            issues.clear();
+            runs.push(Vec::new());
+        }
+        issues.extend(issue);
+        runs.last_mut().expect("a run was pushed").push(delivery);
+    }
+    runs
+}
+
+/// The one issue a delivery is about, for a new session or an `Issue`
+/// event (`None` for anything else, or one that names no issue).
+fn issue_of(delivery: &Delivery) -> Option<String> {
+    let id = if is_new_session(delivery) {
+        let session = &delivery.payload["agentSession"];
+        session["issueId"]
+            .as_str()
+            .or_else(|| session["issue"]["id"].as_str())
+    } else if delivery.event_type == "Issue" {
+        delivery.payload["data"]["id"].as_str()
+    } else {
+        None
+    };
+    id.filter(|id| !id.is_empty()).map(str::to_string)
 }
 
 /// Deliveries claimed at once.
@@ -357,24 +390,15 @@ const LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// How long a busy processor lets deliveries gather between claims.
 const GATHER: Duration = Duration::from_millis(5);
 
-/// New sessions the processor accepts at once (see [`run_processor`]).
-const DEFERRED_ACCEPTS: usize = 32;
+/// Deliveries about different issues the processor handles at once (see
+/// [`process_batch`]).
+const CONCURRENT_DELIVERIES: usize = 32;
 
 fn is_new_session(delivery: &Delivery) -> bool {
     accepts_inline(
         &delivery.event_type,
         delivery.action.as_deref().unwrap_or_default(),
     )
-}
-
-/// The issue a new session's delivery is about (empty if it names none).
-fn session_issue(delivery: &Delivery) -> String {
-    let session = &delivery.payload["agentSession"];
-    session["issueId"]
-        .as_str()
-        .or_else(|| session["issue"]["id"].as_str())
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Processes one claimed delivery: `Some((id, outcome))` to mark it
@@ -1087,7 +1111,7 @@ pub fn is_stop_message(text: &str) -> bool {
 mod tests {
     use super::{
         ISSUE_FIELDS_ACTED_ON, handoff_of, into_delivery, is_stop_message, lease_expires_at,
-        prune_in_chunks, settled_on_arrival,
+        prune_in_chunks, runs, settled_on_arrival,
     };
     use std::sync::atomic::Ordering;
 
@@ -1197,5 +1221,62 @@ mod tests {
                 "{event}/{action}"
             );
         }
+    }
+
+    /// Consecutive deliveries about different issues form one run; one
+    /// about an issue already in the run, or about no issue, starts anew.
+    #[test]
+    fn a_batch_runs_concurrently_only_across_different_issues() {
+        let stored = |id: &str, event_type: &str, action: &str, payload| cyrus_store::Delivery {
+            delivery_id: id.into(),
+            organization_id: "org".into(),
+            event_type: event_type.into(),
+            action: Some(action.into()),
+            payload,
+            received_at: 1,
+            attempts: 1,
+            processed_at: None,
+            outcome: None,
+        };
+        let edit = |id: &str, issue: &str| {
+            stored(
+                id,
+                "Issue",
+                "update",
+                serde_json::json!({"data": {"id": issue}}),
+            )
+        };
+        let session = |id: &str, issue: &str| {
+            let payload = serde_json::json!({"agentSession": {"id": id, "issueId": issue}});
+            stored(id, "AgentSessionEvent", "created", payload)
+        };
+        let prompt = |id: &str| {
+            let payload = serde_json::json!({"agentSession": {"id": "s", "issueId": "A"}});
+            stored(id, "AgentSessionEvent", "prompted", payload)
+        };
+        let batch = vec![
+            edit("1", "A"),
+            session("2", "B"),
+            edit("3", "C"),
+            edit("4", "A"),
+            prompt("5"),
+            edit("6", "D"),
+            edit("7", "E"),
+            edit("8", ""),
+            edit("9", "D"),
+        ];
+        let ids: Vec<Vec<String>> = runs(batch)
+            .into_iter()
+            .map(|run| run.into_iter().map(|d| d.delivery_id).collect())
+            .collect();
+        let expected: Vec<Vec<&str>> = vec![
+            vec!["1", "2", "3"],
+            vec!["4"],
+            vec!["5"],
+            vec!["6", "7"],
+            vec!["8"],
+            vec!["9"],
+        ];
+        assert_eq!(ids, expected);
     }
 }
