@@ -347,14 +347,12 @@ async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>) -> Vec<(String, String)>
 /// comment, a revocation, a permission change, …) is a run of its own.
 fn runs(batch: Vec<Delivery>) -> Vec<Vec<Delivery>> {
     let mut runs: Vec<Vec<Delivery>> = Vec::new();
+    // The issues of the last run: empty when that run is one delivery
+    // about no issue (or there is none yet), which nothing joins.
     let mut issues = std::collections::HashSet::new();
     for delivery in batch {
         let issue = issue_of(&delivery);
-        let joins = issue.as_ref().is_some_and(|i| !issues.contains(i))
-            && runs
-                .last()
-                .and_then(|run| run.last())
-                .is_some_and(|last| issue_of(last).is_some());
+        let joins = !issues.is_empty() && issue.as_ref().is_some_and(|i| !issues.contains(i));
         if !joins {
             issues.clear();
             runs.push(Vec::new());
