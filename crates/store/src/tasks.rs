@@ -290,18 +290,17 @@ impl Store {
 
     /// Tasks matching `filter`, newest first.
     pub async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
-        // Every condition is always present and disabled by a NULL flag, so the
-        // statement text is static (no string building, no injection).
-        let rows: Vec<TaskRow> = on_read_pool!(self, p => sqlx::query_as(
-            "SELECT * FROM tasks
-             WHERE ($1 IS NULL OR state = $1)
-               AND ($2 IS NULL OR issue_id = $2)
-               AND ($3 IS NULL OR outcome = $3)
-               AND ($4 = 0 OR finished_at IS NULL)
-               AND ($5 IS NULL OR created_at >= $5)
-               AND ($6 IS NULL OR created_at < $6)
-             ORDER BY created_at DESC, id DESC LIMIT $7",
-        )
+        // A filter by issue has a statement of its own: neither SQLite nor
+        // PostgreSQL's generic plan takes an index for `($2 IS NULL OR
+        // issue_id = $2)`, and the intake lists an issue's live tasks for
+        // every edit and stop of that issue — a scan of every task stored
+        // in months of work each time.
+        let sql = if filter.issue_id.is_some() {
+            LIST_TASKS_OF_ISSUE
+        } else {
+            LIST_TASKS
+        };
+        let rows: Vec<TaskRow> = on_read_pool!(self, p => sqlx::query_as(sql)
         .bind(filter.state.map(|s| s.as_str()))
         .bind(&filter.issue_id)
         .bind(&filter.outcome)
@@ -358,5 +357,65 @@ impl Store {
                 t.version, version
             )),
         }
+    }
+}
+
+/// The statement of [`Store::list_tasks`], with `$2`, the issue, as its
+/// first condition. Every other condition is always present and disabled
+/// by a NULL flag, so the statement text is static (no string building, no
+/// injection).
+macro_rules! list_tasks_where {
+    ($issue:literal) => {
+        concat!(
+            "SELECT * FROM tasks WHERE ",
+            $issue,
+            " AND ($1 IS NULL OR state = $1)
+               AND ($3 IS NULL OR outcome = $3)
+               AND ($4 = 0 OR finished_at IS NULL)
+               AND ($5 IS NULL OR created_at >= $5)
+               AND ($6 IS NULL OR created_at < $6)
+             ORDER BY created_at DESC, id DESC LIMIT $7"
+        )
+    };
+}
+const LIST_TASKS: &str = list_tasks_where!("($2 IS NULL OR issue_id = $2)");
+const LIST_TASKS_OF_ISSUE: &str = list_tasks_where!("issue_id = $2");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Listing an issue's tasks searches the issue index instead of reading
+    /// every task (the plan is SQLite's; PostgreSQL's planner gets the same
+    /// plain equality).
+    #[tokio::test]
+    async fn listing_an_issues_tasks_uses_the_issue_index() {
+        let (_dir, _store, writer) = crate::test_support::sqlite_store().await;
+        let plan = |sql: &'static str| {
+            let writer = writer.clone();
+            async move {
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                        .bind(None::<String>)
+                        .bind("issue-1")
+                        .bind(None::<String>)
+                        .bind(1_i64)
+                        .bind(None::<i64>)
+                        .bind(None::<i64>)
+                        .bind(1000_i64)
+                        .fetch_all(&writer)
+                        .await
+                        .unwrap();
+                rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ")
+            }
+        };
+        let of_issue = plan(LIST_TASKS_OF_ISSUE).await;
+        assert!(
+            of_issue.contains("USING INDEX tasks_issue (issue_id=?)"),
+            "plan: {of_issue}"
+        );
+        // What the plain statement does, which is why the issue has its own.
+        let any = plan(LIST_TASKS).await;
+        assert!(!any.contains("tasks_issue (issue_id=?)"), "plan: {any}");
     }
 }
