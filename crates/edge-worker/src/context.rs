@@ -35,6 +35,8 @@ pub struct Ctx {
     pub(crate) start_lane: Arc<tokio::sync::Mutex<()>>,
     /// Accepts new sessions of one issue one at a time (`issue_gate`).
     pub(crate) issue_gate: Arc<crate::issue_gate::IssueGate>,
+    /// Webhooks arriving, which deferrable work yields to (`intake_first`).
+    pub(crate) intake_load: Arc<crate::intake_first::IntakeLoad>,
     /// This process's identity for leases (unique per start).
     owner: String,
     /// Set once the HTTP listener and loops are up.
@@ -135,6 +137,7 @@ impl Ctx {
             images: parts.images,
             start_lane: Default::default(),
             issue_gate: Default::default(),
+            intake_load: Default::default(),
             owner: parts.owner,
             started_at_ms: chrono::Utc::now().timestamp_millis(),
         }

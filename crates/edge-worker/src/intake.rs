@@ -325,6 +325,11 @@ async fn mark_processed(ctx: &Ctx, done: &[Mark]) {
 /// task; a state change and an edit keep their order). Answers the
 /// deliveries to mark processed, with their outcomes.
 async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>) -> Vec<(String, String)> {
+    // Webhooks being answered come first, for a moment (`intake_first`).
+    if let Some(oldest) = batch.iter().map(|d| d.received_at).min() {
+        let deadline = crate::intake_first::deadline(oldest, ctx.now_ms());
+        ctx.intake_load.yield_until_quiet(deadline).await;
+    }
     let mut done = Vec::new();
     for run in runs(batch) {
         if run.len() == 1 {
@@ -470,7 +475,7 @@ pub(crate) enum IntakeError {
 }
 
 async fn process(ctx: &Ctx, delivery: Delivery) -> Outcome {
-    let received_at = delivery.received_at;
+    let (received_at, attempts) = (delivery.received_at, delivery.attempts);
     let verified = VerifiedDelivery {
         delivery_id: delivery.delivery_id,
         organization_id: delivery.organization_id,
@@ -485,12 +490,19 @@ async fn process(ctx: &Ctx, delivery: Delivery) -> Outcome {
     };
     match event {
         WebhookEvent::SessionCreated(created) => {
-            // The acknowledgement goes through the outbox here (same
-            // activity id as a direct post). Posting it directly as well
-            // doubled the Linear calls of a session whose inline acceptance
-            // had posted it already (a delivery the processor claims after
-            // that acceptance failed, or after a restart).
-            let acked_at = None;
+            // On a delivery's first attempt nobody has posted the
+            // acknowledgement, so it is posted now, as the inline acceptance
+            // does (a burst leaves most sessions to the processor, and the
+            // outbox's own claim and marks cost as much again). A later
+            // attempt's goes through the outbox (same activity id): that
+            // session's inline acceptance, whose delivery is stored as a
+            // first attempt and claimed again as a second, may have posted
+            // it already, and posting again doubled its Linear calls.
+            let acked_at = if attempts == 1 && !created.is_self_triggered() {
+                post_acknowledgement(ctx, &created, received_at).await
+            } else {
+                None
+            };
             accept_created(ctx, &created, &verified.payload, acked_at).await
         }
         WebhookEvent::SessionPrompted(prompted) => {
@@ -698,81 +710,104 @@ async fn process(ctx: &Ctx, delivery: Delivery) -> Outcome {
 /// A `created` session accepted straight from the webhook handler, before
 /// the delivery processor gets to it. The acknowledgement is posted to
 /// Linear at once, *while* the delivery commits (Linear flags agents silent
-/// for 10 s, and a commit waits for its batch's fsync): if the commit then
-/// fails, the answer is 503, Linear sends the delivery again, and the
-/// acknowledgement of that copy has the same activity id, so Linear keeps
-/// one. After the commit the task is created and the acknowledgement
-/// recorded as delivered ([`InlineAccept::finish`]). Idempotent with the
-/// processor's later pass over the same delivery, which enqueues the same
-/// activity if the direct post failed; a failure here is only logged (the
-/// stored delivery is the guarantee).
+/// for 10 s, and a commit waits for its batch's fsync) — unless a burst of
+/// webhooks is in flight, which it yields to for a moment (see
+/// `intake_first`). If the commit then fails, the answer is 503, Linear
+/// sends the delivery again, and the acknowledgement of that copy has the
+/// same activity id, so Linear keeps one. After the commit the task is
+/// created and the acknowledgement recorded as delivered
+/// ([`InlineAccept::finish`]). Idempotent with the processor's later pass
+/// over the same delivery, which enqueues the same activity if the direct
+/// post failed; a failure here is only logged (the stored delivery is the
+/// guarantee).
 pub(crate) struct InlineAccept {
     delivery_id: String,
+    /// Parses the delivery and posts its acknowledgement; `None` for a
+    /// delivery that is not a session to accept here (one the agent opened
+    /// itself, whose acceptance the processor decides).
+    ack: tokio::task::JoinHandle<Option<Acknowledged>>,
+}
+
+/// A new session as the acknowledgement's post left it.
+struct Acknowledged {
     created: Box<cyrus_linear::webhook::event::SessionCreated>,
     payload: serde_json::Value,
-    /// The acknowledgement's post: `Some(when)` if Linear has it.
-    ack: tokio::task::JoinHandle<Option<i64>>,
+    /// `Some(when)` if Linear has the acknowledgement.
+    acked_at: Option<i64>,
 }
 
 impl InlineAccept {
-    /// Starts accepting `delivery` (a new session; `None` for anything
-    /// else, or a session the agent opened itself): the acknowledgement is
-    /// on its way when this returns.
-    pub(crate) fn begin(ctx: &Ctx, delivery: VerifiedDelivery) -> Option<InlineAccept> {
-        if !accepts_inline(&delivery.event_type, &delivery.action) {
-            return None;
-        }
-        let Ok(WebhookEvent::SessionCreated(created)) = parse_event(&delivery) else {
-            return None;
-        };
-        if created.is_self_triggered() {
-            return None;
-        }
+    /// Starts accepting `delivery`, a new session that arrived at
+    /// `received_at` (Unix ms): its acknowledgement is on its way, or
+    /// waiting for a burst of webhooks to be answered, when this returns.
+    /// The payload is parsed there too, off the webhook's answer.
+    pub(crate) fn begin(
+        ctx: &Ctx,
+        delivery: cyrus_linear::webhook::VerifiedBody,
+        received_at: i64,
+    ) -> InlineAccept {
+        let delivery_id = delivery.delivery_id.clone();
         let ack = {
-            let (ctx, created) = (ctx.clone(), created.clone());
-            let sent_at = delivery.sent_at.timestamp_millis();
-            tokio::spawn(async move { post_acknowledgement(&ctx, &created, sent_at).await })
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let deadline = crate::intake_first::deadline(received_at, ctx.now_ms());
+                ctx.intake_load.yield_until_quiet(deadline).await;
+                let delivery = delivery.parse().ok()?;
+                let Ok(WebhookEvent::SessionCreated(created)) = parse_event(&delivery) else {
+                    return None;
+                };
+                if created.is_self_triggered() {
+                    return None;
+                }
+                let sent_at = delivery.sent_at.timestamp_millis();
+                let acked_at = post_acknowledgement(&ctx, &created, sent_at).await;
+                Some(Acknowledged {
+                    created,
+                    payload: delivery.payload,
+                    acked_at,
+                })
+            })
         };
-        Some(InlineAccept {
-            delivery_id: delivery.delivery_id,
-            created,
-            payload: delivery.payload,
-            ack,
-        })
+        InlineAccept { delivery_id, ack }
     }
 
     /// The delivery has committed: creates the task and has the delivery
     /// marked processed, by the processor's next write (see
     /// [`Handoff::processed`]) or by itself when the processor has no room
     /// (the processor need not repeat it; if it already holds the
-    /// delivery, its pass changes nothing).
+    /// delivery, its pass changes nothing). A delivery it does not accept
+    /// is freed for the processor.
     pub(crate) async fn finish(self, ctx: &Ctx, handoff: &Handoff) {
-        let acked_at = self.ack.await.ok().flatten();
         let id = &self.delivery_id;
-        match accept_created(ctx, &self.created, &self.payload, acked_at).await {
-            Ok(outcome) => {
-                let Err((id, outcome)) = handoff.processed(id.clone(), outcome) else {
-                    return;
-                };
-                if let Err(err) = ctx
-                    .store
-                    .mark_delivery_processed(&id, &outcome, ctx.now_ms())
-                    .await
-                {
-                    tracing::warn!(delivery = %id, error = %err, "intake: marking an accepted delivery failed; the processor will repeat it");
+        let outcome = match self.ack.await.ok().flatten() {
+            Some(a) => accept_created(ctx, &a.created, &a.payload, a.acked_at)
+                .await
+                .inspect_err(|err| {
+                    tracing::warn!(delivery = %id, error = %err, "intake: early acceptance failed; the processor will retry");
+                })
+                .ok(),
+            None => None,
+        };
+        let Some(outcome) = outcome else {
+            // It was stored leased to this process: free it for the
+            // processor now rather than when the lease runs out.
+            match ctx.store.release_delivery(id, &ctx.intake_owner()).await {
+                Ok(()) => ctx.wake.intake.notify_one(),
+                Err(err) => {
+                    tracing::warn!(delivery = %id, error = %err, "intake: releasing a delivery failed; it is retried when its lease expires");
                 }
             }
-            Err(err) => {
-                tracing::warn!(delivery = %id, error = %err, "intake: early acceptance failed; the processor will retry");
-                // It was stored leased to this process: free it for the
-                // processor now rather than when the lease runs out.
-                match ctx.store.release_delivery(id, &ctx.intake_owner()).await {
-                    Ok(()) => ctx.wake.intake.notify_one(),
-                    Err(err) => {
-                        tracing::warn!(delivery = %id, error = %err, "intake: releasing a delivery failed; it is retried when its lease expires");
-                    }
-                }
-            }
+            return;
+        };
+        let Err((id, outcome)) = handoff.processed(id.clone(), outcome) else {
+            return;
+        };
+        if let Err(err) = ctx
+            .store
+            .mark_delivery_processed(&id, &outcome, ctx.now_ms())
+            .await
+        {
+            tracing::warn!(delivery = %id, error = %err, "intake: marking an accepted delivery failed; the processor will repeat it");
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod http;
 pub mod install;
 mod installation_tokens;
 mod intake;
+mod intake_first;
 mod issue_gate;
 mod linear_hub;
 mod mcp_check;

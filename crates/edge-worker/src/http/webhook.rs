@@ -38,6 +38,8 @@ pub(crate) const INLINE_ACCEPTS: usize = 256;
 
 pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let ctx = &state.ctx;
+    // Counted: deferrable work yields to a burst (`intake_first`).
+    ctx.intake_load.arrived();
     let now = chrono::Utc::now();
     let headers = WebhookHeaders::from_header_map(&headers);
     // The body is checked and stored as received; only a new session,
@@ -57,19 +59,15 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
                 .into_response();
         }
     };
-    // A new session is parsed for acceptance from here only if there is
-    // room for one more (past the bound, a burst costs no parsing here).
+    // A new session is accepted from here only if there is room for one
+    // more (past the bound, the processor takes it).
     let new_session = crate::intake::accepts_inline(&verified.event_type, &verified.action);
     let inline = if new_session {
-        state
-            .inline
-            .clone()
-            .try_acquire_owned()
-            .ok()
-            .and_then(|permit| {
-                let delivery = verified.parse().ok()?;
-                Some((permit, crate::intake::InlineAccept::begin(ctx, delivery)?))
-            })
+        state.inline.clone().try_acquire_owned().ok().map(|permit| {
+            let accept =
+                crate::intake::InlineAccept::begin(ctx, verified.clone(), now.timestamp_millis());
+            (permit, accept)
+        })
     } else {
         None
     };
