@@ -325,19 +325,25 @@ async fn mark_processed(ctx: &Ctx, done: &[Mark]) {
 /// task; a state change and an edit keep their order). Answers the
 /// deliveries to mark processed, with their outcomes.
 async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>) -> Vec<(String, String)> {
-    // Webhooks being answered come first, for a moment (`intake_first`).
-    if let Some(oldest) = batch.iter().map(|d| d.received_at).min() {
+    // Webhooks being answered come first, for a moment (`intake_first`),
+    // when all the batch holds is new sessions and edits; a prompt, a stop
+    // or a state change goes ahead at once.
+    if batch.iter().all(|d| is_new_session(d) || is_edit(d))
+        && let Some(oldest) = batch.iter().map(|d| d.received_at).min()
+    {
         let deadline = crate::intake_first::deadline(oldest, ctx.now_ms());
         ctx.intake_load.yield_until_quiet(deadline).await;
     }
     let mut done = Vec::new();
     for run in runs(batch) {
+        let read = RunRead::of(ctx, &run).await;
         if run.len() == 1 {
-            done.extend(handle(ctx, run.into_iter().next().expect("one")).await);
+            done.extend(handle(ctx, run.into_iter().next().expect("one"), &read).await);
             continue;
         }
+        let read = &read;
         let outcomes: Vec<_> = futures::stream::iter(run)
-            .map(|d| handle(ctx, d))
+            .map(|d| handle(ctx, d, read))
             .buffer_unordered(CONCURRENT_DELIVERIES)
             .collect()
             .await;
@@ -366,6 +372,56 @@ fn runs(batch: Vec<Delivery>) -> Vec<Vec<Delivery>> {
         runs.last_mut().expect("a run was pushed").push(delivery);
     }
     runs
+}
+
+/// What a run's one read of the store says before its deliveries are
+/// handled: which of the issues its title and description edits are about
+/// have a live task. Most edits are of issues Cyrus has no task on, and
+/// listing each one's tasks was most of the processor's work on a burst
+/// of them. A run holds at most one delivery per issue and the runs before
+/// it have finished, so nothing in the run changes the answer; an edit is
+/// forwarded only to a running or waiting task, and one created meanwhile
+/// elsewhere reads the issue fresh when its run starts.
+#[derive(Default)]
+struct RunRead {
+    asked: std::collections::HashSet<String>,
+    live: std::collections::HashSet<String>,
+}
+
+impl RunRead {
+    async fn of(ctx: &Ctx, run: &[Delivery]) -> RunRead {
+        let asked: std::collections::HashSet<String> = run
+            .iter()
+            .filter(|d| is_edit(d))
+            .filter_map(issue_of)
+            .collect();
+        if asked.is_empty() {
+            return RunRead::default();
+        }
+        let ids: Vec<&str> = asked.iter().map(String::as_str).collect();
+        match ctx.store.issues_with_live_tasks(&ids).await {
+            Ok(live) => RunRead { asked, live },
+            Err(err) => {
+                // Each edit then reads its own issue's tasks.
+                tracing::warn!(error = %err, "intake: reading a run's live tasks failed");
+                RunRead::default()
+            }
+        }
+    }
+
+    /// Whether the read found that `issue` has no live task.
+    fn no_live_task(&self, issue: &str) -> bool {
+        self.asked.contains(issue) && !self.live.contains(issue)
+    }
+}
+
+/// An `Issue` update that changed the title or the description (one
+/// [`forward_edit`] acts on).
+fn is_edit(delivery: &Delivery) -> bool {
+    let changed = &delivery.payload["updatedFrom"];
+    delivery.event_type == "Issue"
+        && delivery.action.as_deref() == Some("update")
+        && (changed.get("title").is_some() || changed.get("description").is_some())
 }
 
 /// The one issue a delivery is about, for a new session or an `Issue`
@@ -407,12 +463,12 @@ fn is_new_session(delivery: &Delivery) -> bool {
 /// Processes one claimed delivery: `Some((id, outcome))` to mark it
 /// processed, `None` to leave it for its lease to expire and another pass
 /// to retry.
-async fn handle(ctx: &Ctx, delivery: Delivery) -> Option<(String, String)> {
+async fn handle(ctx: &Ctx, delivery: Delivery, read: &RunRead) -> Option<(String, String)> {
     let id = delivery.delivery_id.clone();
     let outcome = if delivery.attempts > MAX_DELIVERY_ATTEMPTS {
         "error: gave up after repeated failures".to_string()
     } else {
-        match process(ctx, delivery).await {
+        match process(ctx, delivery, read).await {
             Ok(outcome) => outcome,
             Err(IntakeError::Store(cyrus_store::StoreError::NotFound(what))) => {
                 tracing::info!(delivery = %id, "intake: waiting for {what}; will retry");
@@ -474,7 +530,7 @@ pub(crate) enum IntakeError {
     Linear(#[from] cyrus_linear::LinearError),
 }
 
-async fn process(ctx: &Ctx, delivery: Delivery) -> Outcome {
+async fn process(ctx: &Ctx, delivery: Delivery, read: &RunRead) -> Outcome {
     let (received_at, attempts) = (delivery.received_at, delivery.attempts);
     let verified = VerifiedDelivery {
         delivery_id: delivery.delivery_id,
@@ -490,16 +546,21 @@ async fn process(ctx: &Ctx, delivery: Delivery) -> Outcome {
     };
     match event {
         WebhookEvent::SessionCreated(created) => {
-            // On a delivery's first attempt nobody has posted the
-            // acknowledgement, so it is posted now, as the inline acceptance
-            // does (a burst leaves most sessions to the processor, and the
-            // outbox's own claim and marks cost as much again). A later
-            // attempt's goes through the outbox (same activity id): that
-            // session's inline acceptance, whose delivery is stored as a
-            // first attempt and claimed again as a second, may have posted
-            // it already, and posting again doubled its Linear calls.
+            // On a delivery's first attempt no acceptance of this delivery
+            // has posted the acknowledgement, so it is posted now, as the
+            // inline acceptance does (a burst leaves most sessions to the
+            // processor, and the outbox's own claim and marks cost as much
+            // again). A later attempt's goes through the outbox: that
+            // delivery's inline acceptance, stored as a first attempt and
+            // claimed again as a second, may have posted it already, and
+            // posting again doubled its Linear calls. (Copies of a session
+            // under other delivery ids may post too: one activity id, so
+            // Linear keeps one.)
             let acked_at = if attempts == 1 && !created.is_self_triggered() {
-                post_acknowledgement(ctx, &created, received_at).await
+                let sent_at = verified.payload["webhookTimestamp"]
+                    .as_i64()
+                    .unwrap_or(received_at);
+                post_acknowledgement(ctx, &created, sent_at).await
             } else {
                 None
             };
@@ -573,7 +634,10 @@ async fn process(ctx: &Ctx, delivery: Delivery) -> Outcome {
             } else {
                 None
             };
-            if reason.is_none() && (updated.title_changed() || updated.description_changed()) {
+            if reason.is_none()
+                && (updated.title_changed() || updated.description_changed())
+                && !read.no_live_task(&updated.issue.id)
+            {
                 forward_edit(ctx, &updated, &verified.delivery_id).await?;
             }
             if updated.state_changed() {
@@ -771,6 +835,12 @@ impl InlineAccept {
         InlineAccept { delivery_id, ack }
     }
 
+    /// The delivery was not stored (a copy, or a 503): nothing is posted
+    /// if the acknowledgement has not gone out yet.
+    pub(crate) fn abandon(self) {
+        self.ack.abort();
+    }
+
     /// The delivery has committed: creates the task and has the delivery
     /// marked processed, by the processor's next write (see
     /// [`Handoff::processed`]) or by itself when the processor has no room
@@ -792,7 +862,12 @@ impl InlineAccept {
             // It was stored leased to this process: free it for the
             // processor now rather than when the lease runs out.
             match ctx.store.release_delivery(id, &ctx.intake_owner()).await {
-                Ok(()) => ctx.wake.intake.notify_one(),
+                Ok(()) => {
+                    // Read from the store on the processor's next pass,
+                    // busy or not.
+                    handoff.stored_unleased();
+                    ctx.wake.intake.notify_one();
+                }
                 Err(err) => {
                     tracing::warn!(delivery = %id, error = %err, "intake: releasing a delivery failed; it is retried when its lease expires");
                 }

@@ -7,7 +7,8 @@
 //! burst of delegations the acceptance of earlier sessions (parsing, the
 //! acknowledgement's round trip to Linear, the task's write) slowed the
 //! answers to later webhooks to the pace of the whole pipeline. Now that
-//! work — inline acceptance and the delivery processor — waits while
+//! work — inline acceptance, and the delivery processor when all it holds
+//! is new sessions and issue edits — waits while
 //! webhooks arrive faster than about 800 a second ([`BUSY`]), for at most
 //! [`DEFER_AT_MOST`] after its delivery arrived, and then goes ahead whatever the load: a
 //! burst is answered first and acknowledged right after, a sustained
@@ -27,7 +28,7 @@ const BUCKET: Duration = Duration::from_millis(10);
 
 /// The longest deferrable work waits after its delivery arrived: a small
 /// part of the acknowledgement's 10 s, which the work itself then has.
-pub(crate) const DEFER_AT_MOST: Duration = Duration::from_secs(2);
+const DEFER_AT_MOST: Duration = Duration::from_secs(2);
 
 /// How many webhooks arrived lately, and the turn of the work waiting for
 /// fewer.
@@ -141,22 +142,24 @@ mod tests {
             })
         };
         tokio::time::sleep(BUCKET).await;
-        let started = Instant::now();
         let waiters: Vec<_> = (0..3)
             .map(|_| {
                 let load = load.clone();
-                tokio::spawn(async move { load.yield_until_quiet(far).await })
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    load.yield_until_quiet(far).await;
+                    started.elapsed()
+                })
             })
             .collect();
         burst.await.unwrap();
         for waiter in waiters {
-            waiter.await.unwrap();
+            let waited = waiter.await.unwrap();
+            assert!(
+                waited >= Duration::from_millis(980) && waited <= Duration::from_millis(1_030),
+                "waited {waited:?} for the rest of a burst of a second"
+            );
         }
-        let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_millis(980) && waited <= Duration::from_millis(1_030),
-            "waited {waited:?} for a burst of about a second"
-        );
 
         // Busy to the end: the deadline ends the wait.
         for _ in 0..BUSY {
@@ -182,6 +185,44 @@ mod tests {
             "not past its deadline"
         );
         keep_busy.abort();
+    }
+
+    /// Work queued behind a waiter with a later deadline still goes on at
+    /// its own.
+    #[tokio::test(start_paused = true)]
+    async fn a_queued_waiter_keeps_its_own_deadline() {
+        let load = std::sync::Arc::new(IntakeLoad::default());
+        let keep_busy = {
+            let load = load.clone();
+            tokio::spawn(async move {
+                loop {
+                    for _ in 0..BUSY {
+                        load.arrived();
+                    }
+                    tokio::time::sleep(BUCKET).await;
+                }
+            })
+        };
+        tokio::task::yield_now().await;
+        let start = Instant::now();
+        let holder = {
+            let load = load.clone();
+            tokio::spawn(async move {
+                load.yield_until_quiet(start + Duration::from_secs(60))
+                    .await;
+                start.elapsed()
+            })
+        };
+        tokio::task::yield_now().await;
+        load.yield_until_quiet(start + Duration::from_millis(500))
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+        keep_busy.abort();
+        let held = holder.await.unwrap();
+        assert!(
+            held < Duration::from_secs(60),
+            "the holder went on once quiet: {held:?}"
+        );
     }
 
     #[test]

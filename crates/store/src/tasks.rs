@@ -288,6 +288,32 @@ impl Store {
         Ok(())
     }
 
+    /// Of `issue_ids`, those with a live (unfinished) task: one indexed
+    /// read for many issues, which the intake asks for a run of issue
+    /// edits instead of listing each issue's tasks.
+    pub async fn issues_with_live_tasks(
+        &self,
+        issue_ids: &[&str],
+    ) -> Result<std::collections::HashSet<String>> {
+        if issue_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        // One text parameter (a JSON array) on both backends, so the
+        // statement is static whatever the number of issues.
+        let ids = serde_json::to_string(issue_ids).expect("strings serialise");
+        let sql = self.pick(
+            "SELECT DISTINCT issue_id FROM tasks
+             WHERE finished_at IS NULL AND issue_id IN (SELECT value FROM json_each($1))",
+            "SELECT DISTINCT issue_id FROM tasks
+             WHERE finished_at IS NULL AND issue_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+        );
+        let rows: Vec<(String,)> = on_read_pool!(self, p => sqlx::query_as(sql)
+            .bind(&ids)
+            .fetch_all(p)
+            .await?);
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Tasks matching `filter`, newest first.
     pub async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
         // A filter by issue has a statement of its own: neither SQLite nor

@@ -81,22 +81,18 @@ async fn arms_pick_the_model_stickily_and_outcomes_are_recorded() {
         .control()
         .set_state(first_issue, "Done")
         .unwrap();
-    let deadline = std::time::Instant::now() + T;
-    loop {
+    eventually_async(T, "the completion recorded", async || {
         let rows = store.experiment_tasks("sonnet-vs-gpt").await.unwrap();
         let row = rows
             .iter()
             .find(|r| &r.assignment.issue_id == first_issue)
             .unwrap();
-        if row.completed_at.is_some() {
-            break;
+        match row.completed_at {
+            Some(_) => Ok(()),
+            None => Err(format!("{row:#?}")),
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "completion never recorded: {row:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let others = store.experiment_tasks("sonnet-vs-gpt").await.unwrap();
     assert_eq!(
         others.iter().filter(|r| r.completed_at.is_some()).count(),

@@ -37,6 +37,27 @@ pub async fn eventually<T>(
     }
 }
 
+/// [`eventually`] for a check that awaits (a store read, say): polls
+/// `check` until it answers `Ok`, or panics after `timeout` showing what its
+/// last `Err` said it saw.
+pub async fn eventually_async<T>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        let seen = match check().await {
+            Ok(v) => return v,
+            Err(seen) => seen,
+        };
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}\n{seen}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub fn session(stack: &Stack, id: &str) -> SessionView {
     stack.linear.control().session(id).expect("session exists")
 }

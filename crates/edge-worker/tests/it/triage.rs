@@ -213,18 +213,15 @@ async fn triage_never_starts_beyond_the_budget_and_a_dry_run_starts_nothing() {
 }
 
 async fn wait_for_audit(stack: &Stack, kind: AuditKind, n: usize) -> Vec<cyrus_store::AuditEntry> {
-    let deadline = std::time::Instant::now() + T;
-    loop {
+    eventually_async(T, &format!("{n} {kind} audit row(s)"), async || {
         let rows = audit_rows(stack, kind).await;
         if rows.len() >= n {
-            return rows;
+            Ok(rows)
+        } else {
+            Err(format!("{rows:#?}"))
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {n} {kind} audit row(s): {rows:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -276,18 +276,15 @@ async fn copies_of_a_new_session_are_acknowledged_once() {
     // Every copy ends marked processed, whether it was accepted from the
     // webhook handler (marked in the processor's next write) or by the
     // processor.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = store.unprocessed_delivery_count().await.unwrap();
-        if left == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{left} deliveries still unprocessed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_async(
+        Duration::from_secs(10),
+        "every copy processed",
+        async || match store.unprocessed_delivery_count().await.unwrap() {
+            0 => Ok(()),
+            left => Err(format!("{left} deliveries still unprocessed")),
+        },
+    )
+    .await;
     stack.shutdown().await;
 }
 
@@ -334,22 +331,22 @@ async fn an_update_that_changes_no_task_is_settled_as_it_arrives() {
     let (body, sig) = update(json!({"title": "Before"}));
     let (status, _) = post(&stack, body, Some(sig), Some("d-title")).await;
     assert_eq!(status, 200);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let stored = loop {
-        let stored = store
-            .get_delivery("d-title")
-            .await
-            .unwrap()
-            .expect("stored");
-        if stored.processed_at.is_some() {
-            break stored;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the title edit was never processed: {stored:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let stored = eventually_async(
+        Duration::from_secs(10),
+        "the title edit processed",
+        async || {
+            let stored = store
+                .get_delivery("d-title")
+                .await
+                .unwrap()
+                .expect("stored");
+            match stored.processed_at {
+                Some(_) => Ok(stored),
+                None => Err(format!("{stored:?}")),
+            }
+        },
+    )
+    .await;
     assert_eq!(
         stored.attempts, 1,
         "stored leased and handed to the processor: {stored:?}"

@@ -19,6 +19,7 @@ harness::both!(
     deliveries::a_delivery_stored_settled_is_processed_and_still_deduplicates,
     deliveries::processed_deliveries_past_the_retention_are_pruned_with_their_bodies,
     scheduling::task_unique_per_session,
+    scheduling::issues_with_live_tasks_are_read_at_once,
     scheduling::new_sessions_are_accepted_once_in_shared_batches,
     scheduling::claim_order_priority_then_fifo,
     scheduling::expired_lease_is_claimable_again,

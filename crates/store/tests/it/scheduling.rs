@@ -387,6 +387,38 @@ pub async fn settled_task_reopens_for_a_follow_up(db: TestDb) {
     assert!(!s.reopen_task(&task.id, 12).await.unwrap());
 }
 
+/// Which of many issues have a live task, read at once: finished tasks and
+/// issues with none are left out, an issue asked twice is answered once.
+pub async fn issues_with_live_tasks_are_read_at_once(db: TestDb) {
+    let s = &db.store;
+    for session in ["live", "done", "live-too"] {
+        s.create_task_if_absent(&new_task(session, 0, 1))
+            .await
+            .unwrap();
+    }
+    let claimed = s.claim_due_tasks("w", LEASE, 1, 10).await.unwrap();
+    let mut done = claimed
+        .into_iter()
+        .find(|t| t.agent_session_id == "done")
+        .expect("claimed");
+    done.state = TaskState::Completed;
+    done.finished_at = Some(2);
+    s.update_task(&done, "w").await.unwrap();
+    let asked = [
+        "issue-live",
+        "issue-done",
+        "issue-none",
+        "issue-live",
+        "issue-live-too",
+    ];
+    let live = s.issues_with_live_tasks(&asked).await.unwrap();
+    assert_eq!(
+        live,
+        HashSet::from(["issue-live".to_string(), "issue-live-too".to_string()])
+    );
+    assert!(s.issues_with_live_tasks(&[]).await.unwrap().is_empty());
+}
+
 /// The acknowledgement row `accept_session` is given for `session`;
 /// `posted`: it already reached Linear.
 fn acknowledgement(session: &str, posted: bool) -> NewActivity {
