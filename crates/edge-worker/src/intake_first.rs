@@ -166,17 +166,7 @@ mod tests {
             load.arrived();
         }
         let started = Instant::now();
-        let keep_busy = {
-            let load = load.clone();
-            tokio::spawn(async move {
-                loop {
-                    for _ in 0..BUSY {
-                        load.arrived();
-                    }
-                    tokio::time::sleep(BUCKET).await;
-                }
-            })
-        };
+        let keep_busy = busy_for_ever(&load);
         load.yield_until_quiet(started + Duration::from_secs(2))
             .await;
         assert_eq!(
@@ -187,22 +177,25 @@ mod tests {
         keep_busy.abort();
     }
 
+    /// BUSY arrivals every bucket until aborted.
+    fn busy_for_ever(load: &std::sync::Arc<IntakeLoad>) -> tokio::task::JoinHandle<()> {
+        let load = load.clone();
+        tokio::spawn(async move {
+            loop {
+                for _ in 0..BUSY {
+                    load.arrived();
+                }
+                tokio::time::sleep(BUCKET).await;
+            }
+        })
+    }
+
     /// Work queued behind a waiter with a later deadline still goes on at
     /// its own.
     #[tokio::test(start_paused = true)]
     async fn a_queued_waiter_keeps_its_own_deadline() {
         let load = std::sync::Arc::new(IntakeLoad::default());
-        let keep_busy = {
-            let load = load.clone();
-            tokio::spawn(async move {
-                loop {
-                    for _ in 0..BUSY {
-                        load.arrived();
-                    }
-                    tokio::time::sleep(BUCKET).await;
-                }
-            })
-        };
+        let keep_busy = busy_for_ever(&load);
         tokio::task::yield_now().await;
         let start = Instant::now();
         let holder = {
