@@ -384,8 +384,8 @@ fn runs(batch: Vec<Delivery>) -> Vec<Vec<Delivery>> {
 /// elsewhere reads the issue fresh when its run starts.
 #[derive(Default)]
 struct RunRead {
-    asked: std::collections::HashSet<String>,
-    live: std::collections::HashSet<String>,
+    /// The issues asked about that have no live task.
+    without_live_task: std::collections::HashSet<String>,
 }
 
 impl RunRead {
@@ -400,7 +400,9 @@ impl RunRead {
         }
         let ids: Vec<&str> = asked.iter().map(String::as_str).collect();
         match ctx.store.issues_with_live_tasks(&ids).await {
-            Ok(live) => RunRead { asked, live },
+            Ok(live) => RunRead {
+                without_live_task: asked.difference(&live).cloned().collect(),
+            },
             Err(err) => {
                 // Each edit then reads its own issue's tasks.
                 tracing::warn!(error = %err, "intake: reading a run's live tasks failed");
@@ -411,7 +413,7 @@ impl RunRead {
 
     /// Whether the read found that `issue` has no live task.
     fn no_live_task(&self, issue: &str) -> bool {
-        self.asked.contains(issue) && !self.live.contains(issue)
+        self.without_live_task.contains(issue)
     }
 }
 
@@ -541,7 +543,14 @@ async fn process(ctx: &Ctx, delivery: Delivery, read: &RunRead) -> Outcome {
         organization_id: delivery.organization_id,
         event_type: delivery.event_type,
         action: delivery.action.unwrap_or_default(),
-        sent_at: chrono::DateTime::from_timestamp_millis(received_at).unwrap_or_default(),
+        // When Linear sent it, as the webhook handler read it (the time to
+        // an acknowledgement counts from there); its arrival if unreadable.
+        sent_at: chrono::DateTime::from_timestamp_millis(
+            delivery.payload["webhookTimestamp"]
+                .as_i64()
+                .unwrap_or(received_at),
+        )
+        .unwrap_or_default(),
         payload: delivery.payload,
     };
     let event = match parse_event(&verified) {
@@ -561,9 +570,7 @@ async fn process(ctx: &Ctx, delivery: Delivery, read: &RunRead) -> Outcome {
             // under other delivery ids may post too: one activity id, so
             // Linear keeps one.)
             let acked_at = if attempts == 1 && !created.is_self_triggered() {
-                let sent_at = verified.payload["webhookTimestamp"]
-                    .as_i64()
-                    .unwrap_or(received_at);
+                let sent_at = verified.sent_at.timestamp_millis();
                 post_acknowledgement(ctx, &created, sent_at).await
             } else {
                 None

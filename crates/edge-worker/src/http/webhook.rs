@@ -64,7 +64,7 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     // A new session is accepted from here only if there is room for one
     // more (past the bound, the processor takes it).
     let new_session = crate::intake::accepts_inline(&verified.event_type, &verified.action);
-    let inline = if new_session {
+    let mut inline = if new_session {
         state.inline.clone().try_acquire_owned().ok().map(|permit| {
             let accept =
                 crate::intake::InlineAccept::begin(ctx, verified.clone(), now.timestamp_millis());
@@ -111,7 +111,6 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     };
     let handover = slot.map(|slot| (slot, new.clone()));
     let stored = ctx.store.insert_delivery(new).await;
-    let mut inline = inline;
     if !matches!(stored, Ok(Insert::Inserted)) {
         // A copy, or one Linear sends again after the 503: the stored
         // original or that retry acknowledges the session.
