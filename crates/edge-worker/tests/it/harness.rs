@@ -156,3 +156,21 @@ pub fn linear_client(stack: &Stack) -> cyrus_linear::LinearClient {
     ))
     .expect("client builds")
 }
+
+/// Every row of `store`'s outbox, in id order. The store has no listing of
+/// the outbox; its ids count up from 1, so they are read one by one until
+/// twenty in a row are missing.
+pub async fn outbox_rows(store: &cyrus_store::Store) -> Vec<cyrus_store::Activity> {
+    let (mut rows, mut id, mut misses) = (Vec::new(), 1, 0);
+    while misses < 20 {
+        match store.get_activity(id).await {
+            Ok(Some(a)) => {
+                misses = 0;
+                rows.push(a);
+            }
+            _ => misses += 1,
+        }
+        id += 1;
+    }
+    rows
+}

@@ -31,7 +31,7 @@
 //! expire); `STATE_PROPS_VERBOSE=1` prints every case's script, events,
 //! tasks, runs and sessions, not only a failing one's.
 
-use crate::harness::describe;
+use crate::harness::{describe, outbox_rows};
 use cyrus_core::lifecycle::{Event, RunOutcome, TaskState, transition};
 use cyrus_edge_worker::MARKER_KEY;
 use cyrus_sandbox::codegen::{AnswerLoss, Endpoint, RunRecord};
@@ -802,29 +802,20 @@ impl Case {
             );
         }
         out.push_str("outbox writes not delivered (store):\n");
-        // The store has no listing of the outbox; its ids count up from 1.
-        let (mut id, mut misses) = (1, 0);
-        while misses < 20 {
-            match store.get_activity(id).await {
-                Ok(Some(a)) => {
-                    misses = 0;
-                    if a.status != "delivered" {
-                        let _ = writeln!(
-                            out,
-                            "  #{} {} {} {:?} attempts {} not_before {} last_error {:?}",
-                            a.id,
-                            a.session_id,
-                            a.status,
-                            a.dedupe_key,
-                            a.attempts,
-                            a.not_before,
-                            a.last_error
-                        );
-                    }
-                }
-                _ => misses += 1,
+        for a in outbox_rows(store).await {
+            if a.status != "delivered" {
+                let _ = writeln!(
+                    out,
+                    "  #{} {} {} {:?} attempts {} not_before {} last_error {:?}",
+                    a.id,
+                    a.session_id,
+                    a.status,
+                    a.dedupe_key,
+                    a.attempts,
+                    a.not_before,
+                    a.last_error
+                );
             }
-            id += 1;
         }
         out.push_str("sessions (Linear simulator):\n");
         for session in self.stack.linear.control().sessions() {

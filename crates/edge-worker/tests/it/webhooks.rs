@@ -288,6 +288,112 @@ async fn copies_of_a_new_session_are_acknowledged_once() {
     stack.shutdown().await;
 }
 
+/// The processor posts a new session's acknowledgement itself when it
+/// holds the delivery's first attempt (no inline acceptance ran for it: the
+/// webhook came in a burst, or while the hand-off was full), and leaves a
+/// later attempt's to the outbox (that delivery's inline acceptance, in a
+/// process that died, may have posted it already). Either way the session
+/// shows one acknowledgement; the outbox's row tells the two apart, since
+/// only the outbox's claim counts an attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_processor_acknowledges_a_first_attempt_itself_and_a_later_one_through_the_outbox() {
+    let stack = spawn(StackOptions::default()).await;
+    // The simulator's webhooks go nowhere: these deliveries reach the
+    // store only as this test writes them, the way the handler stores them.
+    stack.linear.control().set_webhook_url(None);
+    let store = stack.worker.context().store.clone();
+    let died = cyrus_store::DeliveryLease {
+        owner: "a-replica-that-died".into(),
+        expires_at: now_ms() - 1,
+    };
+    let cases = [
+        ("first", cyrus_store::Arrival::Unclaimed, 1),
+        ("later", cyrus_store::Arrival::Leased(died), 2),
+    ];
+    let mut sessions = Vec::new();
+    for (attempt, arrival, _) in &cases {
+        let (_issue, s) = stack
+            .delegate_issue(&format!("Acknowledged on a {attempt} attempt"), "", &[])
+            .unwrap();
+        let created = eventually(
+            Duration::from_secs(5),
+            "the simulator's created webhook",
+            || {
+                stack
+                    .linear
+                    .control()
+                    .deliveries()
+                    .into_iter()
+                    .find(|d| d.body["agentSession"]["id"] == s.as_str())
+            },
+            || format!("{:#?}", stack.linear.control().deliveries()),
+        )
+        .await;
+        let stored = store
+            .insert_delivery(cyrus_store::NewDelivery {
+                delivery_id: format!("hand-made-{attempt}"),
+                organization_id: stack.linear.organization_id().to_string(),
+                event_type: "AgentSessionEvent".into(),
+                action: Some("created".into()),
+                body: created.body.to_string(),
+                received_at: now_ms(),
+                arrival: arrival.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, cyrus_store::Insert::Inserted);
+        sessions.push(s);
+    }
+    for ((attempt, _, attempts), s) in cases.iter().zip(&sessions) {
+        let id = format!("hand-made-{attempt}");
+        let delivery = eventually_async(
+            Duration::from_secs(15),
+            "the delivery processed",
+            async || match store.get_delivery(&id).await.unwrap() {
+                Some(d) if d.processed_at.is_some() => Ok(d),
+                other => Err(format!("{other:#?}")),
+            },
+        )
+        .await;
+        assert_eq!(
+            (delivery.attempts, delivery.outcome.as_deref()),
+            (*attempts, Some("ok: task created")),
+            "{delivery:#?}"
+        );
+        let key = format!("ack:{s}");
+        let ack = eventually_async(
+            Duration::from_secs(10),
+            "the acknowledgement delivered",
+            async || {
+                let rows = outbox_rows(&store).await;
+                match rows.iter().find(|a| a.dedupe_key == key) {
+                    Some(a) if a.status == "delivered" => Ok(a.clone()),
+                    _ => Err(format!("{rows:#?}")),
+                }
+            },
+        )
+        .await;
+        let view = session(&stack, s);
+        let acks = bodies(&view, "thought")
+            .iter()
+            .filter(|b| b.starts_with("On it"))
+            .count();
+        assert_eq!(acks, 1, "one acknowledgement: {}", describe(&stack, s));
+        let by_outbox = ack.attempts > 0;
+        assert_eq!(
+            by_outbox,
+            *attempt == "later",
+            "the {attempt} attempt's acknowledgement was posted {}: {ack:#?}",
+            if by_outbox {
+                "by the outbox"
+            } else {
+                "directly"
+            }
+        );
+    }
+    stack.shutdown().await;
+}
+
 /// An `Issue` update that changes none of the fields the processor acts
 /// on is stored processed as it arrives (never claimed), and still answers
 /// its copies as duplicates; one that does goes through the processor.
