@@ -327,8 +327,8 @@ async fn mark_processed(ctx: &Ctx, done: &[Mark]) {
 async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>) -> Vec<(String, String)> {
     // Webhooks being answered come first, for a moment (`intake_first`),
     // when all the batch holds is new sessions and edits; a prompt, a stop
-    // or a state change goes ahead at once.
-    if batch.iter().all(|d| is_new_session(d) || is_edit(d))
+    // or a state change goes ahead at once, even with an edit beside it.
+    if batch.iter().all(|d| is_new_session(d) || is_edit_alone(d))
         && let Some(oldest) = batch.iter().map(|d| d.received_at).min()
     {
         let deadline = crate::intake_first::deadline(oldest, ctx.now_ms());
@@ -426,6 +426,20 @@ fn is_edit(delivery: &Delivery) -> bool {
         && (changed.get("title").is_some() || changed.get("description").is_some())
 }
 
+/// An `Issue` update whose only changes the processor acts on are to the
+/// title or the description: one that also moves the state or the delegate
+/// (a stop, the agent unassigned) or the labels is not only an edit.
+fn is_edit_alone(delivery: &Delivery) -> bool {
+    let Some(changed) = delivery.payload["updatedFrom"].as_object() else {
+        return false;
+    };
+    is_edit(delivery)
+        && changed
+            .keys()
+            .filter(|field| ISSUE_FIELDS_ACTED_ON.contains(&field.as_str()))
+            .all(|field| field == "title" || field == "description")
+}
+
 /// The one issue a delivery is about, for a new session or an `Issue`
 /// event (`None` for anything else, or one that names no issue).
 fn issue_of(delivery: &Delivery) -> Option<String> {
@@ -452,7 +466,8 @@ const LEASE_MARGIN: Duration = Duration::from_secs(10);
 const GATHER: Duration = Duration::from_millis(5);
 
 /// Deliveries about different issues the processor handles at once (see
-/// [`process_batch`]): a whole batch. Each new session waits on round
+/// [`process_batch`]): as many as one claim brings (a batch may hold as
+/// many again handed over in memory). Each new session waits on round
 /// trips (the acknowledgement's to Linear, its reads and its batched
 /// write to the store), so after a burst left to the processor its rate is
 /// about this many over one session's latency: on PostgreSQL 32 at a time
@@ -547,8 +562,8 @@ async fn process(ctx: &Ctx, delivery: Delivery, read: &RunRead) -> Outcome {
         // an acknowledgement counts from there); its arrival if unreadable.
         sent_at: chrono::DateTime::from_timestamp_millis(
             delivery.payload["webhookTimestamp"]
-                .as_i64()
-                .unwrap_or(received_at),
+                .as_f64()
+                .map_or(received_at, |sent| sent as i64),
         )
         .unwrap_or_default(),
         payload: delivery.payload,
@@ -787,9 +802,13 @@ async fn process(ctx: &Ctx, delivery: Delivery, read: &RunRead) -> Outcome {
 /// Linear at once, *while* the delivery commits (Linear flags agents silent
 /// for 10 s, and a commit waits for its batch's fsync) — unless a burst of
 /// webhooks is in flight, which it yields to for a moment (see
-/// `intake_first`). If the commit then fails, the answer is 503, Linear
-/// sends the delivery again, and the acknowledgement of that copy has the
-/// same activity id, so Linear keeps one. After the commit the task is
+/// `intake_first`). If the delivery is not stored (a copy, or a 503), the
+/// acceptance is abandoned, and the post with it unless it has gone out:
+/// the stored original, or the copy Linear sends after the 503,
+/// acknowledges the session, with the same activity id, so Linear keeps
+/// one. (A commit that fails after all its rows were written, which an
+/// fsync's failure or a lost PostgreSQL connection can leave, is then
+/// acknowledged only once its lease has expired.) After the commit the task is
 /// created and the acknowledgement recorded as delivered
 /// ([`InlineAccept::finish`]). Idempotent with the processor's later pass
 /// over the same delivery, which enqueues the same activity if the direct
@@ -916,20 +935,35 @@ async fn post_acknowledgement(
         .client_or_sync(&ctx.store, &created.organization_id)
         .await?;
     let session_id = &created.session.id;
-    match crate::outbox::send(&linear, session_id, &acknowledgement(created)).await {
-        Ok(()) => {
+    let ack = acknowledgement(created);
+    let send = crate::outbox::send(&linear, session_id, &ack);
+    match tokio::time::timeout(DIRECT_ACK_AT_MOST, send).await {
+        Ok(Ok(())) => {
             let now = ctx.now_ms();
             metrics::counter!("cyrus_outbox_delivered_total", "kind" => "thought").increment(1);
             metrics::histogram!("cyrus_time_to_ack_seconds")
                 .record((now - sent_at_ms).max(0) as f64 / 1000.0);
             Some(now)
         }
-        Err(err) => {
+        Ok(Err(err)) => {
             tracing::warn!(session = %session_id, error = %err, "intake: direct acknowledgement failed; the outbox will post it");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(session = %session_id, "intake: Linear did not answer a direct acknowledgement within {DIRECT_ACK_AT_MOST:?}; the outbox will post it");
             None
         }
     }
 }
+
+/// The longest a direct acknowledgement waits for Linear (the client's
+/// retries included) before leaving it to the outbox. The processor waits
+/// for its batch's slowest post, and the batch's other deliveries, the
+/// next batch and the leases of both wait with it: without a bound, a slow
+/// Linear held them for a minute, past the leases' 30 s, so another
+/// replica's claim took the same deliveries again. A post cut short may
+/// still land; the outbox's copy has the same activity id.
+const DIRECT_ACK_AT_MOST: Duration = Duration::from_secs(5);
 
 /// The acknowledgement of a new session. Built from the webhook alone, with
 /// an activity id derived from the session, so the direct post and the
@@ -1229,8 +1263,8 @@ pub fn is_stop_message(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{
-        ISSUE_FIELDS_ACTED_ON, handoff_of, into_delivery, is_stop_message, lease_expires_at,
-        prune_in_chunks, runs, settled_on_arrival,
+        ISSUE_FIELDS_ACTED_ON, handoff_of, into_delivery, is_edit_alone, is_stop_message,
+        lease_expires_at, prune_in_chunks, runs, settled_on_arrival,
     };
     use std::sync::atomic::Ordering;
 
@@ -1397,5 +1431,29 @@ mod tests {
             vec!["9"],
         ];
         assert_eq!(ids, expected);
+    }
+
+    /// Only an update that changes nothing the processor acts on but the
+    /// title or the description may wait for a burst: one that also moves
+    /// the state or the delegate is a stop or an unassignment.
+    #[test]
+    fn an_edit_beside_a_stop_is_not_an_edit_alone() {
+        let update = |updated_from: &str| {
+            into_delivery(cyrus_store::NewDelivery {
+                body: format!(
+                    r#"{{"type":"Issue","action":"update","data":{{"id":"i"}},"updatedFrom":{updated_from}}}"#
+                ),
+                ..delivery("d")
+            })
+        };
+        assert!(is_edit_alone(&update(r#"{"title":"Old"}"#)));
+        assert!(is_edit_alone(&update(
+            r#"{"description":"Old","priority":2}"#
+        )));
+        assert!(!is_edit_alone(&update(r#"{"priority":2}"#)));
+        for other in ["stateId", "delegateId", "labelIds"] {
+            let both = update(&format!(r#"{{"title":"Old","{other}":"x"}}"#));
+            assert!(!is_edit_alone(&both), "{other}");
+        }
     }
 }

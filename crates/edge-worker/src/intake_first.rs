@@ -64,9 +64,13 @@ impl IntakeLoad {
         (self.start.elapsed().as_nanos() / BUCKET.as_nanos()) as u64
     }
 
-    /// Arrivals as of `bucket`: the counts moved on to it.
-    fn at(&self, bucket: u64) -> std::sync::MutexGuard<'_, Arrivals> {
+    /// Arrivals as of now: the counts moved on to the current bucket. The
+    /// bucket is read under the lock: read before it, a thread that waited
+    /// for the lock could move the counts back to a bucket another had
+    /// already left, and wipe both.
+    fn current(&self) -> std::sync::MutexGuard<'_, Arrivals> {
         let mut a = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = self.bucket();
         if a.bucket != bucket {
             a.before = if a.bucket + 1 == bucket { a.now } else { 0 };
             a.now = 0;
@@ -77,11 +81,11 @@ impl IntakeLoad {
 
     /// Counts a webhook that has arrived.
     pub(crate) fn arrived(&self) {
-        self.at(self.bucket()).now += 1;
+        self.current().now += 1;
     }
 
     fn busy(&self) -> bool {
-        let a = self.at(self.bucket());
+        let a = self.current();
         a.now + a.before >= BUSY
     }
 
@@ -105,9 +109,12 @@ impl IntakeLoad {
 }
 
 /// When work about a delivery received at `received_at_ms` (wall clock)
-/// stops waiting for intake, read at `now_ms`.
+/// stops waiting for intake, read at `now_ms`. Never more than
+/// [`DEFER_AT_MOST`] from now: the arrival may have been stamped by another
+/// replica's clock, or before this one stepped back.
 pub(crate) fn deadline(received_at_ms: i64, now_ms: i64) -> Instant {
-    let left = (received_at_ms + DEFER_AT_MOST.as_millis() as i64 - now_ms).max(0);
+    let most = DEFER_AT_MOST.as_millis() as i64;
+    let left = (received_at_ms + most - now_ms).clamp(0, most);
     Instant::now() + Duration::from_millis(left as u64)
 }
 
@@ -225,5 +232,8 @@ mod tests {
         assert!(d >= now + Duration::from_millis(1_500) && d <= now + Duration::from_millis(1_600));
         // Long past: no wait at all.
         assert!(deadline(0, 60_000) <= Instant::now());
+        // Stamped a minute ahead of this clock: still at most DEFER_AT_MOST.
+        let ahead = deadline(70_000, 10_000);
+        assert!(ahead <= Instant::now() + DEFER_AT_MOST, "{:?}", ahead - now);
     }
 }

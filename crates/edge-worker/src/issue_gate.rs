@@ -22,8 +22,8 @@ pub(crate) struct IssueGate {
 }
 
 /// Entries kept before the idle ones are dropped. Far above the sessions
-/// accepted at once (the webhook handlers' bound plus the processor's), so
-/// a sweep is rare and leaves few.
+/// accepted at once (the webhook handlers' bound, 256, plus the
+/// processor's, 128), so a sweep is rare and leaves few.
 const SWEEP_AT: usize = 1024;
 
 impl IssueGate {

@@ -6,8 +6,9 @@
 //! queues — the answer is 503 so Linear retries. Duplicates (same
 //! `Linear-Delivery`) are answered 200 and otherwise ignored.
 //!
-//! A new session is accepted (acknowledged while its delivery commits, its
-//! task created once it has) straight from here for latency, at most
+//! A new session is accepted (acknowledged while its delivery commits, or
+//! right after a burst of webhooks is answered, see `intake_first`; its
+//! task created once it has committed) straight from here for latency, at most
 //! [`INLINE_ACCEPTS`] at a time; past that the delivery processor takes it.
 //! That keeps a burst of delegations from spawning work, and memory,
 //! without bound. Everything else goes to this process's processor in
@@ -61,6 +62,33 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     // Counted once signed (unsigned noise holds nothing back): deferrable
     // work yields to a burst (`intake_first`).
     ctx.intake_load.arrived();
+    // The rest runs to its end even if the sender hangs up meanwhile (hyper
+    // then drops this handler): a delivery that commits is handed to the
+    // processor, and a new session's acceptance finishes, whether or not
+    // anyone hears the answer. Dropped with the handler, a committed
+    // delivery waited for its lease to expire (30 s), and a new session's
+    // acknowledgement with it.
+    match tokio::spawn(store_and_answer(state.clone(), verified, now)).await {
+        Ok(answer) => answer,
+        Err(err) => {
+            tracing::error!(error = %err, "webhook: storing a delivery panicked; asking Linear to retry");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "store_unavailable", "message": "the delivery could not be stored; retry later"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Stores a verified delivery and answers for it; starts a new session's
+/// inline acceptance, or hands the delivery to the processor.
+async fn store_and_answer(
+    state: HttpState,
+    verified: cyrus_linear::webhook::VerifiedBody,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Response {
+    let ctx = &state.ctx;
     // A new session is accepted from here only if there is room for one
     // more (past the bound, the processor takes it).
     let new_session = crate::intake::accepts_inline(&verified.event_type, &verified.action);
@@ -76,9 +104,6 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     // Anything else goes to this process's processor in memory once stored,
     // if it has room; the delivery is then stored leased to this process,
     // as is a new session accepted from here, so no other claim takes it.
-    // (If the sender hangs up while its delivery commits, this handler is
-    // dropped before it hands the delivery over; the stored lease then
-    // expires and the delivery is claimed from the store about 30 s later.)
     // A delivery settled by what it is alone is stored processed and
     // needs neither.
     let settled = crate::intake::settled_on_arrival(

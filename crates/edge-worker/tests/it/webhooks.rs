@@ -312,37 +312,8 @@ async fn the_processor_acknowledges_a_first_attempt_itself_and_a_later_one_throu
     ];
     let mut sessions = Vec::new();
     for (attempt, arrival, _) in &cases {
-        let (_issue, s) = stack
-            .delegate_issue(&format!("Acknowledged on a {attempt} attempt"), "", &[])
-            .unwrap();
-        let created = eventually(
-            Duration::from_secs(5),
-            "the simulator's created webhook",
-            || {
-                stack
-                    .linear
-                    .control()
-                    .deliveries()
-                    .into_iter()
-                    .find(|d| d.body["agentSession"]["id"] == s.as_str())
-            },
-            || format!("{:#?}", stack.linear.control().deliveries()),
-        )
-        .await;
-        let stored = store
-            .insert_delivery(cyrus_store::NewDelivery {
-                delivery_id: format!("hand-made-{attempt}"),
-                organization_id: stack.linear.organization_id().to_string(),
-                event_type: "AgentSessionEvent".into(),
-                action: Some("created".into()),
-                body: created.body.to_string(),
-                received_at: now_ms(),
-                arrival: arrival.clone(),
-            })
-            .await
-            .unwrap();
-        assert_eq!(stored, cyrus_store::Insert::Inserted);
-        sessions.push(s);
+        let id = format!("hand-made-{attempt}");
+        sessions.push(store_new_session(&stack, &id, arrival.clone()).await);
     }
     for ((attempt, _, attempts), s) in cases.iter().zip(&sessions) {
         let id = format!("hand-made-{attempt}");
@@ -391,6 +362,104 @@ async fn the_processor_acknowledges_a_first_attempt_itself_and_a_later_one_throu
             }
         );
     }
+    stack.shutdown().await;
+}
+
+/// Delegates an issue in the simulator and stores its `created` webhook
+/// under `delivery_id` as the handler would have, as `arrival` says (the
+/// simulator's own webhooks must go nowhere); answers the session's id.
+async fn store_new_session(
+    stack: &Stack,
+    delivery_id: &str,
+    arrival: cyrus_store::Arrival,
+) -> String {
+    let (_issue, s) = stack
+        .delegate_issue(&format!("Delivered as {delivery_id}"), "", &[])
+        .unwrap();
+    let created = eventually(
+        Duration::from_secs(5),
+        "the simulator's created webhook",
+        || {
+            stack
+                .linear
+                .control()
+                .deliveries()
+                .into_iter()
+                .find(|d| d.body["agentSession"]["id"] == s.as_str())
+        },
+        || format!("{:#?}", stack.linear.control().deliveries()),
+    )
+    .await;
+    let stored = stack
+        .worker
+        .context()
+        .store
+        .insert_delivery(cyrus_store::NewDelivery {
+            delivery_id: delivery_id.to_string(),
+            organization_id: stack.linear.organization_id().to_string(),
+            event_type: "AgentSessionEvent".into(),
+            action: Some("created".into()),
+            body: created.body.to_string(),
+            received_at: now_ms(),
+            arrival,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, cyrus_store::Insert::Inserted);
+    s
+}
+
+/// While Linear is slow, the processor's direct acknowledgement gives up
+/// after a few seconds and leaves the post to the outbox, instead of
+/// holding the processor (its batch, the next batch, and their leases) for
+/// as long as Linear takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_linear_leaves_the_processors_acknowledgement_to_the_outbox() {
+    use cyrus_sandbox::linear::{Fault, FaultKind};
+    let stack = spawn(StackOptions::default()).await;
+    stack.linear.control().set_webhook_url(None);
+    let store = stack.worker.context().store.clone();
+    // The next activity post (the direct acknowledgement) is answered
+    // after 30 s; the outbox's copy after it goes through at once.
+    stack
+        .linear
+        .control()
+        .inject_fault(Fault::new(FaultKind::Latency { millis: 30_000 }).on("AgentActivityCreate"));
+    let stored_at = now_ms();
+    let s = store_new_session(&stack, "slow-linear", cyrus_store::Arrival::Unclaimed).await;
+    let delivery = eventually_async(
+        Duration::from_secs(25),
+        "the delivery processed",
+        async || match store.get_delivery("slow-linear").await.unwrap() {
+            Some(d) if d.processed_at.is_some() => Ok(d),
+            other => Err(format!("{other:#?}")),
+        },
+    )
+    .await;
+    let processed_after = delivery.processed_at.unwrap() - stored_at;
+    assert!(
+        processed_after < 12_000,
+        "processed {processed_after} ms after it was stored: the processor waited for Linear"
+    );
+    let key = format!("ack:{s}");
+    eventually_async(
+        Duration::from_secs(10),
+        "the outbox's acknowledgement delivered",
+        async || {
+            let rows = outbox_rows(&store).await;
+            match rows.iter().find(|a| a.dedupe_key == key) {
+                Some(a) if a.status == "delivered" && a.attempts > 0 => Ok(()),
+                _ => Err(format!("{rows:#?}")),
+            }
+        },
+    )
+    .await;
+    let view = session(&stack, &s);
+    let acks = bodies(&view, "thought")
+        .iter()
+        .filter(|b| b.starts_with("On it"))
+        .count();
+    assert_eq!(acks, 1, "one acknowledgement: {}", describe(&stack, &s));
     stack.shutdown().await;
 }
 
