@@ -62,13 +62,23 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     // Counted once signed (unsigned noise holds nothing back): deferrable
     // work yields to a burst (`intake_first`).
     ctx.intake_load.arrived();
+    let settled = crate::intake::settled_on_arrival(
+        &verified.event_type,
+        &verified.action,
+        verified.updated_fields.as_deref(),
+    );
+    if settled.is_some() {
+        // Nothing follows its commit, so a sender hanging up loses nothing
+        // here; most deliveries are such updates, spared the task below.
+        return store_and_answer(state.clone(), verified, settled, now).await;
+    }
     // The rest runs to its end even if the sender hangs up meanwhile (hyper
     // then drops this handler): a delivery that commits is handed to the
     // processor, and a new session's acceptance finishes, whether or not
     // anyone hears the answer. Dropped with the handler, a committed
     // delivery waited for its lease to expire (30 s), and a new session's
     // acknowledgement with it.
-    match tokio::spawn(store_and_answer(state.clone(), verified, now)).await {
+    match tokio::spawn(store_and_answer(state.clone(), verified, None, now)).await {
         Ok(answer) => answer,
         Err(err) => {
             tracing::error!(error = %err, "webhook: storing a delivery panicked; asking Linear to retry");
@@ -82,10 +92,12 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
 }
 
 /// Stores a verified delivery and answers for it; starts a new session's
-/// inline acceptance, or hands the delivery to the processor.
+/// inline acceptance, or hands the delivery to the processor, unless it is
+/// `settled` (with that outcome) by what it is alone.
 async fn store_and_answer(
     state: HttpState,
     verified: cyrus_linear::webhook::VerifiedBody,
+    settled: Option<&'static str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Response {
     let ctx = &state.ctx;
@@ -106,11 +118,6 @@ async fn store_and_answer(
     // as is a new session accepted from here, so no other claim takes it.
     // A delivery settled by what it is alone is stored processed and
     // needs neither.
-    let settled = crate::intake::settled_on_arrival(
-        &verified.event_type,
-        &verified.action,
-        verified.updated_fields.as_deref(),
-    );
     let slot = if inline.is_none() && settled.is_none() {
         state.handoff.reserve()
     } else {
