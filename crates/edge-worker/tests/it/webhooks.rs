@@ -58,6 +58,20 @@ fn sign(stack: &Stack, body: &[u8]) -> String {
     )
 }
 
+/// The session shows exactly one acknowledgement ("On it …").
+fn assert_acknowledged_once(stack: &Stack, session_id: &str) {
+    let acks = bodies(&session(stack, session_id), "thought")
+        .iter()
+        .filter(|b| b.starts_with("On it"))
+        .count();
+    assert_eq!(
+        acks,
+        1,
+        "one acknowledgement: {}",
+        describe(stack, session_id)
+    );
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -218,12 +232,7 @@ async fn a_delivery_the_simulator_retries_is_processed_once() {
         forwarded.load(Ordering::SeqCst) >= 2,
         "the simulator retried"
     );
-    let view = session(&stack, &s);
-    let acks = bodies(&view, "thought")
-        .iter()
-        .filter(|b| b.starts_with("On it"))
-        .count();
-    assert_eq!(acks, 1, "one acknowledgement: {}", describe(&stack, &s));
+    assert_acknowledged_once(&stack, &s);
     assert_eq!(stack.codegen.control().runs().len(), 1, "one run");
     stack.shutdown().await;
 }
@@ -259,12 +268,7 @@ async fn copies_of_a_new_session_are_acknowledged_once() {
     }
     let (kind, _) = final_activity(&stack, &s, Duration::from_secs(30)).await;
     assert_eq!(kind, "response", "{}", describe(&stack, &s));
-    let view = session(&stack, &s);
-    let acks = bodies(&view, "thought")
-        .iter()
-        .filter(|b| b.starts_with("On it"))
-        .count();
-    assert_eq!(acks, 1, "one acknowledgement: {}", describe(&stack, &s));
+    assert_acknowledged_once(&stack, &s);
     let store = &stack.worker.context().store;
     let tasks = store.list_tasks(&Default::default()).await.unwrap();
     assert_eq!(
@@ -344,12 +348,7 @@ async fn the_processor_acknowledges_a_first_attempt_itself_and_a_later_one_throu
             },
         )
         .await;
-        let view = session(&stack, s);
-        let acks = bodies(&view, "thought")
-            .iter()
-            .filter(|b| b.starts_with("On it"))
-            .count();
-        assert_eq!(acks, 1, "one acknowledgement: {}", describe(&stack, s));
+        assert_acknowledged_once(&stack, s);
         let by_outbox = ack.attempts > 0;
         assert_eq!(
             by_outbox,
@@ -454,12 +453,7 @@ async fn a_slow_linear_leaves_the_processors_acknowledgement_to_the_outbox() {
         },
     )
     .await;
-    let view = session(&stack, &s);
-    let acks = bodies(&view, "thought")
-        .iter()
-        .filter(|b| b.starts_with("On it"))
-        .count();
-    assert_eq!(acks, 1, "one acknowledgement: {}", describe(&stack, &s));
+    assert_acknowledged_once(&stack, &s);
     stack.shutdown().await;
 }
 
