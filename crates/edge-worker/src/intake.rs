@@ -806,9 +806,10 @@ async fn process(ctx: &Ctx, delivery: Delivery, read: &RunRead) -> Outcome {
 /// acceptance is abandoned, and the post with it unless it has gone out:
 /// the stored original, or the copy Linear sends after the 503,
 /// acknowledges the session, with the same activity id, so Linear keeps
-/// one. (A commit that fails after all its rows were written, which an
-/// fsync's failure or a lost PostgreSQL connection can leave, is then
-/// acknowledged only once its lease has expired.) After the commit the task is
+/// one. (A commit that failed after all its rows were written, which an
+/// fsync's failure or a lost PostgreSQL connection can leave, is released
+/// by the handler a moment later and acknowledged by the processor.) After
+/// the commit the task is
 /// created and the acknowledgement recorded as delivered
 /// ([`InlineAccept::finish`]). Idempotent with the processor's later pass
 /// over the same delivery, which enqueues the same activity if the direct

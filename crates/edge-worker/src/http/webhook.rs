@@ -142,6 +142,7 @@ async fn store_and_answer(
         arrival,
     };
     let handover = slot.map(|slot| (slot, new.clone()));
+    let leased_id = leased.then(|| new.delivery_id.clone());
     let stored = ctx.store.insert_delivery(new).await;
     if !matches!(stored, Ok(Insert::Inserted)) {
         // A copy, or one Linear sends again after the 503: the stored
@@ -203,6 +204,9 @@ async fn store_and_answer(
             metrics::counter!("cyrus_webhook_deliveries_total", "outcome" => "store_unavailable")
                 .increment(1);
             tracing::error!(error = %err, "webhook: store unavailable; asking Linear to retry");
+            if let Some(id) = leased_id {
+                release_if_stored(&state, id);
+            }
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({"error": "store_unavailable", "message": "the delivery could not be stored; retry later"})),
@@ -210,6 +214,34 @@ async fn store_and_answer(
                 .into_response()
         }
     }
+}
+
+/// A commit that failed may still have written its rows: an fsync that
+/// failed after SQLite committed, a PostgreSQL connection lost while
+/// committing. Such a delivery, stored leased to this process, would wait
+/// 30 s for its lease (a new session's acknowledgement with it), since
+/// neither the hand-off nor the inline acceptance takes it after a
+/// failure; released, the processor claims it on its next pass. Releasing
+/// a delivery that is not there changes nothing. It waits a moment first,
+/// so that a commit still settling at the server is seen.
+fn release_if_stored(state: &HttpState, delivery_id: String) {
+    let (ctx, handoff) = (state.ctx.clone(), state.handoff.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        match ctx
+            .store
+            .release_delivery(&delivery_id, &ctx.intake_owner())
+            .await
+        {
+            Ok(()) => {
+                handoff.stored_unleased();
+                ctx.wake.intake.notify_one();
+            }
+            Err(err) => {
+                tracing::debug!(delivery = %delivery_id, error = %err, "webhook: releasing a delivery whose commit failed did not succeed; if it was stored, it is claimed when its lease expires");
+            }
+        }
+    });
 }
 
 /// A 200 with a fixed JSON body (the common answers, built without a JSON

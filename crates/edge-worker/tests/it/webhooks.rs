@@ -457,6 +457,63 @@ async fn a_slow_linear_leaves_the_processors_acknowledgement_to_the_outbox() {
     stack.shutdown().await;
 }
 
+/// A commit answered as failed may still have written its rows. Here the
+/// log's fsync fails (its file is gone), so from then on every batch of
+/// deliveries is answered 503 although SQLite committed it, and the new
+/// session's delivery stays stored leased to this worker, taken by neither
+/// the hand-off nor the abandoned inline acceptance. It is released a
+/// moment later and acknowledged by the processor, not 30 s later when its
+/// lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_whose_commit_was_answered_as_failed_is_acknowledged_in_time() {
+    let stack = spawn(StackOptions::default()).await;
+    let db = stack
+        .store_url
+        .strip_prefix("sqlite://")
+        .expect("the default stack stores in a SQLite file");
+    // The writer has the log open already; the syncer, which opens it by
+    // name for each fsync, finds a link to nowhere in its place (a plain
+    // removal is not enough: a connection opened later makes a new log).
+    let wal = format!("{db}-wal");
+    std::fs::remove_file(&wal).expect("the store's write-ahead log");
+    std::os::unix::fs::symlink("/nonexistent/cyrus.db-wal", &wal).unwrap();
+    let store = stack.worker.context().store.clone();
+    let delegated = std::time::Instant::now();
+    let (_issue, s) = stack
+        .delegate_issue("Committed, answered 503", "", &[])
+        .unwrap();
+    let key = format!("ack:{s}");
+    eventually_async(
+        Duration::from_secs(15),
+        "the acknowledgement delivered",
+        async || {
+            let rows = outbox_rows(&store).await;
+            match rows.iter().find(|a| a.dedupe_key == key) {
+                Some(a) if a.status == "delivered" => Ok(()),
+                _ => Err(format!("{rows:#?}\n{}", describe(&stack, &s))),
+            }
+        },
+    )
+    .await;
+    assert!(
+        delegated.elapsed() < Duration::from_secs(10),
+        "acknowledged {:?} after the delegation: {}",
+        delegated.elapsed(),
+        describe(&stack, &s)
+    );
+    let deliveries = stack.linear.control().deliveries();
+    let created = deliveries
+        .iter()
+        .find(|d| d.body["agentSession"]["id"] == s.as_str())
+        .expect("the simulator sent the created webhook");
+    assert!(
+        created.attempts.iter().all(|a| a.status == Some(503)),
+        "every attempt was answered 503: {created:#?}"
+    );
+    assert_acknowledged_once(&stack, &s);
+    stack.shutdown().await;
+}
+
 /// An `Issue` update that changes none of the fields the processor acts
 /// on is stored processed as it arrives (never claimed), and still answers
 /// its copies as duplicates; one that does goes through the processor.
