@@ -335,15 +335,17 @@ async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>) -> Vec<(String, String)>
         ctx.intake_load.yield_until_quiet(deadline).await;
     }
     let mut done = Vec::new();
+    let posts_until = tokio::time::Instant::now() + DIRECT_POSTS_FOR;
     for run in runs(batch) {
         let read = RunRead::of(ctx, &run).await;
         if run.len() == 1 {
-            done.extend(handle(ctx, run.into_iter().next().expect("one"), &read).await);
+            let delivery = run.into_iter().next().expect("one");
+            done.extend(handle(ctx, delivery, &read, posts_until).await);
             continue;
         }
         let read = &read;
         let outcomes: Vec<_> = futures::stream::iter(run)
-            .map(|d| handle(ctx, d, read))
+            .map(|d| handle(ctx, d, read, posts_until))
             .buffer_unordered(CONCURRENT_DELIVERIES)
             .collect()
             .await;
@@ -484,12 +486,18 @@ fn is_new_session(delivery: &Delivery) -> bool {
 /// Processes one claimed delivery: `Some((id, outcome))` to mark it
 /// processed, `None` to leave it for its lease to expire and another pass
 /// to retry.
-async fn handle(ctx: &Ctx, delivery: Delivery, read: &RunRead) -> Option<(String, String)> {
+/// Processes one delivery of a batch; `posts_until`: see [`DIRECT_POSTS_FOR`].
+async fn handle(
+    ctx: &Ctx,
+    delivery: Delivery,
+    read: &RunRead,
+    posts_until: tokio::time::Instant,
+) -> Option<(String, String)> {
     let id = delivery.delivery_id.clone();
     let outcome = if delivery.attempts > MAX_DELIVERY_ATTEMPTS {
         "error: gave up after repeated failures".to_string()
     } else {
-        match process(ctx, delivery, read).await {
+        match process(ctx, delivery, read, posts_until).await {
             Ok(outcome) => outcome,
             Err(IntakeError::Store(cyrus_store::StoreError::NotFound(what))) => {
                 tracing::info!(delivery = %id, "intake: waiting for {what}; will retry");
@@ -551,7 +559,12 @@ pub(crate) enum IntakeError {
     Linear(#[from] cyrus_linear::LinearError),
 }
 
-async fn process(ctx: &Ctx, delivery: Delivery, read: &RunRead) -> Outcome {
+async fn process(
+    ctx: &Ctx,
+    delivery: Delivery,
+    read: &RunRead,
+    posts_until: tokio::time::Instant,
+) -> Outcome {
     let (received_at, attempts) = (delivery.received_at, delivery.attempts);
     let verified = VerifiedDelivery {
         delivery_id: delivery.delivery_id,
@@ -584,7 +597,8 @@ async fn process(ctx: &Ctx, delivery: Delivery, read: &RunRead) -> Outcome {
             // posting again doubled its Linear calls. (Copies of a session
             // under other delivery ids may post too: one activity id, so
             // Linear keeps one.)
-            let acked_at = if attempts == 1 && !created.is_self_triggered() {
+            let in_time = tokio::time::Instant::now() < posts_until;
+            let acked_at = if attempts == 1 && !created.is_self_triggered() && in_time {
                 let sent_at = verified.sent_at.timestamp_millis();
                 post_acknowledgement(ctx, &created, sent_at).await
             } else {
@@ -965,6 +979,22 @@ async fn post_acknowledgement(
 /// replica's claim took the same deliveries again. A post cut short may
 /// still land; the outbox's copy has the same activity id.
 const DIRECT_ACK_AT_MOST: Duration = Duration::from_secs(5);
+
+/// How long after a batch began its deliveries' acknowledgements may still
+/// be posted directly; later ones go to the outbox. A batch's runs are
+/// handled one after another, and each run with a new session may wait
+/// [`DIRECT_ACK_AT_MOST`] for a slow Linear, so without a bound for the
+/// whole batch a batch of many short runs outlived the leases of its
+/// deliveries (claimed for [`DELIVERY_LEASE`]), and another replica's
+/// claim took them again. The bound leaves the last post and the
+/// processor's [`LEASE_MARGIN`] inside the lease.
+const DIRECT_POSTS_FOR: Duration = DELIVERY_LEASE
+    .saturating_sub(LEASE_MARGIN)
+    .saturating_sub(DIRECT_ACK_AT_MOST);
+const _: () = assert!(
+    !DIRECT_POSTS_FOR.is_zero(),
+    "the lease leaves no time to post"
+);
 
 /// The acknowledgement of a new session. Built from the webhook alone, with
 /// an activity id derived from the session, so the direct post and the

@@ -137,16 +137,6 @@ impl Store {
                 options
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
-                    // A statement that may fail halfway through a
-                    // transaction (a batch's multi-row `INSERT`: a `NOT
-                    // NULL` column could abort it) keeps the pages it
-                    // changes in a statement journal, and past 64 KiB
-                    // SQLite spills that to a temporary file: under a
-                    // stream of webhook batches, a file created, written
-                    // page by page and deleted for most batches (a fifth of
-                    // the writer's writes, `strace`). In memory it is a
-                    // few hundred KiB for a moment, and never written.
-                    .pragma("temp_store", "memory")
             };
             // One writer connection: SQLite writes one transaction at a
             // time anyway, and several writer connections wait for its lock
@@ -159,10 +149,24 @@ impl Store {
             let writer_options = if memory {
                 options.clone()
             } else {
-                options.clone().pragma(
-                    "wal_autocheckpoint",
-                    crate::checkpoint::WRITER_AUTOCHECKPOINT_PAGES.to_string(),
-                )
+                options
+                    .clone()
+                    .pragma(
+                        "wal_autocheckpoint",
+                        crate::checkpoint::WRITER_AUTOCHECKPOINT_PAGES.to_string(),
+                    )
+                    // A statement that may fail halfway through a
+                    // transaction (a batch's multi-row `INSERT`: a `NOT
+                    // NULL` column could abort it) keeps the pages it
+                    // changes in a statement journal, and past 64 KiB
+                    // SQLite spills that to a temporary file: under a
+                    // stream of webhook batches, a file created, written
+                    // page by page and deleted for most batches (a fifth of
+                    // the writer's writes, `strace`). In memory it is a
+                    // few hundred KiB for a moment, and never written. (The
+                    // readers keep the default: a report's sort of many
+                    // rows may spill to a file rather than hold memory.)
+                    .pragma("temp_store", "memory")
             };
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
@@ -364,11 +368,19 @@ mod tests {
     /// only slower, so nothing else would notice it gone.
     #[tokio::test]
     async fn the_sqlite_writer_keeps_statement_journals_in_memory() {
-        let (_dir, _store, writer) = crate::test_support::sqlite_store().await;
-        let (temp_store,): (i64,) = sqlx::query_as("PRAGMA temp_store")
-            .fetch_one(&writer)
-            .await
-            .unwrap();
-        assert_eq!(temp_store, 2);
+        let (_dir, store, writer) = crate::test_support::sqlite_store().await;
+        let temp_store = |pool: &sqlx::SqlitePool| {
+            let pool = pool.clone();
+            async move {
+                let (mode,): (i64,) = sqlx::query_as("PRAGMA temp_store")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                mode
+            }
+        };
+        assert_eq!(temp_store(&writer).await, 2);
+        let readers = store.sqlite_readers.as_ref().expect("a file has readers");
+        assert_eq!(temp_store(readers).await, 0, "SQLite's default");
     }
 }

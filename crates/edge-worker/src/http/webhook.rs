@@ -81,10 +81,18 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     match tokio::spawn(store_and_answer(state.clone(), verified, None, now)).await {
         Ok(answer) => answer,
         Err(err) => {
-            tracing::error!(error = %err, "webhook: storing a delivery panicked; asking Linear to retry");
+            // A panic, or the runtime shutting down under it; the delivery
+            // may have been stored all the same (its retry is then answered
+            // as a duplicate).
+            let why = if err.is_panic() {
+                "panicked"
+            } else {
+                "was cancelled"
+            };
+            tracing::error!(error = %err, "webhook: storing a delivery {why}; asking Linear to retry");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "store_unavailable", "message": "the delivery could not be stored; retry later"})),
+                Json(json!({"error": "store_unavailable", "message": "the delivery may not have been stored; retry later"})),
             )
                 .into_response()
         }

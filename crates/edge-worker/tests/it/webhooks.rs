@@ -424,8 +424,8 @@ async fn a_slow_linear_leaves_the_processors_acknowledgement_to_the_outbox() {
         .linear
         .control()
         .inject_fault(Fault::new(FaultKind::Latency { millis: 30_000 }).on("AgentActivityCreate"));
-    let stored_at = now_ms();
     let s = store_new_session(&stack, "slow-linear", cyrus_store::Arrival::Unclaimed).await;
+    let stored_at = now_ms();
     let delivery = eventually_async(
         Duration::from_secs(25),
         "the delivery processed",
