@@ -364,6 +364,24 @@ async fn the_processor_acknowledges_a_first_attempt_itself_and_a_later_one_throu
     stack.shutdown().await;
 }
 
+/// The `created` webhook the simulator sent (or tried to) for `session`.
+async fn created_webhook(stack: &Stack, session: &str) -> cyrus_sandbox::linear::Delivery {
+    eventually(
+        Duration::from_secs(5),
+        "the simulator's created webhook",
+        || {
+            stack
+                .linear
+                .control()
+                .deliveries()
+                .into_iter()
+                .find(|d| d.body["agentSession"]["id"] == session)
+        },
+        || format!("{:#?}", stack.linear.control().deliveries()),
+    )
+    .await
+}
+
 /// Delegates an issue in the simulator and stores its `created` webhook
 /// under `delivery_id` as the handler would have, as `arrival` says (the
 /// simulator's own webhooks must go nowhere); answers the session's id.
@@ -375,20 +393,7 @@ async fn store_new_session(
     let (_issue, s) = stack
         .delegate_issue(&format!("Delivered as {delivery_id}"), "", &[])
         .unwrap();
-    let created = eventually(
-        Duration::from_secs(5),
-        "the simulator's created webhook",
-        || {
-            stack
-                .linear
-                .control()
-                .deliveries()
-                .into_iter()
-                .find(|d| d.body["agentSession"]["id"] == s.as_str())
-        },
-        || format!("{:#?}", stack.linear.control().deliveries()),
-    )
-    .await;
+    let created = created_webhook(stack, &s).await;
     let stored = stack
         .worker
         .context()
@@ -510,6 +515,86 @@ async fn a_new_session_whose_commit_was_answered_as_failed_is_acknowledged_in_ti
         created.attempts.iter().all(|a| a.status == Some(503)),
         "every attempt was answered 503: {created:#?}"
     );
+    assert_acknowledged_once(&stack, &s);
+    stack.shutdown().await;
+}
+
+/// A sender that hangs up while its delivery commits does not cut off what
+/// follows the commit. The server drops a handler whose client has gone;
+/// dropped with it, a committed new session's acceptance (its task) waited
+/// 30 s for the delivery's lease to expire. Here another process holds the
+/// store's write lock (Python's `sqlite3`, as an operator's tool might)
+/// while the sender sends its webhook and hangs up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_hanging_up_while_its_delivery_commits_cuts_nothing_off() {
+    use std::io::BufRead as _;
+    use tokio::io::AsyncWriteExt as _;
+    let stack = spawn(StackOptions::default()).await;
+    stack.linear.control().set_webhook_url(None);
+    let db = stack
+        .store_url
+        .strip_prefix("sqlite://")
+        .expect("the default stack stores in a SQLite file");
+    let (_issue, s) = stack.delegate_issue("Hung up on", "", &[]).unwrap();
+    let created = created_webhook(&stack, &s).await;
+    let mut body = created.body.clone();
+    body["webhookTimestamp"] = json!(now_ms());
+    let body = serde_json::to_vec(&body).unwrap();
+
+    let mut holder = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys, time\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             print('held', flush=True)\n\
+             time.sleep(1.5)\n\
+             c.execute('COMMIT')",
+        )
+        .arg(db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (it holds the store's write lock)");
+    let mut held = String::new();
+    std::io::BufReader::new(holder.stdout.as_mut().unwrap())
+        .read_line(&mut held)
+        .unwrap();
+    assert_eq!(held.trim(), "held", "python3 took the write lock");
+
+    let head = format!(
+        "POST /webhooks/linear HTTP/1.1\r\nhost: cyrus\r\ncontent-type: application/json\r\n\
+         linear-event: AgentSessionEvent\r\nlinear-delivery: hung-up\r\n\
+         linear-signature: {}\r\ncontent-length: {}\r\n\r\n",
+        sign(&stack, &body),
+        body.len()
+    );
+    let mut sender = tokio::net::TcpStream::connect(stack.worker.addr())
+        .await
+        .unwrap();
+    sender.write_all(head.as_bytes()).await.unwrap();
+    sender.write_all(&body).await.unwrap();
+    // The delivery waits for the lock; the sender gives up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(sender);
+    let released = tokio::task::spawn_blocking(move || holder.wait()).await;
+    assert!(
+        released.is_ok_and(|status| status.is_ok_and(|s| s.success())),
+        "python3 released the lock"
+    );
+
+    let store = stack.worker.context().store.clone();
+    eventually_async(
+        Duration::from_secs(5),
+        "the session's task (not at the lease's expiry, 30 s on)",
+        async || match store.get_task_by_session(&s).await.unwrap() {
+            Some(task) => Ok(task),
+            None => Err(format!(
+                "no task; the delivery: {:#?}",
+                store.get_delivery("hung-up").await
+            )),
+        },
+    )
+    .await;
     assert_acknowledged_once(&stack, &s);
     stack.shutdown().await;
 }
