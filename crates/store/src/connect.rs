@@ -341,25 +341,28 @@ fn redact(url: &str) -> String {
 mod tests {
     use super::READER_CACHE_KIB;
 
+    /// The value a `PRAGMA` statement reads on a connection of `pool`.
+    async fn pragma(pool: &sqlx::SqlitePool, statement: &'static str) -> i64 {
+        let (value,): (i64,) = sqlx::query_as(statement).fetch_one(pool).await.unwrap();
+        value
+    }
+
     /// The readers' page cache is the small one; the writer's is SQLite's
     /// default (a pragma given to the wrong pool would pass unnoticed, as
     /// both work either way).
     #[tokio::test]
     async fn sqlite_readers_keep_a_small_page_cache_and_the_writer_the_default() {
         let (_dir, store, writer) = crate::test_support::sqlite_store().await;
-        let cache_size = |pool: &sqlx::SqlitePool| {
-            let pool = pool.clone();
-            async move {
-                let (kib,): (i64,) = sqlx::query_as("PRAGMA cache_size")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-                kib
-            }
-        };
         let readers = store.sqlite_readers.as_ref().expect("a file has readers");
-        assert_eq!(cache_size(readers).await, -i64::from(READER_CACHE_KIB));
-        assert_eq!(cache_size(&writer).await, -2000, "SQLite's default");
+        assert_eq!(
+            pragma(readers, "PRAGMA cache_size").await,
+            -i64::from(READER_CACHE_KIB)
+        );
+        assert_eq!(
+            pragma(&writer, "PRAGMA cache_size").await,
+            -2000,
+            "SQLite's default"
+        );
     }
 
     /// The writer keeps temporary data, statement journals included, in
@@ -369,18 +372,12 @@ mod tests {
     #[tokio::test]
     async fn the_sqlite_writer_keeps_statement_journals_in_memory() {
         let (_dir, store, writer) = crate::test_support::sqlite_store().await;
-        let temp_store = |pool: &sqlx::SqlitePool| {
-            let pool = pool.clone();
-            async move {
-                let (mode,): (i64,) = sqlx::query_as("PRAGMA temp_store")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-                mode
-            }
-        };
-        assert_eq!(temp_store(&writer).await, 2);
+        assert_eq!(pragma(&writer, "PRAGMA temp_store").await, 2);
         let readers = store.sqlite_readers.as_ref().expect("a file has readers");
-        assert_eq!(temp_store(readers).await, 0, "SQLite's default");
+        assert_eq!(
+            pragma(readers, "PRAGMA temp_store").await,
+            0,
+            "SQLite's default"
+        );
     }
 }

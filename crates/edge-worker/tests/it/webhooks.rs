@@ -335,19 +335,7 @@ async fn the_processor_acknowledges_a_first_attempt_itself_and_a_later_one_throu
             (*attempts, Some("ok: task created")),
             "{delivery:#?}"
         );
-        let key = format!("ack:{s}");
-        let ack = eventually_async(
-            Duration::from_secs(10),
-            "the acknowledgement delivered",
-            async || {
-                let rows = outbox_rows(&store).await;
-                match rows.iter().find(|a| a.dedupe_key == key) {
-                    Some(a) if a.status == "delivered" => Ok(a.clone()),
-                    _ => Err(format!("{rows:#?}")),
-                }
-            },
-        )
-        .await;
+        let ack = delivered_acknowledgement(&stack, s, Duration::from_secs(10)).await;
         assert_acknowledged_once(&stack, s);
         let by_outbox = ack.attempts > 0;
         assert_eq!(
@@ -362,6 +350,25 @@ async fn the_processor_acknowledges_a_first_attempt_itself_and_a_later_one_throu
         );
     }
     stack.shutdown().await;
+}
+
+/// The outbox's row of `session`'s acknowledgement once it is delivered
+/// (within `timeout`).
+async fn delivered_acknowledgement(
+    stack: &Stack,
+    session: &str,
+    timeout: Duration,
+) -> cyrus_store::Activity {
+    let store = &stack.worker.context().store;
+    let key = format!("ack:{session}");
+    eventually_async(timeout, "the acknowledgement delivered", async || {
+        let rows = outbox_rows(store).await;
+        match rows.iter().find(|a| a.dedupe_key == key) {
+            Some(a) if a.status == "delivered" => Ok(a.clone()),
+            _ => Err(format!("{rows:#?}\n{}", describe(stack, session))),
+        }
+    })
+    .await
 }
 
 /// The `created` webhook the simulator sent (or tried to) for `session`.
@@ -445,19 +452,8 @@ async fn a_slow_linear_leaves_the_processors_acknowledgement_to_the_outbox() {
         processed_after < 12_000,
         "processed {processed_after} ms after it was stored: the processor waited for Linear"
     );
-    let key = format!("ack:{s}");
-    eventually_async(
-        Duration::from_secs(10),
-        "the outbox's acknowledgement delivered",
-        async || {
-            let rows = outbox_rows(&store).await;
-            match rows.iter().find(|a| a.dedupe_key == key) {
-                Some(a) if a.status == "delivered" && a.attempts > 0 => Ok(()),
-                _ => Err(format!("{rows:#?}")),
-            }
-        },
-    )
-    .await;
+    let ack = delivered_acknowledgement(&stack, &s, Duration::from_secs(10)).await;
+    assert!(ack.attempts > 0, "posted by the outbox: {ack:#?}");
     assert_acknowledged_once(&stack, &s);
     stack.shutdown().await;
 }
@@ -482,24 +478,11 @@ async fn a_new_session_whose_commit_was_answered_as_failed_is_acknowledged_in_ti
     let wal = format!("{db}-wal");
     std::fs::remove_file(&wal).expect("the store's write-ahead log");
     std::os::unix::fs::symlink("/nonexistent/cyrus.db-wal", &wal).unwrap();
-    let store = stack.worker.context().store.clone();
     let delegated = std::time::Instant::now();
     let (_issue, s) = stack
         .delegate_issue("Committed, answered 503", "", &[])
         .unwrap();
-    let key = format!("ack:{s}");
-    eventually_async(
-        Duration::from_secs(15),
-        "the acknowledgement delivered",
-        async || {
-            let rows = outbox_rows(&store).await;
-            match rows.iter().find(|a| a.dedupe_key == key) {
-                Some(a) if a.status == "delivered" => Ok(()),
-                _ => Err(format!("{rows:#?}\n{}", describe(&stack, &s))),
-            }
-        },
-    )
-    .await;
+    delivered_acknowledgement(&stack, &s, Duration::from_secs(15)).await;
     assert!(
         delegated.elapsed() < Duration::from_secs(10),
         "acknowledged {:?} after the delegation: {}",
