@@ -507,11 +507,22 @@ async fn a_new_session_whose_commit_was_answered_as_failed_is_acknowledged_in_ti
 /// dropped with it, a committed new session's acceptance (its task) waited
 /// 30 s for the delivery's lease to expire. Here another process holds the
 /// store's write lock (Python's `sqlite3`, as an operator's tool might)
-/// while the sender sends its webhook and hangs up.
+/// while the sender sends its webhook and hangs up. Without python3 the
+/// test skips loudly, except under `CI=true`, where it fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_hanging_up_while_its_delivery_commits_cuts_nothing_off() {
     use std::io::BufRead as _;
     use tokio::io::AsyncWriteExt as _;
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3"])
+        .status();
+    if !python.is_ok_and(|s| s.success()) {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("python3 with its sqlite3 module is missing under CI=true");
+        }
+        eprintln!("SKIPPED: the hang-up test needs python3 with its sqlite3 module");
+        return;
+    }
     let stack = spawn(StackOptions::default()).await;
     stack.linear.control().set_webhook_url(None);
     let db = stack
