@@ -99,6 +99,18 @@ impl Handoff {
         self.tx.try_reserve().ok().map(HandoffSlot)
     }
 
+    /// Gives up this process's lease on delivery `id`, stored leased but
+    /// not to be taken from memory after all, and has the processor read
+    /// the store on its next pass, busy or not, so it claims the delivery
+    /// now rather than when the lease runs out. Nothing changes for an id
+    /// that is not stored.
+    pub(crate) async fn release(&self, ctx: &Ctx, id: &str) -> cyrus_store::Result<()> {
+        ctx.store.release_delivery(id, &self.owner).await?;
+        self.stored_unleased();
+        ctx.wake.intake.notify_one();
+        Ok(())
+    }
+
     /// A delivery stored unleased has committed: the processor reads the
     /// store on its next pass.
     pub(crate) fn stored_unleased(&self) {
@@ -432,14 +444,15 @@ fn is_edit(delivery: &Delivery) -> bool {
 /// title or the description: one that also moves the state or the delegate
 /// (a stop, the agent unassigned) or the labels is not only an edit.
 fn is_edit_alone(delivery: &Delivery) -> bool {
-    let Some(changed) = delivery.payload["updatedFrom"].as_object() else {
-        return false;
-    };
     is_edit(delivery)
-        && changed
-            .keys()
-            .filter(|field| ISSUE_FIELDS_ACTED_ON.contains(&field.as_str()))
-            .all(|field| field == "title" || field == "description")
+        && delivery.payload["updatedFrom"]
+            .as_object()
+            .is_some_and(|changed| {
+                changed
+                    .keys()
+                    .filter(|field| ISSUE_FIELDS_ACTED_ON.contains(&field.as_str()))
+                    .all(|field| field == "title" || field == "description")
+            })
 }
 
 /// The one issue a delivery is about, for a new session or an `Issue`
@@ -485,8 +498,7 @@ fn is_new_session(delivery: &Delivery) -> bool {
 
 /// Processes one claimed delivery: `Some((id, outcome))` to mark it
 /// processed, `None` to leave it for its lease to expire and another pass
-/// to retry.
-/// Processes one delivery of a batch; `posts_until`: see [`DIRECT_POSTS_FOR`].
+/// to retry. `posts_until`: see [`DIRECT_POSTS_FOR`].
 async fn handle(
     ctx: &Ctx,
     delivery: Delivery,
@@ -905,17 +917,9 @@ impl InlineAccept {
         };
         let Some(outcome) = outcome else {
             // It was stored leased to this process: free it for the
-            // processor now rather than when the lease runs out.
-            match ctx.store.release_delivery(id, &ctx.intake_owner()).await {
-                Ok(()) => {
-                    // Read from the store on the processor's next pass,
-                    // busy or not.
-                    handoff.stored_unleased();
-                    ctx.wake.intake.notify_one();
-                }
-                Err(err) => {
-                    tracing::warn!(delivery = %id, error = %err, "intake: releasing a delivery failed; it is retried when its lease expires");
-                }
+            // processor.
+            if let Err(err) = handoff.release(ctx, id).await {
+                tracing::warn!(delivery = %id, error = %err, "intake: releasing a delivery failed; it is retried when its lease expires");
             }
             return;
         };

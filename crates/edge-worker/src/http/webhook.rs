@@ -236,18 +236,8 @@ fn release_if_stored(state: &HttpState, delivery_id: String) {
     let (ctx, handoff) = (state.ctx.clone(), state.handoff.clone());
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        match ctx
-            .store
-            .release_delivery(&delivery_id, &ctx.intake_owner())
-            .await
-        {
-            Ok(()) => {
-                handoff.stored_unleased();
-                ctx.wake.intake.notify_one();
-            }
-            Err(err) => {
-                tracing::debug!(delivery = %delivery_id, error = %err, "webhook: releasing a delivery whose commit failed did not succeed; if it was stored, it is claimed when its lease expires");
-            }
+        if let Err(err) = handoff.release(&ctx, &delivery_id).await {
+            tracing::debug!(delivery = %delivery_id, error = %err, "webhook: releasing a delivery whose commit failed did not succeed; if it was stored, it is claimed when its lease expires");
         }
     });
 }
