@@ -24,9 +24,9 @@ fn token_aad(workspace_id: &str, column: &str) -> String {
 const ACCESS: &str = "access_token";
 const REFRESH: &str = "refresh_token";
 
-/// How often `begin_refresh` re-reads when the lease it saw taken was
-/// released in between (a handful suffices: each retry follows a release).
-const BEGIN_REFRESH_TRIES: usize = 5;
+/// How many passes `reencrypt_installations` makes over rows a refresh
+/// rewrote under it (a handful suffices: each pass follows a commit).
+const REENCRYPT_PASSES: usize = 5;
 
 impl Store {
     /// This store with the keys that seal and open OAuth tokens. Operations
@@ -155,12 +155,16 @@ impl Store {
     }
 
     /// Takes the refresh lease of an `active` installation for `owner` until
-    /// `now + lease`, if it is free, expired or already `owner`'s. Atomic
-    /// across replicas (one conditional `UPDATE`: SQLite's single writer,
-    /// PostgreSQL's row lock with the condition re-checked after the wait),
-    /// so of any number of contenders exactly one holds it. The holder gets
-    /// the refresh token as stored at that moment. `owner` must be unique
-    /// per refresh attempt (or per replica with single-flight inside it).
+    /// `now + lease`, if it is free, expired or already `owner`'s. One
+    /// statement that takes the lease when it may and returns the row as it
+    /// is afterwards, so the answer (held, held by whom, not active) is read
+    /// from the same atomic step that decided it: SQLite's single writer,
+    /// PostgreSQL's row lock with the condition evaluated on the row version
+    /// that won. Of any number of contenders exactly one holds it, and none
+    /// is ever told to try again because the lease changed hands between a
+    /// failed take and a later read. The holder gets the refresh token as
+    /// stored at that moment. `owner` must be unique per refresh attempt (or
+    /// per replica with single-flight inside it).
     pub async fn begin_refresh(
         &self,
         workspace_id: &str,
@@ -170,22 +174,33 @@ impl Store {
     ) -> Result<RefreshLease> {
         self.keys()?;
         let until = now.saturating_add(lease_ms(lease));
-        for _ in 0..BEGIN_REFRESH_TRIES {
-            let row: Option<InstallationRow> = on_pool!(self, p => sqlx::query_as(
-                "UPDATE installations SET refresh_lease_owner = $2, refresh_lease_until = $3
-                 WHERE workspace_id = $1 AND status = 'active'
-                   AND (refresh_lease_owner IS NULL OR refresh_lease_until <= $4
-                        OR refresh_lease_owner = $2)
-                 RETURNING *",
-            )
-            .bind(workspace_id)
-            .bind(owner)
-            .bind(until)
-            .bind(now)
-            .fetch_optional(p)
-            .await?);
-            if let Some(row) = row {
-                return match self.open_installation(row) {
+        let row: Option<InstallationRow> = on_pool!(self, p => sqlx::query_as(
+            "UPDATE installations SET
+                 refresh_lease_owner = CASE WHEN status = 'active'
+                       AND (refresh_lease_owner IS NULL OR refresh_lease_until <= $4
+                            OR refresh_lease_owner = $2)
+                     THEN $2 ELSE refresh_lease_owner END,
+                 refresh_lease_until = CASE WHEN status = 'active'
+                       AND (refresh_lease_owner IS NULL OR refresh_lease_until <= $4
+                            OR refresh_lease_owner = $2)
+                     THEN $3 ELSE refresh_lease_until END
+             WHERE workspace_id = $1
+             RETURNING *",
+        )
+        .bind(workspace_id)
+        .bind(owner)
+        .bind(until)
+        .bind(now)
+        .fetch_optional(p)
+        .await?);
+        let row = row.ok_or_else(|| not_found(workspace_id))?;
+        let info = row.info()?;
+        if info.status != InstallationStatus::Active {
+            return Ok(RefreshLease::NotActive(info.status));
+        }
+        match (info.refresh_lease_owner, info.refresh_lease_until) {
+            (Some(holder), Some(_)) if holder == owner => {
+                match self.open_installation(row) {
                     Ok(installation) => Ok(RefreshLease::Held {
                         installation: Box::new(installation),
                         until,
@@ -196,31 +211,17 @@ impl Store {
                         self.abandon_refresh(workspace_id, owner).await?;
                         Err(e)
                     }
-                };
+                }
             }
-            let info = self
-                .installation_row(workspace_id)
-                .await?
-                .ok_or_else(|| not_found(workspace_id))?
-                .info()?;
-            if info.status != InstallationStatus::Active {
-                return Ok(RefreshLease::NotActive(info.status));
-            }
-            if let (Some(holder), Some(held_until)) =
-                (info.refresh_lease_owner, info.refresh_lease_until)
-                && holder != owner
-                && held_until > now
-            {
-                return Ok(RefreshLease::HeldElsewhere {
-                    owner: holder,
-                    until: held_until,
-                });
-            }
-            // The lease was released between the two statements: try again.
+            (Some(holder), Some(held_until)) => Ok(RefreshLease::HeldElsewhere {
+                owner: holder,
+                until: held_until,
+            }),
+            // The statement above sets and clears both columns together.
+            (holder, held_until) => Err(StoreError::Corrupt(format!(
+                "installation {workspace_id}: refresh lease owner {holder:?} with expiry {held_until:?}"
+            ))),
         }
-        Err(StoreError::Conflict(format!(
-            "installation {workspace_id}: the refresh lease changed hands {BEGIN_REFRESH_TRIES} times while being taken; try again"
-        )))
     }
 
     /// Commits the tokens a refresh returned — the new refresh token (when
@@ -342,7 +343,7 @@ impl Store {
     pub async fn reencrypt_installations(&self) -> Result<u64> {
         let keys = self.keys()?;
         let mut rewritten = 0;
-        for _ in 0..BEGIN_REFRESH_TRIES {
+        for _ in 0..REENCRYPT_PASSES {
             let rows: Vec<(String, String, Option<String>, i64)> = on_pool!(self, p => sqlx::query_as(
                 "SELECT workspace_id, access_token, refresh_token, token_version FROM installations",
             )
