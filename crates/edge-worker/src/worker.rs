@@ -22,6 +22,8 @@ pub struct Worker {
     addr: SocketAddr,
     ctx: Ctx,
     tasks: JoinSet<()>,
+    /// What webhook handlers left running (see `HttpState`'s `background`).
+    background: tokio_util::task::TaskTracker,
 }
 
 impl Worker {
@@ -76,6 +78,7 @@ impl Worker {
             crate::telemetry::prometheus(),
             handoff,
         );
+        let background = state.background.clone();
         let mut tasks = JoinSet::new();
         let app = router(state);
         let shutdown = ctx.shutdown.clone();
@@ -105,7 +108,12 @@ impl Worker {
             crate::tracker::poll_config(&config),
         ));
         tracing::info!(%addr, owner = %ctx.owner(), store = ctx.store.backend_name(), "Cyrus worker started");
-        Ok(Worker { addr, ctx, tasks })
+        Ok(Worker {
+            addr,
+            ctx,
+            tasks,
+            background,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -120,13 +128,26 @@ impl Worker {
     /// released so another replica can continue at once.
     pub async fn shutdown(mut self) {
         self.ctx.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_WITHIN;
         let drain = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(20), drain)
+        if tokio::time::timeout_at(deadline, drain).await.is_err() {
+            tracing::warn!(
+                "shutdown: some work did not finish within {SHUTDOWN_WITHIN:?}; aborting it"
+            );
+            self.tasks.abort_all();
+        }
+        // Once the server has drained no handler starts more; what the
+        // handlers started (a delivery of a sender who hung up, still
+        // committing) finishes before the leases it may take are released.
+        self.background.close();
+        if tokio::time::timeout_at(deadline, self.background.wait())
             .await
             .is_err()
         {
-            tracing::warn!("shutdown: some work did not finish within 20 s; aborting it");
-            self.tasks.abort_all();
+            tracing::warn!(
+                left = self.background.len(),
+                "shutdown: webhook work still running {SHUTDOWN_WITHIN:?} after shutdown began; what it commits is claimed once its lease expires"
+            );
         }
         for owner in self.ctx.lease_owners() {
             match self.ctx.store.release_lease(&owner).await {
@@ -138,6 +159,9 @@ impl Worker {
         }
     }
 }
+
+/// The longest a graceful shutdown waits for work in flight.
+const SHUTDOWN_WITHIN: Duration = Duration::from_secs(20);
 
 fn hostname() -> String {
     std::env::var("HOSTNAME")

@@ -27,6 +27,11 @@ pub struct Shared {
     pub(crate) inline: Arc<tokio::sync::Semaphore>,
     /// Stored deliveries go to this process's delivery processor in memory.
     pub(crate) handoff: crate::intake::Handoff,
+    /// The work a webhook handler starts that outlives its answer (or its
+    /// sender, who may hang up): storing a delivery, a new session's inline
+    /// acceptance. Shutdown waits for it before releasing this process's
+    /// leases, so nothing it commits is left leased to a worker that is gone.
+    pub(crate) background: tokio_util::task::TaskTracker,
 }
 
 impl HttpState {
@@ -42,6 +47,7 @@ impl HttpState {
             prometheus,
             inline: Arc::new(tokio::sync::Semaphore::new(webhook::INLINE_ACCEPTS)),
             handoff,
+            background: tokio_util::task::TaskTracker::new(),
         }))
     }
 }

@@ -78,7 +78,11 @@ pub async fn linear(State(state): State<HttpState>, headers: HeaderMap, body: By
     // anyone hears the answer. Dropped with the handler, a committed
     // delivery waited for its lease to expire (30 s), and a new session's
     // acknowledgement with it.
-    match tokio::spawn(store_and_answer(state.clone(), verified, None, now)).await {
+    match state
+        .background
+        .spawn(store_and_answer(state.clone(), verified, None, now))
+        .await
+    {
         Ok(answer) => answer,
         Err(err) => {
             // A panic, or the runtime shutting down under it; the delivery
@@ -170,7 +174,7 @@ async fn store_and_answer(
             match inline {
                 Some((permit, accept)) => {
                     let (early, handoff) = (ctx.clone(), state.handoff.clone());
-                    tokio::spawn(async move {
+                    state.background.spawn(async move {
                         accept.finish(&early, &handoff).await;
                         drop(permit);
                     });
@@ -234,7 +238,7 @@ async fn store_and_answer(
 /// so that a commit still settling at the server is seen.
 fn release_if_stored(state: &HttpState, delivery_id: String) {
     let (ctx, handoff) = (state.ctx.clone(), state.handoff.clone());
-    tokio::spawn(async move {
+    state.background.spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         if let Err(err) = handoff.release(&ctx, &delivery_id).await {
             tracing::debug!(delivery = %delivery_id, error = %err, "webhook: releasing a delivery whose commit failed did not succeed; if it was stored, it is claimed when its lease expires");

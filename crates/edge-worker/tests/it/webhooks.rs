@@ -458,6 +458,49 @@ async fn a_slow_linear_leaves_the_processors_acknowledgement_to_the_outbox() {
     stack.shutdown().await;
 }
 
+/// A graceful shutdown waits for what webhook handlers left running: here
+/// a new session's inline acceptance, whose acknowledgement Linear answers
+/// slowly. When `shutdown` returns the session is acknowledged once, its
+/// task exists and its delivery is processed, instead of the acceptance
+/// being cut off (or, in a process about to exit, dropped) with its
+/// delivery leased to a worker that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_lets_an_inline_acceptance_finish() {
+    use cyrus_sandbox::linear::{Fault, FaultKind};
+    let mut stack = spawn(StackOptions::default()).await;
+    let store = stack.worker.context().store.clone();
+    stack
+        .linear
+        .control()
+        .inject_fault(Fault::new(FaultKind::Latency { millis: 2_000 }).on("AgentActivityCreate"));
+    let (_issue, s) = stack.delegate_issue("Shut down under", "", &[]).unwrap();
+    let created = created_webhook(&stack, &s).await;
+    eventually_async(
+        Duration::from_secs(5),
+        "the delivery stored",
+        async || match store.get_delivery(&created.id).await.unwrap() {
+            Some(d) => Ok(d),
+            None => Err(format!("{:#?}", stack.linear.control().deliveries())),
+        },
+    )
+    .await;
+    let old = stack.replace_worker().await.unwrap();
+    old.shutdown().await;
+
+    let delivery = store.get_delivery(&created.id).await.unwrap().unwrap();
+    assert!(
+        delivery.processed_at.is_some(),
+        "processed by the time shutdown returned: {delivery:#?}"
+    );
+    assert!(
+        store.get_task_by_session(&s).await.unwrap().is_some(),
+        "the session's task exists: {}",
+        describe(&stack, &s)
+    );
+    assert_acknowledged_once(&stack, &s);
+    stack.shutdown().await;
+}
+
 /// A commit answered as failed may still have written its rows. Here the
 /// log's fsync fails (its file is gone), so from then on every batch of
 /// deliveries is answered 503 although SQLite committed it, and the new
