@@ -110,6 +110,39 @@ impl TestDb {
         }
     }
 
+    /// Makes the database refuse any task row for agent session `poison`
+    /// (a trigger that raises), to see how a batch holding one bad row
+    /// fares.
+    pub async fn refuse_tasks_of_session_poison(&self) {
+        match self.kind {
+            Kind::Sqlite => {
+                self.raw_execute(
+                    "CREATE TRIGGER poison BEFORE INSERT ON tasks
+                     WHEN NEW.agent_session_id = 'poison'
+                     BEGIN SELECT RAISE(ABORT, 'a poisoned task row'); END",
+                )
+                .await
+            }
+            Kind::Postgres => {
+                self.raw_execute(
+                    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN
+                         IF NEW.agent_session_id = 'poison' THEN
+                             RAISE EXCEPTION 'a poisoned task row';
+                         END IF;
+                         RETURN NEW;
+                     END $$",
+                )
+                .await;
+                self.raw_execute(
+                    "CREATE TRIGGER poison BEFORE INSERT ON tasks
+                     FOR EACH ROW EXECUTE FUNCTION poison()",
+                )
+                .await
+            }
+        }
+    }
+
     /// The first column of every row `sql` returns, as text, bypassing the
     /// store (to see what is really stored).
     pub async fn raw_strings(&self, sql: &'static str) -> Vec<String> {

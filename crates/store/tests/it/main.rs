@@ -21,6 +21,7 @@ harness::both!(
     scheduling::task_unique_per_session,
     scheduling::issues_with_live_tasks_are_read_at_once,
     scheduling::new_sessions_are_accepted_once_in_shared_batches,
+    scheduling::a_refused_session_fails_alone_in_its_batch,
     scheduling::claim_order_priority_then_fifo,
     scheduling::expired_lease_is_claimable_again,
     scheduling::stale_owner_cannot_write,

@@ -527,3 +527,60 @@ pub async fn new_sessions_are_accepted_once_in_shared_batches(db: TestDb) {
     expected.sort();
     assert_eq!(keys, expected);
 }
+
+/// One session whose rows the database refuses fails alone: the batch it
+/// shared is written again one session at a time, so every other session
+/// of it is accepted (task and acknowledgement), and the refused one
+/// leaves neither row behind.
+pub async fn a_refused_session_fails_alone_in_its_batch(db: TestDb) {
+    db.refuse_tasks_of_session_poison().await;
+    let s = &db.store;
+    let sessions: Vec<String> = (0..40)
+        .map(|i| format!("fine{i}"))
+        .chain(std::iter::once("poison".into()))
+        .chain((40..80).map(|i| format!("fine{i}")))
+        .collect();
+    // Each its own task, so they queue while a batch commits and the
+    // poisoned one shares a batch with others.
+    let handles: Vec<_> = sessions
+        .iter()
+        .map(|session| {
+            let (store, session) = (s.clone(), session.clone());
+            tokio::spawn(async move {
+                let task = new_task(&session, 2, 10);
+                store
+                    .accept_session(acknowledgement(&session, false), task, 10)
+                    .await
+            })
+        })
+        .collect();
+    for (session, handle) in sessions.iter().zip(handles) {
+        let accepted = handle.await.unwrap();
+        if session == "poison" {
+            let err = accepted.expect_err("the poisoned session is refused");
+            assert!(err.to_string().contains("poisoned"), "{err}");
+        } else {
+            assert_eq!(
+                accepted.unwrap_or_else(|e| panic!("{session}: {e}")),
+                Accepted {
+                    acknowledgement: Insert::Inserted,
+                    task_created: true,
+                },
+                "{session}"
+            );
+        }
+    }
+    assert!(s.get_task_by_session("poison").await.unwrap().is_none());
+    let due = s
+        .claim_due_activities("w", LEASE, 100, 1_000)
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = due.into_iter().map(|a| a.dedupe_key).collect();
+    keys.sort();
+    let mut expected: Vec<String> = (0..80).map(|i| format!("ack:fine{i}")).collect();
+    expected.sort();
+    assert_eq!(
+        keys, expected,
+        "one acknowledgement per accepted session, none for the refused one"
+    );
+}
