@@ -136,9 +136,12 @@ impl Worker {
             );
             self.tasks.abort_all();
         }
-        // Once the server has drained no handler starts more; what the
-        // handlers started (a delivery of a sender who hung up, still
-        // committing) finishes before the leases it may take are released.
+        // What the handlers started (a delivery of a sender who hung up,
+        // still committing; a new session's acceptance) finishes before the
+        // leases it may take are released. Once the server has drained no
+        // handler starts more, except one of a request the drain gave up on
+        // (still running 10 s after shutdown began): what that stores waits
+        // for its lease to expire.
         self.background.close();
         if tokio::time::timeout_at(deadline, self.background.wait())
             .await

@@ -164,7 +164,9 @@ impl Store {
     /// is ever told to try again because the lease changed hands between a
     /// failed take and a later read. The holder gets the refresh token as
     /// stored at that moment. `owner` must be unique per refresh attempt (or
-    /// per replica with single-flight inside it).
+    /// per replica with single-flight inside it). A contender that finds the
+    /// lease held rewrites the row unchanged; waiting is rare and polls
+    /// slowly, so that write is cheap next to a refresh.
     pub async fn begin_refresh(
         &self,
         workspace_id: &str,

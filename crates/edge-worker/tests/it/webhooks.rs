@@ -468,11 +468,18 @@ async fn a_slow_linear_leaves_the_processors_acknowledgement_to_the_outbox() {
 async fn a_graceful_shutdown_lets_an_inline_acceptance_finish() {
     use cyrus_sandbox::linear::{Fault, FaultKind};
     let mut stack = spawn(StackOptions::default()).await;
-    let store = stack.worker.context().store.clone();
+    // The worker that stays is started first, so that nothing slow lies
+    // between the delivery and the shutdown; the webhook goes to the old one.
+    let old = stack.replace_worker().await.unwrap();
     stack
         .linear
         .control()
-        .inject_fault(Fault::new(FaultKind::Latency { millis: 2_000 }).on("AgentActivityCreate"));
+        .set_webhook_url(Some(format!("http://{}/webhooks/linear", old.addr())));
+    let store = old.context().store.clone();
+    stack
+        .linear
+        .control()
+        .inject_fault(Fault::new(FaultKind::Latency { millis: 4_000 }).on("AgentActivityCreate"));
     let (_issue, s) = stack.delegate_issue("Shut down under", "", &[]).unwrap();
     let created = created_webhook(&stack, &s).await;
     eventually_async(
@@ -484,7 +491,10 @@ async fn a_graceful_shutdown_lets_an_inline_acceptance_finish() {
         },
     )
     .await;
-    let old = stack.replace_worker().await.unwrap();
+    assert!(
+        store.get_task_by_session(&s).await.unwrap().is_none(),
+        "the acceptance is still waiting for Linear when the shutdown begins"
+    );
     old.shutdown().await;
 
     let delivery = store.get_delivery(&created.id).await.unwrap().unwrap();
