@@ -228,39 +228,59 @@ impl Writer {
         }
     }
 
+    /// Commits one batch and answers its callers. A batch the database
+    /// refuses for what one row holds (a value PostgreSQL's `jsonb` cannot
+    /// take, a constraint) is written again one caller at a time, so that
+    /// row fails alone instead of failing every delivery it was batched
+    /// with, at every retry.
     async fn commit(&self, jobs: Vec<Job>) {
-        // A delivery id seen twice in one batch is written once; the later
-        // copies are duplicates whatever the table says.
-        let rows = jobs.iter().map(|j| j.rows.len()).sum();
-        let mut first: HashMap<&str, (usize, usize)> = HashMap::with_capacity(rows);
-        let mut unique: Vec<&Row> = Vec::with_capacity(rows);
-        for (j, job) in jobs.iter().enumerate() {
-            for (r, row) in job.rows.iter().enumerate() {
-                first.entry(row.delivery_id.as_str()).or_insert_with(|| {
-                    unique.push(row);
-                    (j, r)
-                });
+        match self.write(&jobs).await {
+            Err(err) if jobs.len() > 1 && refused_for_its_rows(&self.backend, &err) => {
+                tracing::warn!(error = %err, callers = jobs.len(), "store: a batch of deliveries was refused; writing its callers one at a time");
+                for job in jobs {
+                    let job = vec![job];
+                    let written = self.write(&job).await;
+                    self.answer(job, written);
+                }
             }
+            written => self.answer(jobs, written),
         }
+    }
+
+    /// Writes the batch's rows, a delivery id seen twice written once;
+    /// returns the ids that were new.
+    async fn write(&self, jobs: &[Job]) -> Result<HashSet<String>> {
+        let mut seen = HashSet::with_capacity(jobs.len());
+        let unique: Vec<&Row> = jobs
+            .iter()
+            .flat_map(|job| &job.rows)
+            .filter(|row| seen.insert(row.delivery_id.as_str()))
+            .collect();
         let written = match &self.backend {
             Backend::Sqlite(pool) => self.write_sqlite(pool, &unique).await,
             Backend::Postgres(pool) => write_postgres(pool, &unique).await,
         };
-        let outcome = written.map_err(|e| {
+        if let Err(e) = &written {
             tracing::error!(error = %e, rows = unique.len(), "store: a batch of deliveries failed");
-            Failure::new(e.to_string())
-        });
+        }
+        written
+    }
+
+    /// Answers each caller of `jobs` for its rows: a row is `Inserted` if
+    /// it was new and the first of its id in the batch, else `Duplicate`.
+    /// With a syncer, the answers wait for the log to be on the disk.
+    fn answer(&self, jobs: Vec<Job>, written: Result<HashSet<String>>) {
+        let outcome = written.map_err(|e| Failure::new(e.to_string()));
+        let mut first: HashSet<&str> = HashSet::new();
         let answers: Vec<Answer> = jobs
             .iter()
-            .enumerate()
-            .map(|(j, job)| match &outcome {
+            .map(|job| match &outcome {
                 Ok(inserted) => Ok(job
                     .rows
                     .iter()
-                    .enumerate()
-                    .map(|(r, row)| {
+                    .map(|row| {
                         let id = row.delivery_id.as_str();
-                        if first.get(id) == Some(&(j, r)) && inserted.contains(id) {
+                        if first.insert(id) && inserted.contains(id) {
                             Insert::Inserted
                         } else {
                             Insert::Duplicate
@@ -270,7 +290,6 @@ impl Writer {
                 Err(failure) => Err(failure.clone()),
             })
             .collect();
-        drop(unique);
         drop(first);
         let answers: Committed = jobs
             .into_iter()
@@ -366,7 +385,9 @@ async fn write_postgres(pool: &PgPool, rows: &[&Row]) -> Result<HashSet<String>>
     let orgs: Vec<&str> = rows.iter().map(|r| r.organization_id.as_str()).collect();
     let types: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
     let actions: Vec<Option<&str>> = rows.iter().map(|r| r.action.as_deref()).collect();
-    let payloads: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
+    let storable: Vec<std::borrow::Cow<'_, str>> =
+        rows.iter().map(|r| without_nul_escapes(&r.body)).collect();
+    let payloads: Vec<&str> = storable.iter().map(|p| p.as_ref()).collect();
     let received: Vec<i64> = rows.iter().map(|r| r.received_at).collect();
     let owners: Vec<Option<&str>> = rows
         .iter()
@@ -409,9 +430,81 @@ async fn write_postgres(pool: &PgPool, rows: &[&Row]) -> Result<HashSet<String>>
     Ok(inserted.into_iter().map(|(id,)| id).collect())
 }
 
+/// Whether the database refused a write for what its rows hold (a data
+/// exception or a constraint: PostgreSQL's classes 22 and 23, SQLite's
+/// `TOOBIG`, `CONSTRAINT` and `MISMATCH`), rather than failing as a whole
+/// (a lost connection, a busy database), where writing the rows one by one
+/// would only fail as many times more.
+fn refused_for_its_rows(backend: &Backend, err: &crate::StoreError) -> bool {
+    let crate::StoreError::Database(sqlx::Error::Database(db)) = err else {
+        return false;
+    };
+    let Some(code) = db.code() else { return false };
+    match backend {
+        // The extended result code; its low byte is the primary one.
+        Backend::Sqlite(_) => code
+            .parse::<i64>()
+            .is_ok_and(|c| matches!(c & 0xff, 18..=20)),
+        Backend::Postgres(_) => code.starts_with("22") || code.starts_with("23"),
+    }
+}
+
+/// `body` with each JSON `\u0000` escape replaced by `\ufffd` (the
+/// replacement character): PostgreSQL's `jsonb` cannot hold a NUL and
+/// refuses the whole value, and with it every delivery of its batch. The
+/// signature was checked on the body as received; what is stored differs
+/// only there. Borrowed unchanged when there is none (almost always).
+fn without_nul_escapes(body: &str) -> std::borrow::Cow<'_, str> {
+    if !body.contains("\\u0000") {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let bytes = body.as_bytes();
+    let mut out = String::with_capacity(body.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            // An escape: `\u0000` is replaced; any other (`\\` included)
+            // is skipped whole, so an escaped backslash followed by
+            // `u0000` stays text.
+            if bytes[i + 1..].starts_with(b"u0000") {
+                out.push_str(&body[copied..i]);
+                out.push_str("\\ufffd");
+                copied = i + 6;
+                i += 6;
+            } else {
+                i += 2;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&body[copied.min(body.len())..]);
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only an unescaped `\u0000` is replaced; text that merely looks
+    /// like one (an escaped backslash before `u0000`) is kept.
+    #[test]
+    fn nul_escapes_are_replaced_and_nothing_else() {
+        let plain = r#"{"a":"b\nc\u0001"}"#;
+        assert!(matches!(
+            without_nul_escapes(plain),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            without_nul_escapes(r#"{"a":"x\u0000y\u0000","b":"\\u0000","c":"\"\u0000"}"#),
+            r#"{"a":"x\ufffdy\ufffd","b":"\\u0000","c":"\"\ufffd"}"#
+        );
+        let parsed: serde_json::Value =
+            serde_json::from_str(&without_nul_escapes(r#"{"a":"\u0000"}"#)).unwrap();
+        assert_eq!(parsed["a"], "\u{fffd}");
+        assert_eq!(without_nul_escapes(r#"{"t":"\"}"#), r#"{"t":"\"}"#);
+    }
 
     /// Sends one committed batch of one caller through `syncer`; answers
     /// what that caller is told.

@@ -400,3 +400,66 @@ pub async fn processed_deliveries_past_the_retention_are_pruned_with_their_bodie
         Insert::Inserted
     );
 }
+
+/// A delivery whose row the database refuses fails alone: the batch it
+/// shared is written again one caller at a time, so every other delivery
+/// of it is stored and answered `Inserted`, and the refused one is not
+/// stored (its sender is answered an error and sends it again).
+pub async fn a_refused_delivery_fails_alone_in_its_batch(db: TestDb) {
+    db.refuse_poison("deliveries", "delivery_id").await;
+    let ids: Vec<String> = (0..40)
+        .map(|i| format!("fine{i}"))
+        .chain(std::iter::once("poison".into()))
+        .chain((40..80).map(|i| format!("fine{i}")))
+        .collect();
+    // Each its own task, so they queue while a batch commits and the
+    // poisoned one shares a batch with others.
+    let handles: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let (store, id) = (db.store.clone(), id.clone());
+            tokio::spawn(async move { store.insert_delivery(delivery(&id, n as i64)).await })
+        })
+        .collect();
+    for (id, handle) in ids.iter().zip(handles) {
+        let answer = handle.await.unwrap();
+        if id == "poison" {
+            let err = answer.expect_err("the poisoned delivery is refused");
+            assert!(err.to_string().contains("poisoned"), "{err}");
+        } else {
+            assert_eq!(
+                answer.unwrap_or_else(|e| panic!("{id}: {e}")),
+                Insert::Inserted,
+                "{id}"
+            );
+        }
+    }
+    let mut stored = db.raw_strings("SELECT delivery_id FROM deliveries").await;
+    stored.sort();
+    let mut expected: Vec<String> = (0..80).map(|i| format!("fine{i}")).collect();
+    expected.sort();
+    assert_eq!(stored, expected);
+}
+
+/// A body with a JSON `\u0000` escape is stored (on PostgreSQL, whose
+/// `jsonb` cannot hold a NUL, as the replacement character), and does not
+/// fail the deliveries batched with it.
+pub async fn a_body_with_a_nul_escape_is_stored(db: TestDb) {
+    let mut nul = delivery("nul", 1);
+    nul.body = r#"{"text":"before\u0000after","kept":"\\u0000"}"#.into();
+    let answers = db
+        .store
+        .insert_deliveries(vec![delivery("beside", 2), nul])
+        .await
+        .unwrap();
+    assert_eq!(answers, vec![Insert::Inserted, Insert::Inserted]);
+    let stored = db.store.get_delivery("nul").await.unwrap().unwrap();
+    let text = if db.is_postgres() {
+        "before\u{fffd}after"
+    } else {
+        "before\u{0}after"
+    };
+    assert_eq!(stored.payload, json!({"text": text, "kept": "\\u0000"}));
+    assert!(db.store.get_delivery("beside").await.unwrap().is_some());
+}

@@ -110,35 +110,58 @@ impl TestDb {
         }
     }
 
-    /// Makes the database refuse any task row for agent session `poison`
-    /// (a trigger that raises), to see how a batch holding one bad row
-    /// fares.
-    pub async fn refuse_tasks_of_session_poison(&self) {
-        match self.kind {
-            Kind::Sqlite => {
-                self.raw_execute(
-                    "CREATE TRIGGER poison BEFORE INSERT ON tasks
-                     WHEN NEW.agent_session_id = 'poison'
-                     BEGIN SELECT RAISE(ABORT, 'a poisoned task row'); END",
-                )
-                .await
-            }
-            Kind::Postgres => {
-                self.raw_execute(
-                    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+    /// Makes the database refuse any row of `table` whose `column` is
+    /// `poison` (a trigger that raises), to see how a batch holding one
+    /// bad row fares. `table` and `column` are the test's own literals.
+    pub async fn refuse_poison(&self, table: &'static str, column: &'static str) {
+        let statements = match self.kind {
+            Kind::Sqlite => vec![format!(
+                "CREATE TRIGGER poison_{table} BEFORE INSERT ON {table}
+                 WHEN NEW.{column} = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'a poisoned row'); END"
+            )],
+            Kind::Postgres => vec![
+                format!(
+                    "CREATE FUNCTION poison_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
                      BEGIN
-                         IF NEW.agent_session_id = 'poison' THEN
-                             RAISE EXCEPTION 'a poisoned task row';
+                         IF NEW.{column} = 'poison' THEN
+                             RAISE EXCEPTION 'a poisoned row' USING ERRCODE = 'check_violation';
                          END IF;
                          RETURN NEW;
-                     END $$",
-                )
-                .await;
-                self.raw_execute(
-                    "CREATE TRIGGER poison BEFORE INSERT ON tasks
-                     FOR EACH ROW EXECUTE FUNCTION poison()",
-                )
-                .await
+                     END $$"
+                ),
+                format!(
+                    "CREATE TRIGGER poison_{table} BEFORE INSERT ON {table}
+                     FOR EACH ROW EXECUTE FUNCTION poison_{table}()"
+                ),
+            ],
+        };
+        for sql in statements {
+            self.raw_execute_owned(sql).await;
+        }
+    }
+
+    /// Whether this is the PostgreSQL run of a test.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.kind, Kind::Postgres)
+    }
+
+    async fn raw_execute_owned(&self, sql: String) {
+        let sql = sqlx::AssertSqlSafe(sql);
+        match self.kind {
+            Kind::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(self.sqlite_url.as_deref().unwrap())
+                    .await
+                    .expect("raw sqlite");
+                sqlx::query(sql).execute(&pool).await.expect("raw execute");
+                pool.close().await;
+            }
+            Kind::Postgres => {
+                let pool = sqlx::PgPool::connect_with(self.pg_options.clone().unwrap())
+                    .await
+                    .expect("raw postgres");
+                sqlx::query(sql).execute(&pool).await.expect("raw execute");
+                pool.close().await;
             }
         }
     }

@@ -22,6 +22,8 @@ harness::both!(
     scheduling::issues_with_live_tasks_are_read_at_once,
     scheduling::new_sessions_are_accepted_once_in_shared_batches,
     scheduling::a_refused_session_fails_alone_in_its_batch,
+    deliveries::a_refused_delivery_fails_alone_in_its_batch,
+    deliveries::a_body_with_a_nul_escape_is_stored,
     scheduling::claim_order_priority_then_fifo,
     scheduling::expired_lease_is_claimable_again,
     scheduling::stale_owner_cannot_write,

@@ -533,7 +533,7 @@ pub async fn new_sessions_are_accepted_once_in_shared_batches(db: TestDb) {
 /// of it is accepted (task and acknowledgement), and the refused one
 /// leaves neither row behind.
 pub async fn a_refused_session_fails_alone_in_its_batch(db: TestDb) {
-    db.refuse_tasks_of_session_poison().await;
+    db.refuse_poison("tasks", "agent_session_id").await;
     let s = &db.store;
     let sessions: Vec<String> = (0..40)
         .map(|i| format!("fine{i}"))
