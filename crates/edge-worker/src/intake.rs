@@ -99,13 +99,22 @@ impl Handoff {
         self.tx.try_reserve().ok().map(HandoffSlot)
     }
 
-    /// Gives up this process's lease on delivery `id`, stored leased but
-    /// not to be taken from memory after all, and has the processor read
-    /// the store on its next pass, busy or not, so it claims the delivery
-    /// now rather than when the lease runs out. Nothing changes for an id
-    /// that is not stored.
-    pub(crate) async fn release(&self, ctx: &Ctx, id: &str) -> cyrus_store::Result<()> {
-        ctx.store.release_delivery(id, &self.owner).await?;
+    /// Gives up the lease delivery `id` was stored with when it was
+    /// received at `received_at` ([`Handoff::lease`]), the delivery not to
+    /// be taken from memory after all, and has the processor read the store
+    /// on its next pass, busy or not, so it claims the delivery now rather
+    /// than when the lease runs out. Nothing changes for an id that is not
+    /// stored, nor for a lease taken since (the processor's claim after
+    /// this one expired, or the original's when this was a copy).
+    pub(crate) async fn release(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        received_at: i64,
+    ) -> cyrus_store::Result<()> {
+        ctx.store
+            .release_delivery(id, &self.lease(received_at))
+            .await?;
         self.stored_unleased();
         ctx.wake.intake.notify_one();
         Ok(())
@@ -843,6 +852,8 @@ async fn process(
 /// guarantee).
 pub(crate) struct InlineAccept {
     delivery_id: String,
+    /// When its delivery was received: what its lease was computed from.
+    received_at: i64,
     /// Parses the delivery and posts its acknowledgement; `None` for a
     /// delivery that is not a session to accept here (one the agent opened
     /// itself, whose acceptance the processor decides).
@@ -889,7 +900,11 @@ impl InlineAccept {
                 })
             })
         };
-        InlineAccept { delivery_id, ack }
+        InlineAccept {
+            delivery_id,
+            received_at,
+            ack,
+        }
     }
 
     /// The delivery was not stored (a copy, or a 503): nothing is posted
@@ -918,7 +933,7 @@ impl InlineAccept {
         let Some(outcome) = outcome else {
             // It was stored leased to this process: free it for the
             // processor.
-            if let Err(err) = handoff.release(ctx, id).await {
+            if let Err(err) = handoff.release(ctx, id, self.received_at).await {
                 tracing::warn!(delivery = %id, error = %err, "intake: releasing a delivery failed; it is retried when its lease expires");
             }
             return;

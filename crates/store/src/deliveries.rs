@@ -105,16 +105,25 @@ impl Store {
         Ok(())
     }
 
-    /// Gives up `owner`'s lease on an unprocessed delivery, so the next
-    /// claim takes it at once (a lease written with the delivery, see
+    /// Gives up `lease` on an unprocessed delivery, so the next claim takes
+    /// it at once (a lease written with the delivery, see
     /// [`crate::Arrival::Leased`], whose holder could not process it).
-    pub async fn release_delivery(&self, delivery_id: &str, owner: &str) -> Result<()> {
+    /// Only that very lease: one the same owner took later (a claim after
+    /// it expired, or the lease of the original when this was a copy that
+    /// failed to store) is left alone, so it is never processed twice.
+    pub async fn release_delivery(
+        &self,
+        delivery_id: &str,
+        lease: &crate::DeliveryLease,
+    ) -> Result<()> {
         on_pool!(self, p => sqlx::query(
             "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL
-             WHERE delivery_id = $1 AND lease_owner = $2 AND processed_at IS NULL",
+             WHERE delivery_id = $1 AND lease_owner = $2 AND lease_expires_at = $3
+               AND processed_at IS NULL",
         )
         .bind(delivery_id)
-        .bind(owner)
+        .bind(&lease.owner)
+        .bind(lease.expires_at)
         .execute(p)
         .await?
         .rows_affected());

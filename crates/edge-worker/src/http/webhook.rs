@@ -113,13 +113,15 @@ async fn store_and_answer(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Response {
     let ctx = &state.ctx;
+    // What the lease it may be stored with is computed from, and released
+    // by (see `Handoff::release`).
+    let received_at = now.timestamp_millis();
     // A new session is accepted from here only if there is room for one
     // more (past the bound, the processor takes it).
     let new_session = crate::intake::accepts_inline(&verified.event_type, &verified.action);
     let mut inline = if new_session {
         state.inline.clone().try_acquire_owned().ok().map(|permit| {
-            let accept =
-                crate::intake::InlineAccept::begin(ctx, verified.clone(), now.timestamp_millis());
+            let accept = crate::intake::InlineAccept::begin(ctx, verified.clone(), received_at);
             (permit, accept)
         })
     } else {
@@ -135,7 +137,6 @@ async fn store_and_answer(
     } else {
         None
     };
-    let received_at = now.timestamp_millis();
     let leased = inline.is_some() || slot.is_some();
     let arrival = match settled {
         Some(outcome) => Arrival::Settled {
@@ -217,7 +218,7 @@ async fn store_and_answer(
                 .increment(1);
             tracing::error!(error = %err, "webhook: store unavailable; asking Linear to retry");
             if let Some(id) = leased_id {
-                release_if_stored(&state, id);
+                release_if_stored(&state, id, received_at);
             }
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -236,11 +237,11 @@ async fn store_and_answer(
 /// failure; released, the processor claims it on its next pass. Releasing
 /// a delivery that is not there changes nothing. It waits a moment first,
 /// so that a commit still settling at the server is seen.
-fn release_if_stored(state: &HttpState, delivery_id: String) {
+fn release_if_stored(state: &HttpState, delivery_id: String, received_at: i64) {
     let (ctx, handoff) = (state.ctx.clone(), state.handoff.clone());
     state.background.spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        if let Err(err) = handoff.release(&ctx, &delivery_id).await {
+        if let Err(err) = handoff.release(&ctx, &delivery_id, received_at).await {
             tracing::debug!(delivery = %delivery_id, error = %err, "webhook: releasing a delivery whose commit failed did not succeed; if it was stored, it is claimed when its lease expires");
         }
     });

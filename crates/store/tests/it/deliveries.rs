@@ -218,15 +218,27 @@ pub async fn a_delivery_stored_leased_is_left_to_its_receiver(db: TestDb) {
         "the lease written with it is its first claim"
     );
     // Before the lease expires only the unleased one is claimable; a
-    // release by someone else changes nothing, the receiver's frees it.
-    s.release_delivery("l2", "someone else").await.unwrap();
+    // release by someone else, or of another lease of the receiver's,
+    // changes nothing; the receiver's release of its lease frees it.
+    let theirs = |owner: &str, expires_at| DeliveryLease {
+        owner: owner.into(),
+        expires_at,
+    };
+    s.release_delivery("l2", &theirs("someone else", 5_000))
+        .await
+        .unwrap();
+    s.release_delivery("l2", &theirs("receiver", 6_000))
+        .await
+        .unwrap();
     let ids = |ds: Vec<Delivery>| ds.into_iter().map(|d| d.delivery_id).collect::<Vec<_>>();
     let claimed = s
         .claim_unprocessed_deliveries("other", lease, 4_000, 10)
         .await
         .unwrap();
     assert_eq!(ids(claimed), vec!["l3"]);
-    s.release_delivery("l2", "receiver").await.unwrap();
+    s.release_delivery("l2", &theirs("receiver", 5_000))
+        .await
+        .unwrap();
     let claimed = s
         .claim_unprocessed_deliveries("other", lease, 4_001, 10)
         .await
