@@ -143,13 +143,17 @@ impl Worker {
         // (still running 10 s after shutdown began): what that stores waits
         // for its lease to expire.
         self.background.close();
-        if tokio::time::timeout_at(deadline, self.background.wait())
+        // Its own few seconds at least, even when the loops took all of
+        // theirs: an acceptance waits at most 2 s for a burst and 5 s for
+        // Linear.
+        let background_until = deadline.max(tokio::time::Instant::now() + BACKGROUND_AT_LEAST);
+        if tokio::time::timeout_at(background_until, self.background.wait())
             .await
             .is_err()
         {
             tracing::warn!(
                 left = self.background.len(),
-                "shutdown: webhook work still running {SHUTDOWN_WITHIN:?} after shutdown began; what it commits is claimed once its lease expires"
+                "shutdown: webhook work still running after shutdown began; what it commits is claimed once its lease expires"
             );
         }
         for owner in self.ctx.lease_owners() {
@@ -165,6 +169,10 @@ impl Worker {
 
 /// The longest a graceful shutdown waits for work in flight.
 const SHUTDOWN_WITHIN: Duration = Duration::from_secs(20);
+/// The least a graceful shutdown gives the webhook work still running
+/// once the loops have stopped (so at most 27 s in all, inside the 30 s a
+/// service manager waits by default).
+const BACKGROUND_AT_LEAST: Duration = Duration::from_secs(7);
 
 fn hostname() -> String {
     std::env::var("HOSTNAME")
