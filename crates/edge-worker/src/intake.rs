@@ -270,6 +270,22 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
         } else {
             Vec::new()
         };
+        // When each delivery's lease ends: a claim's a full lease from now,
+        // a handover's what is left of the lease it was stored with.
+        let mut leases: std::collections::HashMap<String, i64> = batch
+            .iter()
+            .map(|d| {
+                (
+                    d.delivery_id.clone(),
+                    now + DELIVERY_LEASE.as_millis() as i64,
+                )
+            })
+            .collect();
+        leases.extend(
+            waiting
+                .iter()
+                .map(|h| (h.delivery_id.clone(), lease_expires_at(h))),
+        );
         // Older first: what the store holds was stored before what waits.
         batch.extend(waiting.drain(..).map(into_delivery));
         let busy = !batch.is_empty();
@@ -277,7 +293,7 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
             metrics::histogram!("cyrus_intake_claimed_deliveries").record(batch.len() as f64);
         }
         let full = batch.len() >= CLAIM_BATCH as usize;
-        let mut done = process_batch(&ctx, batch).await;
+        let mut done = process_batch(&ctx, batch, &leases).await;
         // With the deliveries accepted inline since the last pass.
         while let Ok(mark) = handed.marks.try_recv() {
             marks.push(mark);
@@ -345,7 +361,11 @@ async fn mark_processed(ctx: &Ctx, done: &[Mark]) {
 /// issue are not (a second session becomes a follow-up of the first's
 /// task; a state change and an edit keep their order). Answers the
 /// deliveries to mark processed, with their outcomes.
-async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>) -> Vec<(String, String)> {
+async fn process_batch(
+    ctx: &Ctx,
+    batch: Vec<Delivery>,
+    leases: &std::collections::HashMap<String, i64>,
+) -> Vec<(String, String)> {
     // Webhooks being answered come first, for a moment (`intake_first`),
     // when all the batch holds is new sessions and edits; a prompt, a stop
     // or a state change goes ahead at once, even with an edit beside it.
@@ -357,16 +377,22 @@ async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>) -> Vec<(String, String)>
     }
     let mut done = Vec::new();
     let posts_until = tokio::time::Instant::now() + DIRECT_POSTS_FOR;
+    // One missing from `leases` reads as expired: left to the store.
+    let lease_of = |d: &Delivery| leases.get(&d.delivery_id).copied().unwrap_or(0);
     for run in runs(batch) {
         let read = RunRead::of(ctx, &run).await;
         if run.len() == 1 {
             let delivery = run.into_iter().next().expect("one");
-            done.extend(handle(ctx, delivery, &read, posts_until).await);
+            let lease = lease_of(&delivery);
+            done.extend(handle(ctx, delivery, &read, posts_until, lease).await);
             continue;
         }
         let read = &read;
         let outcomes: Vec<_> = futures::stream::iter(run)
-            .map(|d| handle(ctx, d, read, posts_until))
+            .map(|d| {
+                let lease = lease_of(&d);
+                handle(ctx, d, read, posts_until, lease)
+            })
             .buffer_unordered(CONCURRENT_DELIVERIES)
             .collect()
             .await;
@@ -507,14 +533,29 @@ fn is_new_session(delivery: &Delivery) -> bool {
 
 /// Processes one claimed delivery: `Some((id, outcome))` to mark it
 /// processed, `None` to leave it for its lease to expire and another pass
-/// to retry. `posts_until`: see [`DIRECT_POSTS_FOR`].
+/// to retry. `posts_until`: see [`DIRECT_POSTS_FOR`]. `lease_ends` (Unix
+/// ms): when this process's lease on it runs out. The lease is checked
+/// here, as the delivery's turn comes, not only when its batch began: a
+/// batch's runs are handled one after another and may take long (Linear
+/// slow to answer a prompt's checks), and one handled past its lease may
+/// be handled at the same time by whoever claimed it after.
 async fn handle(
     ctx: &Ctx,
     delivery: Delivery,
     read: &RunRead,
     posts_until: tokio::time::Instant,
+    lease_ends: i64,
 ) -> Option<(String, String)> {
     let id = delivery.delivery_id.clone();
+    let left = Duration::from_millis(u64::try_from(lease_ends - ctx.now_ms()).unwrap_or(0));
+    if left <= LEASE_MARGIN {
+        tracing::info!(delivery = %id, left_ms = left.as_millis() as u64, "intake: too little of the lease is left; the claim that follows its expiry takes the delivery");
+        return None;
+    }
+    // A direct post that may take DIRECT_ACK_AT_MOST still ends inside
+    // this delivery's own lease, with the margin to spare.
+    let own = tokio::time::Instant::now() + left.saturating_sub(LEASE_MARGIN + DIRECT_ACK_AT_MOST);
+    let posts_until = posts_until.min(own);
     let outcome = if delivery.attempts > MAX_DELIVERY_ATTEMPTS {
         "error: gave up after repeated failures".to_string()
     } else {
