@@ -161,12 +161,26 @@ type Committed = Vec<(oneshot::Sender<Answer>, Answer)>;
 /// from its start once a checkpoint has copied it into the database file
 /// and synced that.
 struct Syncer {
-    queue: std::sync::mpsc::Sender<Committed>,
+    queue: std::sync::mpsc::Sender<(Committed, tokio::sync::OwnedSemaphorePermit)>,
+    /// Committed batches waiting for the log to be on the disk, at most
+    /// [`SYNCS_WAITING`]: a permit goes with each and comes back once its
+    /// callers are answered. Past it the writer waits, its queue fills and
+    /// callers are told [`crate::StoreError::Overloaded`] (503): a disk
+    /// that stops answering must not hold an unbounded number of
+    /// committed batches, each with its callers (and their bodies, in the
+    /// handlers) waiting.
+    room: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Committed batches that may wait for the log's fsync at once. Each
+/// fsync answers every batch that was waiting, so under load one or two
+/// wait; this many means the disk has stopped keeping up.
+const SYNCS_WAITING: usize = 64;
 
 impl Syncer {
     fn start(wal: std::path::PathBuf) -> Syncer {
-        let (queue, committed) = std::sync::mpsc::channel::<Committed>();
+        let (queue, committed) =
+            std::sync::mpsc::channel::<(Committed, tokio::sync::OwnedSemaphorePermit)>();
         std::thread::Builder::new()
             .name("cyrus-wal-sync".into())
             .spawn(move || {
@@ -179,8 +193,8 @@ impl Syncer {
                 let mut failed: Option<Failure> = None;
                 // Ends when the writer (the only sender) is gone.
                 while let Ok(first) = committed.recv() {
-                    let ready: Vec<Committed> =
-                        std::iter::once(first).chain(committed.try_iter()).collect();
+                    let (ready, permits): (Vec<Committed>, Vec<_>) =
+                        std::iter::once(first).chain(committed.try_iter()).unzip();
                     // Opened for each sync rather than held: a descriptor
                     // kept across a log SQLite deleted and made again would
                     // sync the old file and vouch for nothing.
@@ -199,10 +213,26 @@ impl Syncer {
                         };
                         let _ = answer.send(result);
                     }
+                    drop(permits);
                 }
             })
             .expect("starting the write-ahead log syncer thread");
-        Syncer { queue }
+        Syncer {
+            queue,
+            room: std::sync::Arc::new(tokio::sync::Semaphore::new(SYNCS_WAITING)),
+        }
+    }
+
+    /// Hands a committed batch's answers over to be sent once the log is
+    /// on the disk; waits while [`SYNCS_WAITING`] batches already do.
+    /// Answers them back if the syncer has stopped.
+    async fn hand_over(&self, answers: Committed) -> Result<(), Committed> {
+        let Ok(permit) = self.room.clone().acquire_owned().await else {
+            return Err(answers);
+        };
+        self.queue
+            .send((answers, permit))
+            .map_err(|std::sync::mpsc::SendError((answers, _))| answers)
     }
 }
 
@@ -240,10 +270,10 @@ impl Writer {
                 for job in jobs {
                     let job = vec![job];
                     let written = self.write(&job).await;
-                    self.answer(job, written);
+                    self.answer(job, written).await;
                 }
             }
-            written => self.answer(jobs, written),
+            written => self.answer(jobs, written).await,
         }
     }
 
@@ -269,7 +299,7 @@ impl Writer {
     /// Answers each caller of `jobs` for its rows: a row is `Inserted` if
     /// it was new and the first of its id in the batch, else `Duplicate`.
     /// With a syncer, the answers wait for the log to be on the disk.
-    fn answer(&self, jobs: Vec<Job>, written: Result<HashSet<String>>) {
+    async fn answer(&self, jobs: Vec<Job>, written: Result<HashSet<String>>) {
         let outcome = written.map_err(|e| Failure::new(e.to_string()));
         let mut first: HashSet<&str> = HashSet::new();
         let answers: Vec<Answer> = jobs
@@ -298,9 +328,9 @@ impl Writer {
             .collect();
         let answers = match (&self.syncer, &outcome) {
             // Answered once the log is on the disk.
-            (Some(syncer), Ok(_)) => match syncer.queue.send(answers) {
+            (Some(syncer), Ok(_)) => match syncer.hand_over(answers).await {
                 Ok(()) => return,
-                Err(std::sync::mpsc::SendError(answers)) => answers
+                Err(answers) => answers
                     .into_iter()
                     .map(|(answer, _)| {
                         let stopped = Failure::new("the log syncer has stopped");
@@ -511,8 +541,52 @@ mod tests {
     async fn through(syncer: &Syncer) -> Answer {
         let (answer, answered) = oneshot::channel();
         let committed: Committed = vec![(answer, Ok(vec![Insert::Inserted]))];
-        syncer.queue.send(committed).unwrap();
+        syncer.hand_over(committed).await.unwrap();
         answered.await.unwrap()
+    }
+
+    /// A disk that stops answering (here: the syncer opens the log by
+    /// name and finds a FIFO nobody writes to, so it waits forever) does
+    /// not gather committed batches without bound: past
+    /// [`SYNCS_WAITING`] the writer's hand-over waits, so the writer takes
+    /// no more batches, its bounded queue fills, and further deliveries are
+    /// answered `Overloaded` at once (503, Linear retries).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disk_that_stops_answering_stops_the_writer_after_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("cyrus.db-wal");
+        let made = std::process::Command::new("mkfifo").arg(&wal).status();
+        assert!(
+            made.is_ok_and(|s| s.success()),
+            "mkfifo makes the stand-in log"
+        );
+        let syncer = Syncer::start(wal.clone());
+        let mut waiting = Vec::new();
+        for _ in 0..SYNCS_WAITING {
+            let (answer, answered) = oneshot::channel();
+            let committed: Committed = vec![(answer, Ok(vec![Insert::Inserted]))];
+            let handed = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                syncer.hand_over(committed),
+            )
+            .await;
+            assert!(matches!(handed, Ok(Ok(()))), "room for {SYNCS_WAITING}");
+            waiting.push(answered);
+        }
+        let (answer, _answered) = oneshot::channel();
+        let committed: Committed = vec![(answer, Ok(vec![Insert::Inserted]))];
+        let one_more = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            syncer.hand_over(committed),
+        )
+        .await;
+        assert!(one_more.is_err(), "the writer waits past {SYNCS_WAITING}");
+        assert!(
+            waiting.iter_mut().all(|w| w.try_recv().is_err()),
+            "nothing is answered before the log is synced"
+        );
+        // Let the syncer's open return (its fsync of a FIFO then fails).
+        let _unblock = std::fs::OpenOptions::new().write(true).open(&wal);
     }
 
     /// A log that cannot be synced (here: it is not there) fails the
