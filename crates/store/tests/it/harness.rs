@@ -92,22 +92,7 @@ impl TestDb {
     /// Runs `sql` straight on the database, bypassing the store (to play
     /// an attacker who edits rows).
     pub async fn raw_execute(&self, sql: &'static str) {
-        match self.kind {
-            Kind::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(self.sqlite_url.as_deref().unwrap())
-                    .await
-                    .expect("raw sqlite");
-                sqlx::query(sql).execute(&pool).await.expect("raw execute");
-                pool.close().await;
-            }
-            Kind::Postgres => {
-                let pool = sqlx::PgPool::connect_with(self.pg_options.clone().unwrap())
-                    .await
-                    .expect("raw postgres");
-                sqlx::query(sql).execute(&pool).await.expect("raw execute");
-                pool.close().await;
-            }
-        }
+        self.raw_execute_owned(sql.to_string()).await
     }
 
     /// Makes the database refuse any row of `table` whose `column` is
