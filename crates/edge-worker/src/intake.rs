@@ -270,22 +270,13 @@ pub async fn run_processor(ctx: Ctx, mut handed: Handed) {
         } else {
             Vec::new()
         };
-        // When each delivery's lease ends: a claim's a full lease from now,
-        // a handover's what is left of the lease it was stored with.
-        let mut leases: std::collections::HashMap<String, i64> = batch
-            .iter()
-            .map(|d| {
-                (
-                    d.delivery_id.clone(),
-                    now + DELIVERY_LEASE.as_millis() as i64,
-                )
-            })
-            .collect();
-        leases.extend(
-            waiting
+        let leases = Leases {
+            claimed_until: now + DELIVERY_LEASE.as_millis() as i64,
+            handed_until: waiting
                 .iter()
-                .map(|h| (h.delivery_id.clone(), lease_expires_at(h))),
-        );
+                .map(|h| (h.delivery_id.clone(), lease_expires_at(h)))
+                .collect(),
+        };
         // Older first: what the store holds was stored before what waits.
         batch.extend(waiting.drain(..).map(into_delivery));
         let busy = !batch.is_empty();
@@ -361,11 +352,7 @@ async fn mark_processed(ctx: &Ctx, done: &[Mark]) {
 /// issue are not (a second session becomes a follow-up of the first's
 /// task; a state change and an edit keep their order). Answers the
 /// deliveries to mark processed, with their outcomes.
-async fn process_batch(
-    ctx: &Ctx,
-    batch: Vec<Delivery>,
-    leases: &std::collections::HashMap<String, i64>,
-) -> Vec<(String, String)> {
+async fn process_batch(ctx: &Ctx, batch: Vec<Delivery>, leases: &Leases) -> Vec<(String, String)> {
     // Webhooks being answered come first, for a moment (`intake_first`),
     // when all the batch holds is new sessions and edits; a prompt, a stop
     // or a state change goes ahead at once, even with an edit beside it.
@@ -377,20 +364,18 @@ async fn process_batch(
     }
     let mut done = Vec::new();
     let posts_until = tokio::time::Instant::now() + DIRECT_POSTS_FOR;
-    // One missing from `leases` reads as expired: left to the store.
-    let lease_of = |d: &Delivery| leases.get(&d.delivery_id).copied().unwrap_or(0);
     for run in runs(batch) {
         let read = RunRead::of(ctx, &run).await;
         if run.len() == 1 {
             let delivery = run.into_iter().next().expect("one");
-            let lease = lease_of(&delivery);
+            let lease = leases.end_of(&delivery);
             done.extend(handle(ctx, delivery, &read, posts_until, lease).await);
             continue;
         }
         let read = &read;
         let outcomes: Vec<_> = futures::stream::iter(run)
             .map(|d| {
-                let lease = lease_of(&d);
+                let lease = leases.end_of(&d);
                 handle(ctx, d, read, posts_until, lease)
             })
             .buffer_unordered(CONCURRENT_DELIVERIES)
@@ -399,6 +384,23 @@ async fn process_batch(
         done.extend(outcomes.into_iter().flatten());
     }
     done
+}
+
+/// When the leases of a batch's deliveries end (Unix ms).
+struct Leases {
+    /// A claim's: a full lease from the claim.
+    claimed_until: i64,
+    /// A handover's: what is left of the lease it was stored with.
+    handed_until: std::collections::HashMap<String, i64>,
+}
+
+impl Leases {
+    fn end_of(&self, delivery: &Delivery) -> i64 {
+        self.handed_until
+            .get(&delivery.delivery_id)
+            .copied()
+            .unwrap_or(self.claimed_until)
+    }
 }
 
 /// Splits a batch, in order, into runs that may be processed concurrently:

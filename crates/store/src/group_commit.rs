@@ -300,27 +300,23 @@ impl Writer {
     /// it was new and the first of its id in the batch, else `Duplicate`.
     /// With a syncer, the answers wait for the log to be on the disk.
     async fn answer(&self, jobs: Vec<Job>, written: Result<HashSet<String>>) {
-        let outcome = written.map_err(|e| Failure::new(e.to_string()));
-        let mut first: HashSet<&str> = HashSet::new();
+        let mut outcome = written.map_err(|e| Failure::new(e.to_string()));
         let answers: Vec<Answer> = jobs
             .iter()
-            .map(|job| match &outcome {
+            .map(|job| match &mut outcome {
+                // Taken out as it is answered: a later copy of the id is a
+                // duplicate.
                 Ok(inserted) => Ok(job
                     .rows
                     .iter()
-                    .map(|row| {
-                        let id = row.delivery_id.as_str();
-                        if first.insert(id) && inserted.contains(id) {
-                            Insert::Inserted
-                        } else {
-                            Insert::Duplicate
-                        }
+                    .map(|row| match inserted.remove(row.delivery_id.as_str()) {
+                        true => Insert::Inserted,
+                        false => Insert::Duplicate,
                     })
                     .collect()),
                 Err(failure) => Err(failure.clone()),
             })
             .collect();
-        drop(first);
         let answers: Committed = jobs
             .into_iter()
             .map(|job| job.answer)
@@ -509,7 +505,7 @@ fn without_nul_escapes(body: &str) -> std::borrow::Cow<'_, str> {
             i += 1;
         }
     }
-    out.push_str(&body[copied.min(body.len())..]);
+    out.push_str(&body[copied..]);
     std::borrow::Cow::Owned(out)
 }
 
@@ -536,11 +532,17 @@ mod tests {
         assert_eq!(without_nul_escapes(r#"{"t":"\"}"#), r#"{"t":"\"}"#);
     }
 
+    /// A committed batch of one caller whose row was new, and where that
+    /// caller hears its answer.
+    fn one_caller() -> (Committed, oneshot::Receiver<Answer>) {
+        let (answer, answered) = oneshot::channel();
+        (vec![(answer, Ok(vec![Insert::Inserted]))], answered)
+    }
+
     /// Sends one committed batch of one caller through `syncer`; answers
     /// what that caller is told.
     async fn through(syncer: &Syncer) -> Answer {
-        let (answer, answered) = oneshot::channel();
-        let committed: Committed = vec![(answer, Ok(vec![Insert::Inserted]))];
+        let (committed, answered) = one_caller();
         syncer.hand_over(committed).await.unwrap();
         answered.await.unwrap()
     }
@@ -563,8 +565,7 @@ mod tests {
         let syncer = Syncer::start(wal.clone());
         let mut waiting = Vec::new();
         for _ in 0..SYNCS_WAITING {
-            let (answer, answered) = oneshot::channel();
-            let committed: Committed = vec![(answer, Ok(vec![Insert::Inserted]))];
+            let (committed, answered) = one_caller();
             let handed = tokio::time::timeout(
                 std::time::Duration::from_secs(5),
                 syncer.hand_over(committed),
@@ -573,8 +574,7 @@ mod tests {
             assert!(matches!(handed, Ok(Ok(()))), "room for {SYNCS_WAITING}");
             waiting.push(answered);
         }
-        let (answer, _answered) = oneshot::channel();
-        let committed: Committed = vec![(answer, Ok(vec![Insert::Inserted]))];
+        let (committed, _answered) = one_caller();
         let one_more = tokio::time::timeout(
             std::time::Duration::from_millis(300),
             syncer.hand_over(committed),
